@@ -1,0 +1,90 @@
+# _activations.pxi — elementwise activations and softmax (src_c/activations.h).
+
+cdef extern from "activations.h" nogil:
+    void fnn_act_forward_f32(int64_t n, float *y, const float *x, int act, double param)
+    void fnn_act_forward_f64(int64_t n, double *y, const double *x, int act, double param)
+    void fnn_act_backward_f32(int64_t n, float *dx, const float *dy, const float *x,
+                              const float *y, int act, double param)
+    void fnn_act_backward_f64(int64_t n, double *dx, const double *dy, const double *x,
+                              const double *y, int act, double param)
+    void fnn_softmax_forward_f32(int64_t rows, int64_t cols, float *y, const float *x)
+    void fnn_softmax_forward_f64(int64_t rows, int64_t cols, double *y, const double *x)
+    void fnn_softmax_backward_f32(int64_t rows, int64_t cols, float *dx, const float *dy,
+                                  const float *y)
+    void fnn_softmax_backward_f64(int64_t rows, int64_t cols, double *dx, const double *dy,
+                                  const double *y)
+
+# Sigmoid and tanh differentiate from the saved output, the others from the input.
+cdef inline bint _act_reads_output(int act):
+    return act == 3 or act == 4
+
+
+def act_forward(cnp.ndarray out, cnp.ndarray x, int act, double param):
+    """out[...] = act(x); both contiguous, same dtype and size; may alias."""
+    cdef int kind = _kind(x, "x")
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    _contig(x, "x")
+    _out_array(out, "out", kind, n)
+    cdef void *py = cnp.PyArray_DATA(out)
+    cdef const void *px = cnp.PyArray_DATA(x)
+    with nogil:
+        if kind == 0:
+            fnn_act_forward_f32(n, <float *>py, <const float *>px, act, param)
+        else:
+            fnn_act_forward_f64(n, <double *>py, <const double *>px, act, param)
+
+
+def act_backward(cnp.ndarray out, cnp.ndarray grad_out, cnp.ndarray saved, int act, double param):
+    """out = grad_out · act'(…); `saved` is the forward output for sigmoid/tanh,
+    the forward input otherwise."""
+    cdef int kind = _kind(grad_out, "grad_out")
+    cdef int64_t n = cnp.PyArray_SIZE(grad_out)
+    _contig(grad_out, "grad_out")
+    _in_array(saved, "saved", kind, n)
+    _out_array(out, "out", kind, n)
+    cdef void *pdx = cnp.PyArray_DATA(out)
+    cdef const void *pdy = cnp.PyArray_DATA(grad_out)
+    cdef const void *ps = cnp.PyArray_DATA(saved)
+    cdef const void *px = NULL if _act_reads_output(act) else ps
+    cdef const void *pyv = ps if _act_reads_output(act) else NULL
+    with nogil:
+        if kind == 0:
+            fnn_act_backward_f32(n, <float *>pdx, <const float *>pdy, <const float *>px,
+                                 <const float *>pyv, act, param)
+        else:
+            fnn_act_backward_f64(n, <double *>pdx, <const double *>pdy, <const double *>px,
+                                 <const double *>pyv, act, param)
+
+
+def softmax_forward(cnp.ndarray out, cnp.ndarray x, int64_t rows, int64_t cols):
+    """Row-wise softmax of a contiguous (rows, cols) block."""
+    cdef int kind = _kind(x, "x")
+    if rows < 0 or cols < 1:
+        raise ValueError(f"softmax needs at least one column, got shape ({rows}, {cols})")
+    _in_array(x, "x", kind, rows * cols)
+    _out_array(out, "out", kind, rows * cols)
+    cdef void *py = cnp.PyArray_DATA(out)
+    cdef const void *px = cnp.PyArray_DATA(x)
+    with nogil:
+        if kind == 0:
+            fnn_softmax_forward_f32(rows, cols, <float *>py, <const float *>px)
+        else:
+            fnn_softmax_forward_f64(rows, cols, <double *>py, <const double *>px)
+
+
+def softmax_backward(cnp.ndarray out, cnp.ndarray grad_out, cnp.ndarray y, int64_t rows, int64_t cols):
+    """dx = y ⊙ (dy − Σ dy·y) per row."""
+    cdef int kind = _kind(grad_out, "grad_out")
+    if rows < 0 or cols < 1:
+        raise ValueError(f"softmax needs at least one column, got shape ({rows}, {cols})")
+    _in_array(grad_out, "grad_out", kind, rows * cols)
+    _in_array(y, "y", kind, rows * cols)
+    _out_array(out, "out", kind, rows * cols)
+    cdef void *pdx = cnp.PyArray_DATA(out)
+    cdef const void *pdy = cnp.PyArray_DATA(grad_out)
+    cdef const void *pyv = cnp.PyArray_DATA(y)
+    with nogil:
+        if kind == 0:
+            fnn_softmax_backward_f32(rows, cols, <float *>pdx, <const float *>pdy, <const float *>pyv)
+        else:
+            fnn_softmax_backward_f64(rows, cols, <double *>pdx, <const double *>pdy, <const double *>pyv)

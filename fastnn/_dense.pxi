@@ -1,0 +1,1 @@
+# _dense.pxi — wrappers for src_c/dense (filled in by its owner).

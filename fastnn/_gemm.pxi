@@ -1,0 +1,1 @@
+# _gemm.pxi — wrappers for src_c/gemm (filled in by its owner).

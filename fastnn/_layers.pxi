@@ -1,0 +1,1 @@
+# _layers.pxi — wrappers for src_c/layers (filled in by its owner).

@@ -1,0 +1,1 @@
+# _losses.pxi — wrappers for src_c/losses (filled in by its owner).

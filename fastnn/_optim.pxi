@@ -1,0 +1,1 @@
+# _optim.pxi — wrappers for src_c/optim (filled in by its owner).

@@ -1,0 +1,2 @@
+"""layers ops (ops)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""losses ops (ops)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""optim ops (ops)."""
+__all__ = []

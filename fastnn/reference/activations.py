@@ -1,0 +1,113 @@
+"""Activations in pure NumPy: the spec for ``fastnn.ops.activations``."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf_array(x: np.ndarray) -> np.ndarray:
+    return _erf(x).astype(x.dtype) if x.size else x.copy()
+
+
+def _finish(value: np.ndarray, like: np.ndarray, out):
+    value = np.asarray(value, dtype=like.dtype)
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+def _float(x) -> np.ndarray:
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+
+
+def relu(x, out=None):
+    x = _float(x)
+    return _finish(np.maximum(x, 0), x, out)
+
+
+def relu_backward(grad_out, x, out=None):
+    grad_out = _float(grad_out)
+    return _finish(np.where(np.asarray(x) > 0, grad_out, 0), grad_out, out)
+
+
+def leaky_relu(x, negative_slope=0.01, out=None):
+    x = _float(x)
+    return _finish(np.where(x > 0, x, x * x.dtype.type(negative_slope)), x, out)
+
+
+def leaky_relu_backward(grad_out, x, negative_slope=0.01, out=None):
+    grad_out = _float(grad_out)
+    slope = grad_out.dtype.type(negative_slope)
+    return _finish(np.where(np.asarray(x) > 0, grad_out, grad_out * slope), grad_out, out)
+
+
+def sigmoid(x, out=None):
+    x = _float(x)
+    # exp of a non-positive number only: no overflow for large |x|.
+    e = np.exp(-np.abs(x))
+    return _finish(np.where(x >= 0, 1 / (1 + e), e / (1 + e)), x, out)
+
+
+def sigmoid_backward(grad_out, y, out=None):
+    grad_out = _float(grad_out)
+    y = np.asarray(y)
+    return _finish(grad_out * y * (1 - y), grad_out, out)
+
+
+def tanh(x, out=None):
+    x = _float(x)
+    return _finish(np.tanh(x), x, out)
+
+
+def tanh_backward(grad_out, y, out=None):
+    grad_out = _float(grad_out)
+    y = np.asarray(y)
+    return _finish(grad_out * (1 - y * y), grad_out, out)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def gelu(x, approximate="none", out=None):
+    x = _float(x)
+    if approximate == "tanh":
+        # 0.5x(1 + tanh u) written as x·sigmoid(2u): same value, no cancellation for x << 0.
+        value = x * sigmoid(2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+    else:
+        value = 0.5 * x * (1 + _erf_array(x / math.sqrt(2)))
+    return _finish(value, x, out)
+
+
+def gelu_backward(grad_out, x, approximate="none", out=None):
+    grad_out = _float(grad_out)
+    x = np.asarray(x, dtype=grad_out.dtype)
+    if approximate == "tanh":
+        s = sigmoid(2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+        d = s + 2 * x * s * (1 - s) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+    else:
+        cdf = 0.5 * (1 + _erf_array(x / math.sqrt(2)))
+        d = cdf + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return _finish(grad_out * d, grad_out, out)
+
+
+def softmax(x, out=None):
+    x = _float(x)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return _finish(e / e.sum(axis=-1, keepdims=True), x, out)
+
+
+def softmax_backward(grad_out, y, out=None):
+    grad_out = _float(grad_out)
+    y = np.asarray(y)
+    return _finish(y * (grad_out - (grad_out * y).sum(axis=-1, keepdims=True)), grad_out, out)
+
+
+__all__ = [
+    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid", "sigmoid_backward",
+    "tanh", "tanh_backward", "gelu", "gelu_backward", "softmax", "softmax_backward",
+]

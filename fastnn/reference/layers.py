@@ -1,0 +1,2 @@
+"""layers ops (reference)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""linalg ops (reference)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""losses ops (reference)."""
+__all__ = []

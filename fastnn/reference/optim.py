@@ -1,0 +1,2 @@
+"""optim ops (reference)."""
+__all__ = []

@@ -1,0 +1,73 @@
+/* common.h — types, macros and threading helpers shared by every fastnn kernel.
+ *
+ * Conventions (every kernel follows them):
+ *   - names: fnn_<op>_<forward|backward|…>_<f32|f64>;
+ *   - arguments: sizes first (int64_t), then pointers each followed by its
+ *     stride(s)/leading dimension, outputs before inputs, then options;
+ *   - backward kernels ACCUMULATE into parameter gradients (dW, db) and
+ *     OVERWRITE input gradients (dX), as PyTorch does;
+ *   - no kernel allocates memory in its hot path, calls Python, or touches
+ *     NumPy; all validation happens in Cython/Python before the call;
+ *   - every reduction has a fixed order that does not depend on the thread
+ *     count (see FNN_REDUCE_BLOCK), so results are bitwise reproducible.
+ *
+ * Type-generic sources: a kernel file X.c defines `real` and FNN_T(name) and
+ * includes X.inc twice (float → _f32, double → _f64).
+ */
+#ifndef FASTNN_COMMON_H
+#define FASTNN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_MSC_VER)
+#define FNN_RESTRICT __restrict
+#define FNN_INLINE static __inline
+#else
+#define FNN_RESTRICT restrict
+#define FNN_INLINE static inline
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#define FNN_PRAGMA(x) _Pragma(#x)
+#else
+#define FNN_PRAGMA(x)
+#endif
+
+/* `#pragma omp parallel for` over a loop of `work` units of work, forked only
+ * when the work pays for the fork (one team wake-up costs a few µs). */
+#define FNN_PAR_FOR(work) \
+    FNN_PRAGMA(omp parallel for schedule(static) num_threads(fnn_get_num_threads()) if ((work) >= FNN_PAR_MIN_WORK))
+
+/* Elementwise passes below this many elements run on one thread. */
+#define FNN_PAR_MIN_WORK 32768
+
+/* Reductions (loss sums, bias gradients) are split into blocks of this many
+ * elements; each block is summed serially and the block sums are added in
+ * index order, so the result is the same for any thread count. */
+#define FNN_REDUCE_BLOCK 4096
+
+/* Activation codes shared by the dense layer epilogue and the activation
+ * kernels. Values are part of the Cython ABI: append, never renumber. */
+typedef enum {
+    FNN_ACT_NONE = 0,
+    FNN_ACT_RELU = 1,
+    FNN_ACT_LEAKY_RELU = 2, /* param = negative_slope */
+    FNN_ACT_SIGMOID = 3,
+    FNN_ACT_TANH = 4,
+    FNN_ACT_GELU = 5,       /* exact: x·Φ(x) */
+    FNN_ACT_GELU_TANH = 6   /* approximate='tanh' */
+} fnn_act;
+
+/* Loss reductions. */
+typedef enum { FNN_REDUCE_MEAN = 0, FNN_REDUCE_SUM = 1 } fnn_reduction;
+
+/* Threads (threads.c). fnn_get_num_threads() is the team size every parallel
+ * region uses; it defaults to omp_get_max_threads() (OMP_NUM_THREADS, else the
+ * cores) and is 1 in a serial build. */
+int fnn_get_num_threads(void);
+void fnn_set_num_threads(int n);
+int fnn_has_openmp(void);
+
+#endif /* FASTNN_COMMON_H */

@@ -1,0 +1,41 @@
+/* threads.c — the one thread-count setting all fastnn parallel regions share.
+ *
+ * fnn_set_num_threads(n) records n for every calling thread (a Python thread
+ * that trains a second model sees the same setting) and also sets the OpenMP
+ * runtime's own value, so threadpoolctl reports it. The effective count is
+ * the smaller of ours and the runtime's, so threadpoolctl's limits (which call
+ * omp_set_num_threads) still apply after an explicit fnn_set_num_threads. */
+#include "common.h"
+
+static int fnn_num_threads = 0; /* 0: not set, follow the OpenMP runtime */
+
+int fnn_get_num_threads(void)
+{
+#ifdef _OPENMP
+    int runtime = omp_get_max_threads();
+    int n = fnn_num_threads;
+    return (n > 0 && n < runtime) ? n : runtime;
+#else
+    return 1;
+#endif
+}
+
+void fnn_set_num_threads(int n)
+{
+#ifdef _OPENMP
+    fnn_num_threads = n > 0 ? n : 0;
+    if (n > 0)
+        omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+int fnn_has_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
