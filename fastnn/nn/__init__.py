@@ -1,0 +1,15 @@
+"""fastnn.nn — layers, activations, losses and containers, shaped like ``torch.nn``."""
+from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .arena import Arena, consolidate
+from .container import Sequential
+from .linear import Linear
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from .module import Module
+from .parameter import Parameter
+
+__all__ = [
+    "Module", "Parameter", "Sequential", "Linear",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax",
+    "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
+    "Arena", "consolidate",
+]

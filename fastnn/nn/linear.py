@@ -1,0 +1,83 @@
+"""Linear: y = x·Wᵀ + b, with W stored (out_features, in_features) as in PyTorch."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..random import default_generator
+from .module import Module
+from .parameter import Parameter
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+    return dtype
+
+
+class Linear(Module):
+    """Fully connected layer on inputs of shape (*, in_features).
+
+    Weights and bias start uniform in ±1/√in_features (PyTorch's default),
+    drawn from fastnn's generator (``fastnn.manual_seed``). Inputs of another
+    numeric dtype are converted to the layer's dtype.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features")
+        self.out_features = _positive_int(out_features, "out_features")
+        dtype = _float_dtype(dtype)
+        bound = 1.0 / math.sqrt(self.in_features)
+        rng = default_generator()
+        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype))
+        self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype)) if bias else None
+        self._x = None
+
+    def _as_input(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype != self.weight.dtype:
+            if x.dtype.kind not in "iuf":
+                raise TypeError(f"{self.describe()}: expected a numeric input, got dtype {x.dtype}")
+            x = x.astype(self.weight.dtype)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self.describe()} expected input with {self.in_features} features, "
+                             f"got array of shape {x.shape}")
+        return x
+
+    def describe(self) -> str:
+        return f"Linear({self.in_features}→{self.out_features})"
+
+    def forward(self, x):
+        x = self._as_input(x)
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        self._x = x2
+        y = backend.current().linear(x2, self.weight.data, None if self.bias is None else self.bias.data)
+        return y.reshape(lead + (self.out_features,))
+
+    def backward(self, grad_out, need_input_grad: bool = True):
+        if self._x is None:
+            raise RuntimeError(f"{self.describe()}: backward() called before forward()")
+        x2 = self._x
+        g = np.asarray(grad_out, dtype=self.weight.dtype).reshape(x2.shape[0], self.out_features)
+        gx = backend.current().linear_backward(
+            g, x2, self.weight.data,
+            grad_weight=self.weight.grad if self.weight.requires_grad else None,
+            grad_bias=None if self.bias is None or not self.bias.requires_grad else self.bias.grad,
+            need_grad_input=need_input_grad)
+        if gx is None:
+            return None
+        return gx.reshape(np.shape(grad_out)[:-1] + (self.in_features,))
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

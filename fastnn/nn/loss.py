@@ -1,0 +1,84 @@
+"""Loss modules: ``loss = loss_fn(output, target)`` then ``loss.backward()``.
+
+Each call computes the loss and its gradient in one fused kernel pass (the
+gradient only when ``output`` came from a fastnn module, i.e. when there is a
+chain to backpropagate through). The result is a 0-d ``fastnn.Tensor``:
+``loss.item()`` is the value, ``loss.backward()`` fills ``.grad`` of every
+parameter that produced ``output``. Formulas follow PyTorch exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..ops._validate import as_float, check_choice, check_scalar
+from .module import Module
+
+_REDUCTIONS = ("mean", "sum")
+
+
+class _Loss(Module):
+    _op = None  # name of the kernel function in the backend
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = check_choice(reduction, "reduction", _REDUCTIONS)
+        self._grad = None
+
+    def _kwargs(self):
+        return {}
+
+    def forward(self, input, target):
+        x = as_float(input, "input")
+        wants_grad = getattr(input, "_link", None) is not None
+        grad = np.empty_like(x) if wants_grad else None
+        value = getattr(backend.current(), self._op)(x, target, reduction=self.reduction, grad=grad, **self._kwargs())
+        self._grad = grad
+        return np.asarray(value, dtype=x.dtype)
+
+    def backward(self, grad_out=1.0, need_input_grad: bool = True):
+        if self._grad is None:
+            raise RuntimeError(f"{type(self).__name__}: backward() needs a forward() on the output of a "
+                               f"fastnn module")
+        if not need_input_grad:
+            return None
+        scale = float(np.asarray(grad_out))
+        return self._grad if scale == 1.0 else self._grad * self._grad.dtype.type(scale)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    """mean((output − target)²)."""
+    _op = "mse_loss"
+
+
+class L1Loss(_Loss):
+    """mean(|output − target|)."""
+    _op = "l1_loss"
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy on probabilities in [0, 1] (logs clamped at −100)."""
+    _op = "bce_loss"
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy on logits, in the stable form max(x,0) − x·y + log1p(e^−|x|)."""
+    _op = "bce_with_logits_loss"
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross-entropy of logits (N, C) against integer class labels (N,), with optional label smoothing."""
+    _op = "cross_entropy"
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        self.label_smoothing = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+
+    def _kwargs(self):
+        return {"label_smoothing": self.label_smoothing}
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"

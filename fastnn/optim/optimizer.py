@@ -1,0 +1,203 @@
+"""Optimizer base: PyTorch's parameter groups and state_dict over flat arenas.
+
+At construction each parameter group's parameters are gathered into arenas
+(``fastnn.nn.arena``; one per dtype), so ``step()`` is one fused kernel call per
+arena and ``zero_grad()`` one memset. Optimizer state (momentum buffers, Adam
+moments) is kept as flat arrays of the arena's layout; ``state_dict()``
+presents it per parameter, in PyTorch's format, so checkpoints are portable
+and training resumes bit for bit.
+
+Hyper-parameters are read from ``param_groups[i]`` at every step, so changing
+``opt.param_groups[0]['lr']`` (as schedulers do) takes effect immediately.
+
+Subclasses define ``defaults``, ``_check_group(group)`` and
+``_update(arena, state, group)``, where ``state`` is the arena's dict of flat
+buffers plus scalars such as ``"step"``.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List
+
+import numpy as np
+
+from ..nn.arena import Arena, consolidate
+from ..nn.parameter import Parameter
+from ..ops._validate import check_scalar
+
+
+class Optimizer:
+    def __init__(self, params, defaults: Dict[str, Any]):
+        self.defaults = dict(defaults)
+        self.param_groups: List[Dict[str, Any]] = []
+        self._arenas: List[List[Arena]] = []     # per group, one arena per dtype
+        self._states: List[List[dict]] = []      # per group, per arena: flat state buffers
+        if isinstance(params, Parameter):
+            raise TypeError("params: expected an iterable of Parameters or of dicts, got a single Parameter")
+        groups = list(params)
+        if not groups:
+            raise ValueError("params: optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # --- groups -------------------------------------------------------------------
+    def add_param_group(self, group: Dict[str, Any]) -> None:
+        if not isinstance(group, dict):
+            raise TypeError(f"group: expected a dict, got {type(group).__name__}")
+        params = group.get("params")
+        params = [params] if isinstance(params, Parameter) else list(params or [])
+        if not params:
+            raise ValueError("group['params']: a parameter group needs at least one parameter")
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params: expected fastnn.nn.Parameter objects, got {type(p).__name__}")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params) or any(id(p) in seen for p in params):
+            raise ValueError("params: some parameters appear in more than one group (or twice in one)")
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise TypeError(f"group: unknown option(s) {sorted(unknown)} for {type(self).__name__}")
+        full = dict(self.defaults)
+        full.update(group)
+        full["params"] = [p for p in params if p.requires_grad]
+        if not full["params"]:
+            raise ValueError("params: every parameter in this group has requires_grad=False")
+        self._check_group(full)
+        self.param_groups.append(full)
+        arenas = consolidate(full["params"])
+        self._arenas.append(arenas)
+        self._states.append([{} for _ in arenas])
+
+    def _check_group(self, group: Dict[str, Any]) -> None:
+        check_scalar(group["lr"], "lr", low=0.0)
+
+    # --- arenas ---------------------------------------------------------------------
+    def _current_arenas(self, gi: int) -> List[Arena]:
+        """The group's arenas, rebuilt (state carried over) if another owner moved its parameters."""
+        arenas = self._arenas[gi]
+        if all(not a.stale for a in arenas):
+            return arenas
+        old_views = [{k: a.views(v) for k, v in st.items() if isinstance(v, np.ndarray)}
+                     for a, st in zip(arenas, self._states[gi])]
+        old_params = [a.params for a in arenas]
+        new_arenas = consolidate(self.param_groups[gi]["params"])
+        new_states = []
+        for a in new_arenas:
+            st = {}
+            for old_a_params, views, old_st in zip(old_params, old_views, self._states[gi]):
+                if old_a_params[0].dtype != a.dtype:
+                    continue
+                for k, v in old_st.items():
+                    if not isinstance(v, np.ndarray):
+                        st[k] = v
+                for k, per_param in views.items():
+                    flat = a.zeros_like()
+                    for dst, src in zip(a.views(flat), per_param):
+                        dst[...] = src
+                    st[k] = flat
+            new_states.append(st)
+        self._arenas[gi], self._states[gi] = new_arenas, new_states
+        return new_arenas
+
+    # --- the training-loop API ----------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zero every gradient (one memset per arena). ``set_to_none`` is accepted for
+        PyTorch compatibility; gradients always exist in fastnn, so both zero them."""
+        for gi in range(len(self.param_groups)):
+            for arena in self._current_arenas(gi):
+                arena.zero_grad()
+
+    def step(self, closure=None):
+        """One update of every parameter; returns ``closure()``'s loss if a closure is given."""
+        loss = closure() if closure is not None else None
+        for gi, group in enumerate(self.param_groups):
+            self._check_group(group)
+            for arena, state in zip(self._current_arenas(gi), self._states[gi]):
+                self._update(arena, state, group)
+        return loss
+
+    def _update(self, arena: Arena, state: dict, group: Dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def _param_index(self):
+        order = [p for g in self.param_groups for p in g["params"]]
+        return order, {id(p): i for i, p in enumerate(order)}
+
+    def state_dict(self) -> Dict[str, Any]:
+        """PyTorch's layout: ``{"state": {index: {name: array, "step": n}}, "param_groups": [...]}``
+        with parameters numbered across groups in order. Arrays are copies."""
+        _, index = self._param_index()
+        state: Dict[int, Dict[str, Any]] = {}
+        for gi in range(len(self.param_groups)):
+            for arena, st in zip(self._current_arenas(gi), self._states[gi]):
+                for k, v in st.items():
+                    per_param = arena.views(v) if isinstance(v, np.ndarray) else [v] * len(arena.params)
+                    for p, value in zip(arena.params, per_param):
+                        state.setdefault(index[id(p)], {})[k] = (
+                            value.copy() if isinstance(value, np.ndarray) else copy.copy(value))
+        groups = []
+        for g in self.param_groups:
+            entry = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
+            entry["params"] = [index[id(p)] for p in g["params"]]
+            groups.append(entry)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore hyper-parameters and state. Everything is checked before anything changes."""
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            raise ValueError("state_dict: expected a dict with 'state' and 'param_groups' (from Optimizer.state_dict())")
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"state_dict: has {len(groups)} parameter groups, this optimizer has {len(self.param_groups)}")
+        for gi, (saved, mine) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(mine["params"]):
+                raise ValueError(f"state_dict: group {gi} has {len(saved['params'])} parameters, "
+                                 f"this optimizer's has {len(mine['params'])}")
+        saved_state = {int(k): v for k, v in state_dict["state"].items()}
+        staged_states = []
+        for gi, (saved, mine) in enumerate(zip(groups, self.param_groups)):
+            mapping = dict(zip(saved["params"], mine["params"]))  # saved index -> my Parameter
+            by_param = {id(p): saved_state.get(i, {}) for i, p in mapping.items()}
+            new_states = []
+            for arena in self._current_arenas(gi):
+                st = {}
+                entries = [by_param[id(p)] for p in arena.params]
+                keys = set().union(*[set(e) for e in entries])
+                for k in keys:
+                    values = [e.get(k) for e in entries]
+                    if any(v is None for v in values):
+                        raise ValueError(f"state_dict: state {k!r} is missing for some parameters of group {gi}")
+                    if isinstance(values[0], np.ndarray):
+                        flat = arena.zeros_like()
+                        for p, dst, v in zip(arena.params, arena.views(flat), values):
+                            v = np.asarray(v)
+                            if v.shape != p.shape:
+                                raise ValueError(f"state_dict: state {k!r} has shape {v.shape}, parameter has {p.shape}")
+                            dst[...] = v
+                        st[k] = flat
+                    else:
+                        if any(v != values[0] for v in values):
+                            raise ValueError(f"state_dict: {k!r} differs between parameters of one group")
+                        st[k] = copy.copy(values[0])
+                new_states.append(st)
+            staged_states.append(new_states)
+        staged_groups = []
+        for saved, mine in zip(groups, self.param_groups):
+            g = dict(mine)
+            g.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+            self._check_group(g)
+            staged_groups.append(g)
+        for gi, g in enumerate(staged_groups):
+            self.param_groups[gi].update({k: v for k, v in g.items() if k != "params"})
+            self._states[gi] = staged_states[gi]
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(k for k in g if k != "params"):
+                lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines) + "\n)"

@@ -1,0 +1,40 @@
+"""SGD with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's formulas)."""
+from __future__ import annotations
+
+from .. import backend
+from ..ops._validate import check_scalar
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent.
+
+    ``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False)``;
+    the whole update is one fused pass per arena (``fastnn.ops.sgd_step``).
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, maximize=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+
+    def _check_group(self, group):
+        check_scalar(group["lr"], "lr", low=0.0)
+        check_scalar(group["momentum"], "momentum", low=0.0)
+        check_scalar(group["dampening"], "dampening")
+        check_scalar(group["weight_decay"], "weight_decay", low=0.0)
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("nesterov: Nesterov momentum requires a momentum > 0 and zero dampening")
+
+    def _update(self, arena, state, group):
+        buf = None
+        first = False
+        if group["momentum"] != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # PyTorch: the first step copies the gradient into the buffer
+                buf = state["momentum_buffer"] = arena.zeros_like()
+                first = True
+        backend.current().sgd_step(
+            arena.data, arena.grad, buf, lr=group["lr"], momentum=group["momentum"],
+            dampening=group["dampening"], weight_decay=group["weight_decay"],
+            nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]), first_step=first)

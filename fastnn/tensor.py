@@ -1,0 +1,108 @@
+"""Tensor: the array a fastnn module returns, remembering how to backpropagate.
+
+A ``Tensor`` is a read-only ``numpy.ndarray`` subclass, so every NumPy function
+accepts it, plus one link of a computation chain: which module produced it
+(and from which input). ``loss.backward()`` walks that chain from the loss to
+the first module, calling each module's ``backward`` and so accumulating
+``.grad`` on every parameter on the way — also through chained calls such as
+``dec(enc(x))``.
+
+The chain is linear (each module has one input); arrays derived from a Tensor
+by NumPy operations are plain data and carry no link. Module outputs are
+read-only because modules keep them for their backward pass: writing to one
+would silently change the gradients.
+
+A module keeps what its backward needs from its most recent call only. If a
+module is called again before ``backward`` on an earlier output, that
+``backward`` raises instead of using the newer call's activations.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class _Link:
+    """How a Tensor was produced: ``module(input)`` at the module's call number ``version``."""
+
+    __slots__ = ("module", "version", "input")
+
+    def __init__(self, module, version: int, input):
+        self.module = module
+        self.version = version
+        self.input = input
+
+
+class Tensor(np.ndarray):
+    _link = None
+
+    def __array_finalize__(self, obj):
+        # Views and results of NumPy operations are plain data, not chain links.
+        self._link = None
+
+    @staticmethod
+    def _wrap(array: np.ndarray, link) -> "Tensor":
+        t = array.view(Tensor)
+        t._link = link
+        t.flags.writeable = False
+        return t
+
+    @property
+    def producer(self):
+        """The module that produced this tensor (None for plain data)."""
+        return None if self._link is None else self._link.module
+
+    def numpy(self) -> np.ndarray:
+        """A writable, plain-ndarray copy."""
+        return np.array(self, copy=True).view(np.ndarray)
+
+    def detach(self) -> np.ndarray:
+        """The values as a plain (read-only) ndarray view, cut from the chain."""
+        return self.view(np.ndarray)
+
+    def backward(self, grad=None) -> None:
+        """Backpropagate from this tensor; fills ``.grad`` of every parameter on the chain.
+
+        ``grad`` is d(objective)/d(this tensor); it defaults to 1 for a scalar
+        (a loss) and is required otherwise, as in PyTorch.
+        """
+        backprop(self, grad, need_input_grad=False)
+
+
+def backprop(tensor, grad=None, need_input_grad: bool = False, stop_at=None):
+    """Walk the chain ending at ``tensor``; return d/d(first input) if asked.
+
+    ``stop_at`` ends the walk at the link whose input is that object (a
+    composite module's own input). Raises RuntimeError when the tensor is not
+    the output of a fastnn module, or when a module on the chain was called
+    again since producing it.
+    """
+    link = getattr(tensor, "_link", None)
+    if link is None:
+        raise RuntimeError(
+            "backward: this array was not produced by a fastnn module (or was derived from one by a "
+            "NumPy operation), so there is nothing to backpropagate through")
+    if grad is None:
+        if np.ndim(tensor) != 0:
+            raise RuntimeError(f"backward: grad is required for a non-scalar output of shape {np.shape(tensor)}")
+        grad = 1.0
+    elif np.ndim(tensor) != 0:
+        grad = np.asarray(grad)
+        if grad.shape != np.shape(tensor):
+            raise ValueError(f"grad: expected shape {np.shape(tensor)}, got {grad.shape}")
+    while link is not None:
+        module = link.module
+        if module._call_count != link.version:
+            raise RuntimeError(
+                f"backward: {module!r} was called again after producing this output, and keeps only "
+                f"its latest call's activations. Call backward() before calling the module again.")
+        at_stop = stop_at is not None and link.input is stop_at
+        upstream = None if at_stop else getattr(link.input, "_link", None)
+        grad = module.backward(grad, need_input_grad=need_input_grad or upstream is not None)
+        if at_stop:
+            return grad
+        link = upstream
+    if stop_at is not None:
+        raise RuntimeError(
+            "backward: the forward pass did not reach its input through fastnn modules only; a module "
+            "whose forward uses other operations must implement backward() itself")
+    return grad if need_input_grad else None
