@@ -9,6 +9,7 @@ from .backend import get_backend, set_backend, use_backend  # noqa: F401
 from .errors import DivergenceError, GradcheckError  # noqa: F401
 from .random import manual_seed  # noqa: F401
 from .tensor import Tensor  # noqa: F401
+from .gradcheck import gradcheck  # noqa: F401
 from . import nn, optim  # noqa: F401
 
 __version__ = "0.1.0"

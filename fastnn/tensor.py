@@ -68,6 +68,11 @@ class Tensor(np.ndarray):
         backprop(self, grad, need_input_grad=False)
 
 
+def _describe(module) -> str:
+    describe = getattr(module, "describe", None)
+    return describe() if callable(describe) else type(module).__name__
+
+
 def backprop(tensor, grad=None, need_input_grad: bool = False, stop_at=None):
     """Walk the chain ending at ``tensor``; return d/d(first input) if asked.
 
@@ -93,7 +98,7 @@ def backprop(tensor, grad=None, need_input_grad: bool = False, stop_at=None):
         module = link.module
         if module._call_count != link.version:
             raise RuntimeError(
-                f"backward: {module!r} was called again after producing this output, and keeps only "
+                f"backward: {_describe(module)} was called again after producing this output, and keeps only "
                 f"its latest call's activations. Call backward() before calling the module again.")
         at_stop = stop_at is not None and link.input is stop_at
         upstream = None if at_stop else getattr(link.input, "_link", None)
