@@ -176,13 +176,16 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
         raise ValueError("grad: must not overlap input")
     z = x.astype(np.float64)
     m = z.max(axis=1, keepdims=True)
-    lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+    e = np.exp(z - m)
+    se = e.sum(axis=1, keepdims=True)
+    lse = m + np.log(se)
     neg_logp = lse - z                                   # −log p, (N, C)
     nll = neg_logp[np.arange(rows), labels]
     terms = nll if eps == 0 else (1 - eps) * nll + eps * neg_logp.mean(axis=1)
     onehot = np.zeros_like(z)
     onehot[np.arange(rows), labels] = 1.0
-    grad_terms = np.exp(-neg_logp) - ((1 - eps) * onehot + eps / classes)
+    # softmax as e/Σe (not exp(−neg_logp)): lse's rounding would be amplified by exp.
+    grad_terms = e / se - ((1 - eps) * onehot + eps / classes)
     return _reduce(terms, grad_terms, reduction, rows, grad)
 
 
