@@ -318,6 +318,11 @@ def test_bce_range_errors(backend, dtype):
             m.bce_loss(ok, np.array([0.0, bad, 1.0], dtype))
         with pytest.raises(ValueError, match=rf"target: expected values in \[0, 1\], got {bad} at index \(1, 0\)"):
             m.bce_with_logits_loss(np.full((2, 2), 3.0, dtype), np.array([[0, 1], [bad, 1]], dtype))
+    # The first bad element in C order is reported, whichever array it is in.
+    with pytest.raises(ValueError, match="target: expected values in \\[0, 1\\], got 3.0 at index 0"):
+        m.bce_loss(np.array([0.5, 2.0], dtype), np.array([3.0, 0.5], dtype))
+    with pytest.raises(ValueError, match="input: expected probabilities in \\[0, 1\\], got 2.0 at index 0"):
+        m.bce_loss(np.array([2.0, 0.5], dtype), np.array([3.0, 0.5], dtype))
     # Logits may be anything; only their targets are range-checked.
     assert np.isfinite(m.bce_with_logits_loss(np.array([-7.0, 50.0], dtype), np.array([0.0, 1.0], dtype)))
 

@@ -48,21 +48,18 @@ def _pair(input, target, grad):
     return x, y
 
 
-def _finish(result, x) -> float:
-    status, bad, loss = result
-    if status == 1:
-        raise ValueError(f"input: expected probabilities in [0, 1], got {float(x.flat[bad])} at index {_index(bad, x.shape)}")
-    if status == 2:
-        raise ValueError(f"target: expected values in [0, 1], got {float(x.flat[bad])} at index {_index(bad, x.shape)}")
-    return float(loss)
-
-
 def _run(fn, input, target, reduction, grad) -> float:
     red = _reduction(reduction)
     x, y = _pair(input, target, grad)
     status, bad, loss = fn(x, y, grad, red)
-    # Report the offending element of the array that was out of range.
-    return _finish((status, bad, loss), x if status == 1 else y)
+    # The kernel stops at the first element out of range (input checked before target).
+    if status == 1:
+        raise ValueError(f"input: expected probabilities in [0, 1], got {float(x.flat[bad])} "
+                         f"at index {_index(bad, x.shape)}")
+    if status == 2:
+        raise ValueError(f"target: expected values in [0, 1], got {float(y.flat[bad])} "
+                         f"at index {_index(bad, y.shape)}")
+    return float(loss)
 
 
 def mse_loss(input, target, reduction="mean", grad=None) -> float:

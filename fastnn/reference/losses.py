@@ -60,13 +60,21 @@ def _pair(input, target, reduction, grad):
     return x, y, reduction
 
 
-def _check_unit_range(a: np.ndarray, name: str, what: str) -> None:
-    bad = (a < 0) | (a > 1)  # NaN is not out of range: it propagates
-    if bad.any():
-        flat = int(np.argmax(bad.ravel()))
-        idx = tuple(int(i) for i in np.unravel_index(flat, a.shape))
-        raise ValueError(f"{name}: expected {what} in [0, 1], got {float(a.flat[flat])} at index "
-                         f"{idx[0] if len(idx) == 1 else idx}")
+def _check_unit_range(x: np.ndarray, x_what, y: np.ndarray) -> None:
+    """Raise for the first element (in C order) where x (when x_what names it) or y is
+    outside [0, 1]; at the same index the input is reported first. NaN is not out of
+    range: it propagates."""
+    bad_x = ((x < 0) | (x > 1)).ravel() if x_what else np.zeros(x.size, bool)
+    bad_y = ((y < 0) | (y > 1)).ravel()
+    either = bad_x | bad_y
+    if not either.any():
+        return
+    flat = int(np.argmax(either))
+    idx = tuple(int(i) for i in np.unravel_index(flat, x.shape))
+    where = idx[0] if len(idx) == 1 else idx
+    if bad_x[flat]:
+        raise ValueError(f"input: expected {x_what} in [0, 1], got {float(x.flat[flat])} at index {where}")
+    raise ValueError(f"target: expected values in [0, 1], got {float(y.flat[flat])} at index {where}")
 
 
 def _reduce(terms: np.ndarray, grad_terms: np.ndarray, reduction: str, count: int, grad) -> float:
@@ -96,8 +104,7 @@ def bce_loss(input, target, reduction="mean", grad=None) -> float:
     """−mean(y·log x + (1−y)·log(1−x)), each log clamped at ≥ −100;
     grad (x − y)/max((1 − x)x, 1e-12)/N (PyTorch's binary_cross_entropy_backward)."""
     x, y, reduction = _pair(input, target, reduction, grad)
-    _check_unit_range(x, "input", "probabilities")
-    _check_unit_range(y, "target", "values")
+    _check_unit_range(x, "probabilities", y)
     x = x.astype(np.float64)
     y = y.astype(np.float64)
     with np.errstate(divide="ignore"):
@@ -117,7 +124,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def bce_with_logits_loss(input, target, reduction="mean", grad=None) -> float:
     """mean(max(x, 0) − x·y + log1p(exp(−|x|))); grad (sigmoid(x) − y)/N."""
     x, y, reduction = _pair(input, target, reduction, grad)
-    _check_unit_range(y, "target", "values")
+    _check_unit_range(x, None, y)
     x = x.astype(np.float64)
     y = y.astype(np.float64)
     terms = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
