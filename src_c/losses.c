@@ -3,7 +3,10 @@
  * Per-element loss terms and gradients are computed in double for both types
  * (one rounding of the gradient at the end): the loss is reported to the
  * user and compared across runs, so its accuracy matters more than the few
- * extra cycles per element of double transcendental functions. */
+ * extra cycles per element of double transcendental functions.
+ * One exception: float32 cross-entropy takes exp(x − max) in float with the
+ * vectorisable fnn_exp_nonpos_f32 below (about 1 ulp), because its C·N
+ * exponentials dominate a classifier's loss step; sums stay in double. */
 #include <math.h>
 #include <string.h>
 #include "losses.h"
