@@ -116,19 +116,18 @@ def bce_loss(input, target, reduction="mean", grad=None) -> float:
     return _reduce(terms, grad_terms, reduction, x.size, grad)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
 def bce_with_logits_loss(input, target, reduction="mean", grad=None) -> float:
     """mean(max(x, 0) − x·y + log1p(exp(−|x|))); grad (sigmoid(x) − y)/N."""
     x, y, reduction = _pair(input, target, reduction, grad)
     _check_unit_range(x, None, y)
     x = x.astype(np.float64)
     y = y.astype(np.float64)
-    terms = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
-    return _reduce(terms, _sigmoid(x) - y, reduction, x.size, grad)
+    e = np.exp(-np.abs(x))
+    terms = np.maximum(x, 0) - x * y + np.log1p(e)
+    # sigmoid(x) − y from q = sigmoid(−|x|): (1 − y) − q for x >= 0, q − y otherwise, so
+    # that x >> 0 does not lose the small gradient to 1/(1+e) − 1 cancelling.
+    q = e / (1 + e)
+    return _reduce(terms, np.where(x >= 0, (1 - y) - q, q - y), reduction, x.size, grad)
 
 
 def _label_error(value, index: int, classes: int) -> IndexError:
