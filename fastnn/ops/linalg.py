@@ -1,2 +1,198 @@
-"""linalg ops (ops)."""
-__all__ = []
+"""Matrix product and the dense layer (C kernels; same signatures as ``fastnn.reference.linalg``).
+
+``matmul`` takes any 2-D views (transposed, sliced, negative strides) without copying them:
+the packed GEMM reads general strides. ``linear`` fuses bias and activation into the GEMM's
+epilogue; ``linear_backward`` applies the activation derivative once and accumulates the
+parameter gradients in place, as PyTorch does.
+
+Each Python thread gets its own packing workspace, so products running concurrently from
+several threads (the GIL is released) never share buffers.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .. import _core
+from ._validate import as_float, check_choice, check_no_overlap, check_scalar, result_dtype
+
+ACTIVATIONS = (None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
+# Codes of src_c/common.h's fnn_act enum.
+_ACT_CODES = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5, "gelu_tanh": 6}
+
+_local = threading.local()
+
+
+def workspace() -> "_core.Workspace":
+    """This thread's GEMM workspace (created on first use, reused afterwards)."""
+    ws = getattr(_local, "ws", None)
+    if ws is None:
+        ws = _local.ws = _core.Workspace()
+    return ws
+
+
+def _matrix(a, name: str, dtype) -> np.ndarray:
+    """``a`` as a 2-D float array of ``dtype``, keeping its strides when they are whole elements."""
+    a = as_float(a, name, dtype=dtype, contiguous=False)
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got shape {a.shape}")
+    if any(s % a.itemsize for s in a.strides):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def _check_output(out, name: str, shape, dtype) -> np.ndarray:
+    """A caller-supplied output: exact shape and dtype, writable; any element strides."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: array is read-only")
+    if any(s % out.itemsize for s in out.strides):
+        raise ValueError(f"{name}: strides {out.strides} are not multiples of the item size")
+    return out
+
+
+def _check_grad(g, name: str, shape, dtype) -> np.ndarray:
+    """A gradient accumulated in place: exact shape and dtype, C-contiguous, writable."""
+    if not isinstance(g, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(g).__name__}")
+    if g.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {g.dtype}")
+    if g.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {g.shape}")
+    if not g.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous array (it is accumulated in place)")
+    if not g.flags.writeable:
+        raise ValueError(f"{name}: array is read-only")
+    return g
+
+
+def matmul(a, b, trans_a=False, trans_b=False, out=None, alpha=1.0, beta=0.0):
+    """out = alpha·op(a)·op(b) + beta·out, op(x) = xᵀ when the flag is set. 2-D only.
+
+    Result dtype: float64 if a or b is float64, else float32. beta != 0 needs ``out`` (whose
+    old contents are ignored when beta == 0). ``out`` must not overlap a or b.
+    """
+    dt = result_dtype(a, b)
+    a = _matrix(a, "a", dt)
+    b = _matrix(b, "b", dt)
+    alpha = check_scalar(alpha, "alpha")
+    beta = check_scalar(beta, "beta")
+    m, k = a.shape[::-1] if trans_a else a.shape
+    kb, n = b.shape[::-1] if trans_b else b.shape
+    if kb != k:
+        raise ValueError(
+            f"b: inner dimensions do not match: op(a) has shape ({m}, {k}), op(b) has shape ({kb}, {n})"
+            f" (a {a.shape}, trans_a={bool(trans_a)}; b {b.shape}, trans_b={bool(trans_b)})")
+    if out is None:
+        if beta != 0:
+            raise ValueError(f"out: beta={beta} needs an out array to scale and add to")
+        out = np.empty((m, n), dt)
+    else:
+        _check_output(out, "out", (m, n), dt)
+        check_no_overlap(out, "out", ("a", a), ("b", b))
+    _core.gemm(workspace(), out, a, b, bool(trans_a), bool(trans_b), alpha, beta)
+    return out
+
+
+def _layer(weight) -> str:
+    return f"weight is {tuple(weight.shape)}"
+
+
+def _act_code(activation, negative_slope):
+    check_choice(activation, "activation", ACTIVATIONS)
+    slope = check_scalar(negative_slope, "negative_slope")
+    return _ACT_CODES[activation], slope
+
+
+def _check_x(x, weight, dt) -> np.ndarray:
+    n_out, n_in = weight.shape
+    x = as_float(x, "x", dtype=dt, contiguous=False)
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"x: expected input with {n_in} features ({_layer(weight)}), got array of shape {x.shape}")
+    if any(s % x.itemsize for s in x.strides):
+        x = np.ascontiguousarray(x)
+    return x
+
+
+def linear(x, weight, bias=None, activation=None, negative_slope=0.01, out=None, preact_out=None):
+    """y = act(x·weightᵀ + bias), fused: the bias and activation are applied to each tile of
+    the product while it is in registers/L1, and y is written once.
+
+    x (batch, in), weight (out, in) as PyTorch, bias (out,) or None. activation: None, 'relu',
+    'leaky_relu' (negative_slope), 'sigmoid', 'tanh', 'gelu', 'gelu_tanh'. preact_out, if
+    given, also receives z = x·weightᵀ + bias (GELU's backward needs it).
+    """
+    dt = result_dtype(x, weight, bias)
+    weight = _matrix(weight, "weight", dt)
+    n_out, n_in = weight.shape
+    x = _check_x(x, weight, dt)
+    code, slope = _act_code(activation, negative_slope)
+    if bias is not None:
+        bias = as_float(bias, "bias", dtype=dt)
+        if bias.shape != (n_out,):
+            raise ValueError(f"bias: expected shape ({n_out},) ({_layer(weight)}), got {bias.shape}")
+    shape = (x.shape[0], n_out)
+    inputs = (("x", x), ("weight", weight), ("bias", bias))
+    if out is None:
+        out = np.empty(shape, dt)
+    else:
+        _check_output(out, "out", shape, dt)
+        check_no_overlap(out, "out", *inputs)
+    if preact_out is not None:
+        _check_output(preact_out, "preact_out", shape, dt)
+        check_no_overlap(preact_out, "preact_out", *inputs, ("out", out))
+    _core.dense_forward(workspace(), out, x, weight, bias, preact_out, code, slope)
+    return out
+
+
+def linear_backward(grad_out, x, weight, grad_weight=None, grad_bias=None, need_grad_input=True,
+                    activation=None, saved=None, negative_slope=0.01):
+    """Backward of y = act(x·weightᵀ + b).
+
+    dZ = grad_out ⊙ act'(saved) (``saved`` is the forward output y for relu, leaky_relu with
+    negative_slope >= 0, sigmoid, tanh; the pre-activation z for gelu, gelu_tanh), then
+    returns grad_input = dZ·weight (a new array; None if need_grad_input is False),
+    grad_weight += dZᵀ·x and grad_bias += Σ_rows dZ, both accumulated in place (skipped if None).
+    """
+    dt = result_dtype(grad_out, x, weight)
+    weight = _matrix(weight, "weight", dt)
+    n_out, n_in = weight.shape
+    x = _check_x(x, weight, dt)
+    batch = x.shape[0]
+    grad_out = _matrix(grad_out, "grad_out", dt)
+    if grad_out.shape != (batch, n_out):
+        raise ValueError(f"grad_out: expected shape ({batch}, {n_out}) (x is {x.shape}, {_layer(weight)}), "
+                         f"got {grad_out.shape}")
+    code, slope = _act_code(activation, negative_slope)
+    if activation is not None:
+        if saved is None:
+            what = "pre-activation z" if activation in ("gelu", "gelu_tanh") else "forward output y"
+            raise ValueError(f"saved: activation={activation!r} needs the {what}")
+        if activation == "leaky_relu" and slope < 0:
+            raise ValueError(f"negative_slope: linear_backward differentiates leaky_relu from its output, "
+                             f"which needs negative_slope >= 0, got {slope}")
+        saved = _matrix(saved, "saved", dt)
+        if saved.shape != (batch, n_out):
+            raise ValueError(f"saved: expected shape ({batch}, {n_out}) (as grad_out), got {saved.shape}")
+    else:
+        saved = None
+    inputs = (("grad_out", grad_out), ("x", x), ("weight", weight), ("saved", saved))
+    if grad_weight is not None:
+        _check_grad(grad_weight, "grad_weight", (n_out, n_in), dt)
+        check_no_overlap(grad_weight, "grad_weight", *inputs)
+    if grad_bias is not None:
+        _check_grad(grad_bias, "grad_bias", (n_out,), dt)
+        check_no_overlap(grad_bias, "grad_bias", *inputs, ("grad_weight", grad_weight))
+    grad_input = np.empty((batch, n_in), dt) if need_grad_input else None
+    _core.dense_backward(workspace(), grad_input, grad_weight, grad_bias, grad_out, x, weight, saved,
+                         code, slope)
+    return grad_input
+
+
+__all__ = ["matmul", "linear", "linear_backward"]

@@ -1,0 +1,145 @@
+/* gemm.c — the GEMM driver (workspace, packing, macro-kernel, tiny path),
+ * instantiated for float and double from gemm.inc. */
+#include <stdlib.h>
+#include <string.h>
+#include "gemm_internal.h"
+#include "act_scalar.h"
+
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
+
+/* Products with m·n·k at or below this go through a direct triple loop with
+ * no packing and no threads: packing and a team fork cost more than they
+ * save (a 4×3 layer of a tiny network). */
+#define FNN_GEMM_SMALL_WORK 32768.0
+/* Products below this many multiply-adds run on one thread: a fork costs a
+ * few microseconds, about what one core does in 2^18 multiply-adds. */
+#define FNN_GEMM_PAR_MIN_WORK 262144.0
+
+struct fnn_workspace {
+    void *b;
+    size_t b_bytes;
+    void *a;
+    size_t a_bytes;
+    void *s;
+    size_t s_bytes;
+};
+
+static void *aligned_alloc64(size_t bytes)
+{
+#if defined(_WIN32)
+    return _aligned_malloc(bytes, 64);
+#else
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes) != 0)
+        return NULL;
+    return p;
+#endif
+}
+
+static void aligned_free64(void *p)
+{
+#if defined(_WIN32)
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}
+
+/* Make *buf hold at least `need` bytes; contents are not preserved. */
+static int ws_grow(void **buf, size_t *have, size_t need)
+{
+    if (*have >= need && *buf)
+        return FNN_OK;
+    need = (need + 4095) / 4096 * 4096;
+    void *p = aligned_alloc64(need);
+    if (!p)
+        return FNN_ENOMEM;
+    aligned_free64(*buf);
+    *buf = p;
+    *have = need;
+    return FNN_OK;
+}
+
+fnn_workspace *fnn_workspace_create(void)
+{
+    fnn_workspace *ws = (fnn_workspace *)calloc(1, sizeof(fnn_workspace));
+    fnn_gemm_init();
+    return ws;
+}
+
+void fnn_workspace_destroy(fnn_workspace *ws)
+{
+    if (!ws)
+        return;
+    aligned_free64(ws->a);
+    aligned_free64(ws->b);
+    aligned_free64(ws->s);
+    free(ws);
+}
+
+size_t fnn_workspace_bytes(const fnn_workspace *ws)
+{
+    return ws ? ws->a_bytes + ws->b_bytes + ws->s_bytes : 0;
+}
+
+void *fnn_workspace_scratch(fnn_workspace *ws, size_t bytes)
+{
+    if (ws_grow(&ws->s, &ws->s_bytes, bytes ? bytes : 64) != FNN_OK)
+        return NULL;
+    return ws->s;
+}
+
+/* Grow the packing buffers: one B panel, `nt` A blocks of a_each bytes. */
+static int ws_reserve(fnn_workspace *ws, size_t b_bytes, size_t a_each, int nt)
+{
+    if (ws_grow(&ws->b, &ws->b_bytes, b_bytes) != FNN_OK)
+        return FNN_ENOMEM;
+    return ws_grow(&ws->a, &ws->a_bytes, a_each * (size_t)nt);
+}
+
+/* Threads form a tm × tn grid over (M panels × N panels of one NC block):
+ * the split with the smallest per-thread tile count, M preferred on ties
+ * (each thread then packs only its own rows of A). */
+static void thread_grid(int nth, int64_t mp, int64_t np, int *tm, int *tn)
+{
+    int64_t best = -1;
+    *tm = nth;
+    *tn = 1;
+    for (int d = nth; d >= 1; d--) {
+        if (nth % d)
+            continue;
+        const int e = nth / d;
+        const int64_t cost = ((mp + d - 1) / d) * ((np + e - 1) / e);
+        if (best < 0 || cost < best) {
+            best = cost;
+            *tm = d;
+            *tn = e;
+        }
+    }
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+#define real float
+#define FNN_T(name) name##_f32
+#define FNN_ACT_FN fnn_act_f32
+#define FNN_UKR_T fnn_ukr_f32
+#define FNN_KS_UKR(ks) ((ks)->ukr_f32)
+#define FNN_KS_BLOCKS(ks) (&(ks)->f32)
+#include "gemm.inc"
+#undef real
+#undef FNN_T
+#undef FNN_ACT_FN
+#undef FNN_UKR_T
+#undef FNN_KS_UKR
+#undef FNN_KS_BLOCKS
+
+#define real double
+#define FNN_T(name) name##_f64
+#define FNN_ACT_FN fnn_act_f64
+#define FNN_UKR_T fnn_ukr_f64
+#define FNN_KS_UKR(ks) ((ks)->ukr_f64)
+#define FNN_KS_BLOCKS(ks) (&(ks)->f64)
+#include "gemm.inc"

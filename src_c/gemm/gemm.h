@@ -1,0 +1,96 @@
+/* gemm.h — packed matrix product with a fused epilogue (BLIS structure).
+ *
+ *   C[m,n] = act( alpha · A[m,k] · B[k,n] + beta · C + bias[n] )
+ *
+ * Every matrix is addressed with BLIS-style general strides in ELEMENTS
+ * (row stride rs, column stride cs; either may be negative or zero for an
+ * input): element (i, j) of A is a[i*rs_a + j*cs_a]. A transpose is a swap of
+ * the two strides, a leading dimension is one of them, and any 2-D NumPy view
+ * maps onto them with no copy.
+ *
+ * beta == 0 means C is write-only (its old contents, NaN included, are never
+ * read). k == 0 gives C = beta·C (+ bias, act). C must not overlap A, B, bias
+ * or the pre-activation output; the caller checks.
+ *
+ * Results are bitwise identical for any thread count: threads split the M and
+ * N loops only, and every element is computed by one thread with the same
+ * K blocking.
+ */
+#ifndef FASTNN_GEMM_H
+#define FASTNN_GEMM_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Packing buffers (a shared B panel, one A block per thread, one scratch
+ * area for callers such as the dense layer's dZ). Allocated on first use,
+ * grown on demand, 64-byte aligned, reused by every later call. One workspace
+ * must not be used by two calls at the same time. */
+typedef struct fnn_workspace fnn_workspace;
+
+fnn_workspace *fnn_workspace_create(void);
+void fnn_workspace_destroy(fnn_workspace *ws);
+/* Bytes currently held (for tests and diagnostics). */
+size_t fnn_workspace_bytes(const fnn_workspace *ws);
+/* A 64-byte aligned scratch area of at least `bytes`, owned by the workspace;
+ * valid until the next call that uses `ws`. NULL when allocation fails. */
+void *fnn_workspace_scratch(fnn_workspace *ws, size_t bytes);
+
+/* What happens to each element of the result after the product, on the last
+ * K block, while the tile is in registers or L1:
+ *   z = alpha·AB + beta·C + bias[j]   (bias optional, contiguous, n entries)
+ *   preact[i,j] = z                    (optional, general strides)
+ *   C[i,j] = act(z)                    (fnn_act code, param = negative slope)
+ * Pointers are float* or double* matching the product's type. */
+typedef struct {
+    int act;
+    double param;
+    const void *bias;
+    void *preact;
+    int64_t rs_preact, cs_preact;
+} fnn_gemm_epilogue;
+
+/* Status codes. */
+#define FNN_OK 0
+#define FNN_ENOMEM (-1)
+
+/* C = act(alpha·A·B + beta·C + bias); ep may be NULL (plain product).
+ * Returns FNN_OK, or FNN_ENOMEM when the workspace could not grow (C is then
+ * untouched). */
+int fnn_gemm_f32(int64_t m, int64_t n, int64_t k,
+                 float *c, int64_t rs_c, int64_t cs_c,
+                 const float *a, int64_t rs_a, int64_t cs_a,
+                 const float *b, int64_t rs_b, int64_t cs_b,
+                 double alpha, double beta, const fnn_gemm_epilogue *ep, fnn_workspace *ws);
+int fnn_gemm_f64(int64_t m, int64_t n, int64_t k,
+                 double *c, int64_t rs_c, int64_t cs_c,
+                 const double *a, int64_t rs_a, int64_t cs_a,
+                 const double *b, int64_t rs_b, int64_t cs_b,
+                 double alpha, double beta, const fnn_gemm_epilogue *ep, fnn_workspace *ws);
+
+/* Kernel sets. */
+#define FNN_KERNELS_PORTABLE 1
+#define FNN_KERNELS_AVX2 2
+#define FNN_KERNELS_AVX512 4
+
+/* Picks the kernels once (CPUID + XGETBV; FASTNN_KERNELS=avx512|avx2|portable
+ * forces a supported set). Called lazily by fnn_gemm_*; idempotent. */
+void fnn_gemm_init(void);
+/* Name of the active set: "avx512", "avx2" or "portable". */
+const char *fnn_gemm_kernel_name(void);
+/* Bit mask of FNN_KERNELS_* this CPU (and this build) can run. */
+int fnn_gemm_available_kernels(void);
+/* Switch to a set by name: 0 on success, -1 if the CPU lacks it, -2 unknown
+ * name. Not thread-safe with concurrent products (meant for tests). */
+int fnn_gemm_set_kernels(const char *name);
+/* Register and cache blocks of the active set for float (is_f64 = 0) or
+ * double: out[0..4] = MR, NR, MC, KC, NC; out[5..7] = L1d, L2, L3 bytes. */
+void fnn_gemm_block_sizes(int is_f64, int64_t out[8]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FASTNN_GEMM_H */

@@ -1,0 +1,65 @@
+/* gemm_internal.h — what the driver, the CPU dispatch and the micro-kernels
+ * share. Not part of the public API. */
+#ifndef FASTNN_GEMM_INTERNAL_H
+#define FASTNN_GEMM_INTERNAL_H
+
+#include "gemm.h"
+
+/* ISA-specific functions carry their own target attribute, so the file is
+ * compiled for the baseline architecture and the kernels are only called
+ * after CPUID says they can run. Other compilers/architectures build the
+ * portable kernels only. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define FNN_HAVE_X86_KERNELS 1
+#define FNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define FNN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
+#else
+#define FNN_HAVE_X86_KERNELS 0
+#endif
+
+/* The epilogue the micro-kernel applies itself on the last K block: only the
+ * cheap activations (none, ReLU, leaky ReLU), bias and a row-major z. The
+ * driver sends everything else through a tile in L1 and the scalar merge. */
+typedef struct {
+    const void *bias;   /* NR entries for this tile, or NULL */
+    void *z;            /* pre-activation tile, row stride ldz, unit column stride; or NULL */
+    int64_t ldz;
+    int act;            /* FNN_ACT_NONE, FNN_ACT_RELU or FNN_ACT_LEAKY_RELU */
+    double param;
+} fnn_ukr_ep;
+
+/* Micro-kernel contract (one signature for every ISA and type):
+ *   acc[MR,NR] = Σ_p a[p*MR + i] · b[p*NR + j]     (packed, zero-padded panels)
+ *   c[i*ldc + j] = alpha·acc + beta·c   (c not read when beta == 0), then ep.
+ * The tile is always full; edge tiles go through a temporary in the driver. */
+typedef void (*fnn_ukr_f32)(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                            float alpha, float beta, const fnn_ukr_ep *ep);
+typedef void (*fnn_ukr_f64)(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
+                            double alpha, double beta, const fnn_ukr_ep *ep);
+
+/* Largest MR·NR of any kernel (the driver's edge-tile buffer). */
+#define FNN_UKR_MAX_TILE 512
+
+typedef struct {
+    int64_t mr, nr, mc, kc, nc;
+} fnn_blocks;
+
+typedef struct {
+    int id;               /* FNN_KERNELS_* */
+    const char *name;
+    fnn_ukr_f32 ukr_f32;
+    fnn_ukr_f64 ukr_f64;
+    fnn_blocks f32, f64;  /* MR, NR fixed by the kernel; MC, KC, NC from the caches */
+} fnn_kernel_set;
+
+/* The active set (initialised on first call). */
+const fnn_kernel_set *fnn_gemm_active(void);
+
+/* Kernel definitions per ISA: fill ukr_* and mr/nr. */
+void fnn_kernels_portable(fnn_kernel_set *ks);
+#if FNN_HAVE_X86_KERNELS
+void fnn_kernels_avx2(fnn_kernel_set *ks);
+void fnn_kernels_avx512(fnn_kernel_set *ks);
+#endif
+
+#endif

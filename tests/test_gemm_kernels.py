@@ -1,0 +1,111 @@
+"""Every micro-kernel set this CPU can run (forced with set_gemm_kernels) gives products, fused
+epilogues and backward passes close to the reference at its own register/cache block edges; the
+dispatch introspection and the FASTNN_KERNELS override behave."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastnn import _core, ops, reference
+from conftest import num_threads
+from test_ops_linalg import ACTS, FROM_Z, act_tol, assert_product_close, layer_data, rand
+
+KERNELS = _core.gemm_available_kernels()
+
+
+@pytest.fixture(params=KERNELS)
+def kernels(request):
+    before = _core.gemm_kernel_name()
+    _core.set_gemm_kernels(request.param)
+    try:
+        yield request.param
+    finally:
+        _core.set_gemm_kernels(before)
+
+
+def edge_shapes(dtype):
+    b = _core.gemm_block_sizes()[np.dtype(dtype).name]
+    mr, nr, kc = b["MR"], b["NR"], b["KC"]
+    shapes = []
+    for d in (-1, 0, 1):
+        shapes += [(mr + d, nr + d, 33), (2 * mr + d, 3 * nr - d, kc + d), (mr * 5, nr * 2 + d, 2 * kc + d)]
+    shapes += [(b["MC"] + 1, nr + 1, 40), (7, 5, 3), (1, 1, 1)]
+    return shapes
+
+
+@pytest.mark.parametrize("trans", [(False, False), (False, True), (True, False), (True, True)])
+def test_matmul_each_kernel(kernels, trans, dtype, rng):
+    assert _core.gemm_kernel_name() == kernels
+    ta, tb = trans
+    for m, n, k in edge_shapes(dtype):
+        a = rand(rng, (k, m) if ta else (m, k), dtype)
+        b = rand(rng, (n, k) if tb else (k, n), dtype)
+        c0 = rand(rng, (m, n), dtype)
+        c = c0.copy()
+        ops.matmul(a, b, trans_a=ta, trans_b=tb, out=c, alpha=1.5, beta=-0.5)
+        expect = reference.matmul(a, b, trans_a=ta, trans_b=tb, out=c0.copy(), alpha=1.5, beta=-0.5)
+        assert_product_close(c, expect, 1.5 * (a.T if ta else a), b.T if tb else b, dtype, extra=0.5 * c0)
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_linear_each_kernel(kernels, activation, dtype, rng):
+    b = _core.gemm_block_sizes()[np.dtype(dtype).name]
+    batch, n_in, n_out = 3 * b["MR"] + 1, b["KC"] + 5, 2 * b["NR"] + 3
+    x, w, bias = layer_data(rng, batch, n_in, n_out, dtype)
+    z = np.empty((batch, n_out), dtype)
+    y = ops.linear(x, w, bias, activation=activation, negative_slope=0.3, preact_out=z)
+    y_ref = reference.linear(x, w, bias, activation=activation, negative_slope=0.3)
+    np.testing.assert_allclose(y, y_ref, **act_tol(dtype))
+    np.testing.assert_allclose(z, reference.linear(x, w, bias), **act_tol(dtype))
+    dy = rand(rng, (batch, n_out), dtype)
+    saved = z if activation in FROM_Z else y
+    gw, gb = np.ones_like(w), np.ones_like(bias)
+    gw_ref, gb_ref = np.ones_like(w), np.ones_like(bias)
+    gx = ops.linear_backward(dy, x, w, gw, gb, activation=activation, saved=saved, negative_slope=0.3)
+    gx_ref = reference.linear_backward(dy, x, w, gw_ref, gb_ref, activation=activation, saved=saved,
+                                       negative_slope=0.3)
+    for got, want in ((gx, gx_ref), (gw, gw_ref), (gb, gb_ref)):
+        np.testing.assert_allclose(got, want, rtol=5e-4 if dtype == np.float32 else 1e-10,
+                                   atol=5e-4 if dtype == np.float32 else 1e-10)
+
+
+def test_kernel_threads_bitwise(kernels, dtype, rng):
+    a = rand(rng, (300, 500), dtype)
+    b = rand(rng, (500, 200), dtype)
+    with num_threads(1):
+        c1 = ops.matmul(a, b)
+    with num_threads(2):
+        c2 = ops.matmul(a, b)
+    np.testing.assert_array_equal(c1, c2)
+
+
+def test_relu_epilogue_keeps_nan(kernels, dtype, rng):
+    x, w, bias = layer_data(rng, 40, 50, 70, dtype)
+    x[3, 7] = np.nan
+    y = ops.linear(x, w, bias, activation="relu")
+    assert np.isnan(y[3]).all() and not np.isnan(np.delete(y, 3, axis=0)).any()
+
+
+def test_introspection():
+    assert _core.gemm_kernel_name() in KERNELS
+    assert "portable" in KERNELS
+    bs = _core.gemm_block_sizes()
+    for key in ("float32", "float64"):
+        b = bs[key]
+        assert b["MC"] % b["MR"] == 0 and b["NC"] % b["NR"] == 0 and b["KC"] > 0
+    with pytest.raises(ValueError, match="^name: expected one of"):
+        _core.set_gemm_kernels("sse9")
+    for name in ("avx512", "avx2"):
+        if name not in KERNELS:
+            with pytest.raises(ValueError, match="^name: this CPU cannot run"):
+                _core.set_gemm_kernels(name)
+
+
+def test_environment_forces_portable():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, FASTNN_KERNELS="portable", PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", "from fastnn import _core; print(_core.gemm_kernel_name())"],
+                         env=env, capture_output=True, text=True, timeout=60, cwd=root)
+    assert out.stdout.strip() == "portable", out.stderr
