@@ -38,8 +38,9 @@ class _Loss(Module):
 
     def backward(self, grad_out=1.0, need_input_grad: bool = True):
         if self._grad is None:
-            raise RuntimeError(f"{type(self).__name__}: backward() needs a forward() on the output of a "
-                               f"fastnn module")
+            raise RuntimeError(f"{type(self).__name__}.backward: its input was not produced by a fastnn module "
+                               f"(or was derived from one by a NumPy operation), so there is nothing to "
+                               f"backpropagate through")
         if not need_input_grad:
             return None
         scale = float(np.asarray(grad_out))
