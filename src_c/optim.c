@@ -1,22 +1,57 @@
 /* optim.c — instantiates optim.inc for float and double.
  *
  * The updates are memory-bound streams; what keeps them at memory speed is
- * that each inner loop vectorises. Two things are needed for that:
- *   - sqrt without errno: square roots here are of non-negative state (or
- *     give NaN, as they should), and errno is never read, but GCC's default
- *     -fmath-errno keeps sqrt a scalar call with a branch. Turning it off
- *     changes no result (IEEE sqrt is correctly rounded either way).
- *   - no option tests inside the loop: each step function dispatches once per
- *     tile to a tile body specialised (through always-inline constant
- *     arguments) for its option combination.
- * FMA contraction is never enabled for these files (baseline ISA), so every
- * result is the rounded value of the formula as written, like the NumPy
- * reference. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-math-errno")
-#endif
+ * that each inner loop is vectorised:
+ *   - no option tests inside a loop: each step function dispatches once per
+ *     tile to a body specialised (through always-inline constant arguments)
+ *     for its option combination;
+ *   - square roots: under the default -fmath-errno GCC keeps sqrt a scalar
+ *     libm call with an errno branch, which stops the vectoriser (and the
+ *     `optimize` pragma/attribute does not lift it). The updates that take a
+ *     square root (Adam, RMSprop, Adagrad) are therefore written with GCC/clang
+ *     vector extensions and the ISA's vector square root (SSE2 on x86-64,
+ *     NEON on AArch64, a lane loop elsewhere); the scalar body finishes the
+ *     last few elements and is the whole path for other compilers. IEEE sqrt,
+ *     +, −, ×, ÷ are correctly rounded in every path, and no FMA contraction
+ *     is enabled for these files (baseline ISA), so all paths give the same
+ *     bits as the NumPy reference.
+ */
 #include <math.h>
+#include <string.h>
 #include "optim.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FNN_OPT_VEC 1
+#if defined(__x86_64__) || defined(_M_X64) || (defined(__i386__) && defined(__SSE2__))
+#include <emmintrin.h>
+#define FNN_VSQRT_F32(x) ((fnn_v4f)_mm_sqrt_ps((__m128)(x)))
+#define FNN_VSQRT_F64(x) ((fnn_v2d)_mm_sqrt_pd((__m128d)(x)))
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#define FNN_VSQRT_F32(x) ((fnn_v4f)vsqrtq_f32((float32x4_t)(x)))
+#define FNN_VSQRT_F64(x) ((fnn_v2d)vsqrtq_f64((float64x2_t)(x)))
+#else
+#define FNN_VSQRT_F32(x) fnn_vsqrt_lanes_f32(x)
+#define FNN_VSQRT_F64(x) fnn_vsqrt_lanes_f64(x)
+#endif
+/* 16-byte vectors: 4 floats / 2 doubles, and same-size integer masks. */
+typedef float fnn_v4f __attribute__((vector_size(16)));
+typedef double fnn_v2d __attribute__((vector_size(16)));
+typedef int32_t fnn_v4i __attribute__((vector_size(16)));
+typedef int64_t fnn_v2l __attribute__((vector_size(16)));
+static inline fnn_v4f fnn_vsqrt_lanes_f32(fnn_v4f x)
+{
+    for (int k = 0; k < 4; k++)
+        x[k] = sqrtf(x[k]);
+    return x;
+}
+static inline fnn_v2d fnn_vsqrt_lanes_f64(fnn_v2d x)
+{
+    for (int k = 0; k < 2; k++)
+        x[k] = sqrt(x[k]);
+    return x;
+}
+#endif
 
 #if defined(_MSC_VER)
 #define FNN_ALWAYS_INLINE static __forceinline
@@ -44,12 +79,21 @@ enum { FNN_WD_NONE = 0, FNN_WD_COUPLED = 1, FNN_WD_DECOUPLED = 2 };
 #define real float
 #define FNN_T(name) name##_f32
 #define FNN_SQRT sqrtf
+#define FNN_V fnn_v4f
+#define FNN_VI fnn_v4i
+#define FNN_VSQRT FNN_VSQRT_F32
 #include "optim.inc"
 #undef real
 #undef FNN_T
 #undef FNN_SQRT
+#undef FNN_V
+#undef FNN_VI
+#undef FNN_VSQRT
 
 #define real double
 #define FNN_T(name) name##_f64
 #define FNN_SQRT sqrt
+#define FNN_V fnn_v2d
+#define FNN_VI fnn_v2l
+#define FNN_VSQRT FNN_VSQRT_F64
 #include "optim.inc"
