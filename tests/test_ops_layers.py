@@ -107,7 +107,7 @@ def test_dropout_seed_range_ends():
 def test_dropout_bitwise_across_thread_counts(rng):
     x = _data(rng, (100_003,), np.float32)
     res = []
-    for t in (1, 2):
+    for t in (1, 2, 3):
         with num_threads(t):
             mask = np.empty(x.shape, np.uint8)
             y = ops.dropout(x, 0.4, 99, mask=mask)
@@ -213,14 +213,17 @@ def _bn_both(x, weight, bias, rm, rv, training, **kw):
 @pytest.mark.parametrize("affine,track", [(True, True), (False, True), (True, False)])
 def test_batch_norm_matches_reference(shape, training, affine, track, dtype, rng):
     n, c = shape
-    if n == 1 and (training or not track):
-        pytest.skip("a single row needs running statistics (tested in test_batch_norm_bad_inputs)")
     x = _data(rng, shape, dtype, loc=3.0, scale=2.0)
+    rm = _data(rng, c, dtype) if track else None
+    rv = (rng.uniform(0.5, 2.0, c)).astype(dtype) if track else None
+    if n == 1 and (training or not track):  # batch statistics of one row: rejected by both
+        for B in (ops, reference):
+            with pytest.raises(ValueError, match="x: Expected more than 1 value per channel"):
+                B.batch_norm(x, None, None, rm, rv, training)
+        return
     dy = _data(rng, shape, dtype)
     w = _data(rng, c, dtype) if affine else None
     b = _data(rng, c, dtype) if affine else None
-    rm = _data(rng, c, dtype) if track else None
-    rv = (rng.uniform(0.5, 2.0, c)).astype(dtype) if track else None
     got, exp = _bn_both(x, w, b, rm, rv, training, momentum=0.2, eps=1e-4)
     for key in ("y", "sm", "si") + (("rm", "rv") if track else ()):
         assert_close(got[key], exp[key], dtype=dtype, atol=1e-5 if dtype == np.float32 else 1e-12)
@@ -349,7 +352,7 @@ def test_batch_norm_bitwise_across_thread_counts(training, rng):
     dy = _data(rng, PAR_SHAPE, np.float32)
     w, b = _data(rng, c, np.float32), _data(rng, c, np.float32)
     res = []
-    for t in (1, 2):
+    for t in (1, 2, 3):
         with num_threads(t):
             rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
             sm, si = np.empty(c, np.float32), np.empty(c, np.float32)
@@ -508,7 +511,7 @@ def test_layer_norm_bitwise_across_thread_counts(shape, rng):
     dy = _data(rng, shape, np.float32)
     w, b = _data(rng, c, np.float32), _data(rng, c, np.float32)
     res = []
-    for t in (1, 2):
+    for t in (1, 2, 3):
         with num_threads(t):
             sm, si = np.empty(shape[0], np.float32), np.empty(shape[0], np.float32)
             y = ops.layer_norm(x, w, b, save_mean=sm, save_invstd=si)
