@@ -220,6 +220,19 @@ def test_batchnorm_backward_accumulates_and_respects_frozen_params(rng):
     np.testing.assert_allclose(bn.bias.grad, once[1], rtol=1e-12)
 
 
+def test_norm_layers_work_on_consolidated_arena_parameters(rng):
+    from fastnn.nn import consolidate
+    model = Sequential(BatchNorm1d(5, dtype=np.float64), LayerNorm(5, dtype=np.float64))
+    consolidate(model.parameters())
+    x, dy = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+    model(x).backward(dy)
+    fresh = Sequential(BatchNorm1d(5, dtype=np.float64), LayerNorm(5, dtype=np.float64))
+    fresh(x).backward(dy)
+    for (name, p), (_, q) in zip(model.named_parameters(), fresh.named_parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad, err_msg=name)
+        assert p.grad.any(), name
+
+
 def test_batchnorm_state_dict_round_trip(rng):
     a, b = BatchNorm1d(5), BatchNorm1d(5)
     for _ in range(2):

@@ -17,11 +17,16 @@ class Dropout(Module):
     so ``fastnn.manual_seed`` makes the masks reproducible, and the mask of a
     given seed does not depend on the thread count or on the backend. In eval
     mode (or with p == 0) input and gradient pass through unchanged.
+
+    ``inplace`` is accepted for PyTorch compatibility and does not change the
+    result; the output is always a new array, because the input is often a
+    module's output that the module keeps for its own backward.
     """
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         self.p = check_scalar(p, "p", low=0.0, high=1.0)
+        self.inplace = bool(inplace)
         self._mask = None
         self._shape = None
         self._dtype = None
