@@ -105,6 +105,9 @@ extensions = [
         sources=["fastnn/_core.pyx"] + c_sources,
         include_dirs=[str(SRC_C), np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # Headers and type-generic .inc bodies: a change to any of them rebuilds the extension.
+        depends=sorted(str(p.relative_to(ROOT)) for ext in ("*.h", "*.inc") for p in SRC_C.rglob(ext))
+        + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "fastnn").glob("*.pxi")),
     )
 ]
 

@@ -186,16 +186,19 @@ def test_gradcheck_catches_a_wrong_gradient():
         fnn.gradcheck(lambda v: Wrong()(v), x)
 
 
-def test_first_layer_skips_its_input_gradient(monkeypatch):
+@pytest.mark.parametrize("fuse", [True, False])
+def test_first_layer_skips_its_input_gradient(monkeypatch, fuse):
     model = _mlp(np.float64)
+    model.fuse = fuse
     calls = []
-    original = model[0].backward
+    name = "_backward_fused" if fuse else "backward"
+    original = getattr(model[0], name)
 
-    def spy(grad_out, need_input_grad=True):
+    def spy(*args, need_input_grad=True):
         calls.append(need_input_grad)
-        return original(grad_out, need_input_grad)
+        return original(*args, need_input_grad=need_input_grad)
 
-    monkeypatch.setattr(model[0], "backward", spy)
+    monkeypatch.setattr(model[0], name, spy)
     nn.MSELoss()(model(np.ones((2, 2))), np.zeros((2, 1))).backward()
     assert calls == [False]
 
@@ -257,3 +260,30 @@ def test_multi_dimensional_inputs_to_linear():
     assert y.shape == (4, 5, 2)
     np.testing.assert_allclose(y, x @ layer.weight.data.T + layer.bias.data, rtol=1e-12)
     assert layer(np.ones(3)).shape == (2,)
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, lambda: nn.LeakyReLU(0.2), nn.Sigmoid, nn.Tanh, nn.GELU,
+                                 lambda: nn.GELU("tanh"), lambda: nn.LeakyReLU(-0.5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_linear_activation_equals_unfused(act, dtype):
+    """Sequential fuses Linear+activation into one GEMM pass; forward, backward and the
+    activation modules' own state are the same as running the modules one by one."""
+    rng = np.random.default_rng(7)
+    fnn.manual_seed(7)
+    fused = nn.Sequential(nn.Linear(13, 17, dtype=dtype), act(), nn.Linear(17, 5, dtype=dtype))
+    plain = nn.Sequential(nn.Linear(13, 17, dtype=dtype), act(), nn.Linear(17, 5, dtype=dtype))
+    plain.load_state_dict(fused.state_dict())
+    plain.fuse = False
+    x, y = rng.standard_normal((9, 13)), rng.standard_normal((9, 5))
+    outs = []
+    for model in (fused, plain):
+        out = model(x)
+        nn.MSELoss()(out, y).backward()
+        outs.append((np.asarray(out), [p.grad.copy() for p in model.parameters()]))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(outs[0][0], outs[1][0], **tol)
+    for a, b in zip(outs[0][1], outs[1][1]):
+        np.testing.assert_allclose(a, b, **tol)
+    # The activation module can still run its own backward from the fused forward's state.
+    g = rng.standard_normal((9, 17)).astype(dtype)
+    np.testing.assert_allclose(fused[1].backward(g), plain[1].backward(g), **tol)

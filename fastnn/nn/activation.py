@@ -11,6 +11,16 @@ from .module import Module
 
 class _Elementwise(Module):
     reads_output = False
+    reads_preact = False  # when fused after a Linear: keep z (not y) for the derivative
+
+    def fused_name(self):
+        """The activation's name for the GEMM epilogue, or None if it can't be fused."""
+        return None
+
+    def _record_fused(self, saved, shape):
+        """State after a fused Linear+activation forward: ``saved`` is y, or z when reads_preact."""
+        self._saved = saved.reshape(shape)
+        object.__setattr__(self, "_call_count", self._call_count + 1)
 
     def __init__(self):
         super().__init__()
@@ -34,6 +44,9 @@ class _Elementwise(Module):
 class ReLU(_Elementwise):
     """max(x, 0)."""
 
+    def fused_name(self):
+        return "relu"  # y > 0 exactly where x > 0, so the derivative can read y
+
     def _forward(self, B, x):
         return B.relu(x)
 
@@ -48,6 +61,10 @@ class LeakyReLU(_Elementwise):
         super().__init__()
         self.negative_slope = check_scalar(negative_slope, "negative_slope")
 
+    def fused_name(self):
+        # Differentiating from y needs sign(y) == sign(x), true only for slope >= 0.
+        return "leaky_relu" if self.negative_slope >= 0 else None
+
     def _forward(self, B, x):
         return B.leaky_relu(x, self.negative_slope)
 
@@ -61,6 +78,9 @@ class LeakyReLU(_Elementwise):
 class Sigmoid(_Elementwise):
     reads_output = True
 
+    def fused_name(self):
+        return "sigmoid"
+
     def _forward(self, B, x):
         return B.sigmoid(x)
 
@@ -70,6 +90,9 @@ class Sigmoid(_Elementwise):
 
 class Tanh(_Elementwise):
     reads_output = True
+
+    def fused_name(self):
+        return "tanh"
 
     def _forward(self, B, x):
         return B.tanh(x)
@@ -84,6 +107,11 @@ class GELU(_Elementwise):
     def __init__(self, approximate: str = "none"):
         super().__init__()
         self.approximate = check_choice(approximate, "approximate", ("none", "tanh"))
+
+    reads_preact = True
+
+    def fused_name(self):
+        return "gelu_tanh" if self.approximate == "tanh" else "gelu"
 
     def _forward(self, B, x):
         return B.gelu(x, self.approximate)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from .activation import _Elementwise
+from .linear import Linear
 from .module import Module
 
 
@@ -12,7 +14,16 @@ class Sequential(Module):
     Parameters are named by position (``"0.weight"``, ``"2.bias"``) as in PyTorch.
     Backward runs the children's backward in reverse; the first child skips its
     input gradient when nobody upstream needs it.
+
+    A ``Linear`` followed by ReLU, LeakyReLU (slope >= 0), Sigmoid, Tanh or GELU
+    runs as one fused kernel: forward applies bias and activation in the GEMM's
+    epilogue (the pre-activation is never written, except for GELU which needs
+    it), backward applies the activation's derivative as the GEMM's prologue.
+    The results equal the unfused ones; set ``fuse = False`` to run every module
+    on its own.
     """
+
+    fuse = True
 
     def __init__(self, *modules):
         super().__init__()
@@ -23,11 +34,30 @@ class Sequential(Module):
             for i, m in enumerate(modules):
                 self.add_module(str(i), m)
 
+    def _fusable(self, children, i):
+        """(activation name, slope) if children[i], children[i+1] can run as one fused Linear."""
+        if not self.fuse or i + 1 >= len(children) or type(children[i]) is not Linear:
+            return None
+        act = children[i + 1]
+        name = act.fused_name() if isinstance(act, _Elementwise) else None
+        return None if name is None else (name, getattr(act, "negative_slope", 0.0))
+
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        children = list(self._modules.values())
+        fused = []
+        i = 0
+        while i < len(children):
+            pair = self._fusable(children, i)
+            if pair is not None:
+                x = children[i]._forward_fused(x, children[i + 1], *pair)
+                fused.append(i)
+                i += 2
+            else:
+                x = children[i](x)
+                i += 1
         # Backward relies on each child's state from this call: remember which call it was.
-        object.__setattr__(self, "_child_calls", [m._call_count for m in self._modules.values()])
+        object.__setattr__(self, "_child_calls", [m._call_count for m in children])
+        object.__setattr__(self, "_fused_at", fused)
         return x
 
     def backward(self, grad_out, need_input_grad: bool = True):
@@ -37,8 +67,18 @@ class Sequential(Module):
             raise RuntimeError(
                 "backward: a layer of this Sequential was called on its own after the Sequential's last "
                 "forward (or there was no forward); run the forward again before backward()")
-        for i in range(len(children) - 1, -1, -1):
-            grad_out = children[i].backward(grad_out, need_input_grad=need_input_grad or i > 0)
+        fused = set(self._fused_at)
+        i = len(children) - 1
+        while i >= 0:
+            if i - 1 in fused:
+                lin, act = children[i - 1], children[i]
+                name, slope = act.fused_name(), getattr(act, "negative_slope", 0.0)
+                grad_out = lin._backward_fused(grad_out, name, slope, act._saved,
+                                               need_input_grad=need_input_grad or i - 1 > 0)
+                i -= 2
+            else:
+                grad_out = children[i].backward(grad_out, need_input_grad=need_input_grad or i > 0)
+                i -= 1
         return grad_out
 
     def __getitem__(self, idx):

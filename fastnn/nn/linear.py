@@ -79,5 +79,35 @@ class Linear(Module):
             return None
         return gx.reshape(np.shape(grad_out)[:-1] + (self.in_features,))
 
+    # --- fused with the activation that follows (used by Sequential) ---------------
+    def _forward_fused(self, x, act_module, act_name: str, slope: float):
+        """act(x·Wᵀ + b) in one GEMM pass: the bias and activation are applied in the
+        product's epilogue. Leaves both modules in the state their own forward would."""
+        x = self._as_input(x)
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        self._x = x2
+        z = np.empty((x2.shape[0], self.out_features), self.weight.dtype) if act_module.reads_preact else None
+        y = backend.current().linear(x2, self.weight.data, None if self.bias is None else self.bias.data,
+                                     activation=act_name, negative_slope=slope, preact_out=z)
+        object.__setattr__(self, "_call_count", self._call_count + 1)
+        act_module._record_fused(y if z is None else z, lead + (self.out_features,))
+        return y.reshape(lead + (self.out_features,))
+
+    def _backward_fused(self, grad_out, act_name: str, slope: float, saved, need_input_grad: bool):
+        """Backward of the fused pair: dZ = grad_out ⊙ act'(saved) as the GEMM's prologue."""
+        x2 = self._x
+        shape2 = (x2.shape[0], self.out_features)
+        g = np.asarray(grad_out, dtype=self.weight.dtype).reshape(shape2)
+        gx = backend.current().linear_backward(
+            g, x2, self.weight.data,
+            grad_weight=self.weight.grad if self.weight.requires_grad else None,
+            grad_bias=None if self.bias is None or not self.bias.requires_grad else self.bias.grad,
+            need_grad_input=need_input_grad, activation=act_name, saved=np.asarray(saved).reshape(shape2),
+            negative_slope=slope)
+        if gx is None:
+            return None
+        return gx.reshape(np.shape(grad_out)[:-1] + (self.in_features,))
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
