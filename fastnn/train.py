@@ -572,7 +572,7 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                     loss = loss_fn(out, yb)
                     value = float(loss)
                     if not finite(value):
-                        raise _divergence(f"the loss became {value}", value, epoch, epochs, b + 1, steps,
+                        raise _divergence("the loss became non-finite", value, epoch, epochs, b + 1, steps,
                                           step + 1, optimizer)
                     if not hasattr(loss, "backward"):
                         raise TypeError(f"loss_fn: expected it to return a fastnn Tensor with backward(), "
