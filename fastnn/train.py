@@ -225,14 +225,10 @@ class ProgressBar(Callback):
         if now - self._t_shown < self.min_interval and batch + 1 < steps:
             return
         self._t_shown = now
-        line = (f"{self._head(self._epoch_of(logs))} - {batch + 1}/{steps} - "
+        line = (f"{self._head(logs['epoch'])} - {batch + 1}/{steps} - "
                 f"loss {logs['epoch_loss']:.4f} - {now - self.t_epoch:.1f}s")
         self._write("\r" + line.ljust(self._width))
         self._width = len(line)
-
-    @staticmethod
-    def _epoch_of(logs):
-        return logs.get("epoch", 0)
 
     def on_epoch_end(self, epoch, logs=None):
         dt = time.perf_counter() - self.t_epoch
@@ -383,12 +379,13 @@ def _all_finite_fn():
     return fn if fn is not None else (lambda a: bool(np.isfinite(a).all()))
 
 
-def _grads_finite(optimizer) -> bool:
+def _optimizer_finite(optimizer, attr: str) -> bool:
+    """All of the optimizer's parameters' ``grad`` (or ``data``) finite: one check per flat arena."""
     check = _all_finite_fn()
     arena_groups = getattr(optimizer, "_arenas", None)
     if arena_groups is not None and all(not a.stale for group in arena_groups for a in group):
-        return all(check(a.grad) for group in arena_groups for a in group)
-    return all(check(p.grad) for g in optimizer.param_groups for p in g["params"])
+        return all(check(getattr(a, attr)) for group in arena_groups for a in group)
+    return all(check(getattr(p, attr)) for g in optimizer.param_groups for p in g["params"])
 
 
 def _lrs(optimizer) -> List[float]:
@@ -396,15 +393,17 @@ def _lrs(optimizer) -> List[float]:
 
 
 def _divergence(what: str, value: float, epoch: int, epochs: int, batch: int, steps: int, step: int,
-                optimizer) -> DivergenceError:
+                optimizer, applied: bool = False) -> DivergenceError:
     lrs = _lrs(optimizer)
     lr = lrs[0]
     lr_text = f"lr={lr:g}" if len(set(lrs)) == 1 else "lr=" + "/".join(f"{v:g}" for v in lrs)
     advice = (f"The learning rate is probably too high: try lr={lr / 10:g} or smaller."
               if lr > 0 else "Check the inputs and targets for extreme values.")
+    outcome = ("The update was applied and the parameters are lost: restore them from a checkpoint."
+               if applied else
+               "The update was not applied: the model keeps the parameters from before this step.")
     msg = (f"fit: {what} at epoch {epoch}/{epochs}, batch {batch}/{steps} (global step {step}), "
-           f"loss={value:g}, {lr_text}. The update was not applied: the model keeps the parameters "
-           f"from before this step. {advice}")
+           f"loss={value:g}, {lr_text}. {outcome} {advice}")
     exc = DivergenceError(msg, epoch=epoch, step=step, loss=value, lr=lr)
     exc.batch = batch
     return exc
@@ -578,10 +577,16 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                         raise TypeError(f"loss_fn: expected it to return a fastnn Tensor with backward(), "
                                         f"got {type(loss).__name__}")
                     loss.backward()
-                    if not _grads_finite(optimizer):
+                    if not _optimizer_finite(optimizer, "grad"):
                         raise _divergence("a gradient became non-finite", value, epoch, epochs, b + 1, steps,
                                           step + 1, optimizer)
                     optimizer.step()
+                    if not _optimizer_finite(optimizer, "data"):
+                        # Finite gradients times the lr overflowed. Rare (|lr·g| > ~3e38 in float32), and
+                        # the one case where the parameters can no longer be the last finite ones.
+                        raise _divergence("the update overflowed: the parameters are no longer finite",
+                                          value, epoch, epochs, b + 1, steps, step + 1, optimizer,
+                                          applied=True)
                     step += 1
                     history.params["steps_done"] = step
                     if scheduler is not None and scheduler_interval == "batch":

@@ -346,6 +346,17 @@ def test_non_finite_gradient_raises_before_the_step():
     assert opt.state_dict()["state"] == {}  # the optimizer never stepped
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_overflowing_update_is_reported_as_applied():
+    # Finite loss and gradients, but lr·g overflows float32: the update itself breaks the parameters.
+    X, y = linear_problem(n=4)
+    y = 1000 * y  # gradients of order 1e3, so lr·g ≈ 1e41 > float32 max
+    model = nn.Linear(3, 1)
+    with pytest.raises(fnn.DivergenceError, match="update overflowed.*was applied") as info:
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=1e38), X, y, epochs=3, verbose=0)
+    assert info.value.step == 1 and np.isfinite(info.value.loss) and info.value.lr == 1e38
+
+
 # --- Ctrl-C ---------------------------------------------------------------------------------------
 def test_keyboard_interrupt_from_a_callback_carries_history():
     X, y = linear_problem(n=8)
