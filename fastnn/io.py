@@ -92,6 +92,9 @@ def _reduction(m) -> Dict[str, Any]:
     return {"reduction": m.reduction}
 
 
+_MISSING = object()
+
+
 def _from_signature(m) -> Dict[str, Any]:
     """Constructor arguments read back from same-named attributes (PyTorch's convention).
 
@@ -111,10 +114,10 @@ def _from_signature(m) -> Dict[str, Any]:
             if floats:
                 cfg["dtype"] = floats[0].name
             continue
-        if name not in m.__dict__ and name not in m._parameters:
+        value = getattr(m, name, _MISSING)
+        if value is _MISSING or inspect.ismethod(value):
             raise TypeError(f"{type(m).__name__}: constructor argument {name!r} is not stored as an attribute, "
                             f"so its architecture cannot be recorded")
-        value = getattr(m, name)
         if isinstance(value, Parameter) or (value is None and isinstance(p.default, bool)):
             value = value is not None
         if isinstance(value, np.dtype):

@@ -487,9 +487,14 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
     metrics: "auto" (accuracy for CrossEntropyLoss — argmax —, BCELoss — output > 0.5 —
         and BCEWithLogitsLoss — output > 0), ["accuracy"], or None.
 
-    Raises ``fastnn.DivergenceError`` (with ``epoch``, ``step``, ``batch``, ``loss``, ``lr``
-    and ``history``) when a loss or gradient is not finite, before that step's update.
-    A Ctrl-C stops between steps; the KeyboardInterrupt carries ``history``.
+    Raises ``fastnn.DivergenceError`` (with ``epoch``, ``step`` (global, 1-based),
+    ``batch`` (within the epoch, 1-based), ``loss``, ``lr`` and ``history``) when a loss or
+    gradient is not finite, before that step's update, so the model keeps the last finite
+    parameters. (If finite gradients overflow in the update itself, |lr·g| beyond the
+    dtype's range, it is raised right after that step and says the parameters are lost.)
+    A Ctrl-C stops between steps (a second one at once); the KeyboardInterrupt carries
+    ``history`` (the completed epochs). Callbacks' ``on_train_end`` runs only when training
+    ends normally (or through ``stop_training``).
     """
     # --- checks, before anything runs ---
     if not isinstance(model, Module):

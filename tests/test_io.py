@@ -150,6 +150,60 @@ def test_same_object_same_bytes_and_load_leaves_global_rng_alone(tmp_path):
     assert np.array_equal(fnn.random.default_generator().random(3), expected)
 
 
+class BatchNorm1d(nn.Module):
+    """Stands in for a BatchNorm1d that other developers are writing: PyTorch-style attributes."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype=np.float32):
+        super().__init__()
+        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        self.weight = nn.Parameter(np.ones(num_features, dtype)) if affine else None
+        self.bias = nn.Parameter(np.zeros(num_features, dtype)) if affine else None
+        self.register_buffer("running_mean", np.zeros(num_features, dtype))
+
+    def forward(self, x):
+        return np.asarray(x)
+
+
+class Dropout(nn.Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return np.asarray(x)
+
+
+class Flatten(nn.Module):
+    def __init__(self, start_dim=1, end_dim=-1):  # end_dim deliberately not stored
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        return np.asarray(x)
+
+
+def test_layers_recorded_from_their_constructor_signature(tmp_path, monkeypatch):
+    # Dropout, BatchNorm1d, LayerNorm, Flatten, Identity are saved through their constructor
+    # arguments once they exist in fastnn.nn; here stand-in classes take their names.
+    monkeypatch.setattr(nn, "BatchNorm1d", BatchNorm1d, raising=False)
+    monkeypatch.setattr(nn, "Dropout", Dropout, raising=False)
+    monkeypatch.setattr(nn, "Flatten", Flatten, raising=False)
+    bn = BatchNorm1d(4, eps=1e-3, momentum=0.2, dtype=np.float64)
+    bn.running_mean[:] = [1, 2, 3, 4]
+    model = nn.Sequential(nn.Linear(3, 4, dtype=np.float64), bn, Dropout(p=0.25))
+    save(model, tmp_path / "m.fnn")
+    back = load(tmp_path / "m.fnn")
+    assert type(back[1]) is BatchNorm1d and type(back[2]) is Dropout
+    assert (back[1].num_features, back[1].eps, back[1].momentum, back[1].affine) == (4, 1e-3, 0.2, True)
+    assert back[1].weight.dtype == np.float64 and np.array_equal(back[1].running_mean, [1, 2, 3, 4])
+    assert back[2].p == 0.25
+    no_affine = BatchNorm1d(2, affine=False)
+    save(no_affine, tmp_path / "n.fnn")
+    assert load(tmp_path / "n.fnn").affine is False
+    with pytest.raises(TypeError, match="'end_dim' is not stored"):
+        save(Flatten(), tmp_path / "f.fnn")
+
+
 # --- what cannot be saved ----------------------------------------------------------------------------
 class MyNet(nn.Module):
     def __init__(self):
