@@ -4,7 +4,8 @@
 ``for xb, yb in batches`` is one epoch. With shuffling, the epoch's permutation
 is applied once (one gather of X and y per epoch) and the batches are then
 contiguous slices of the permuted copy, so each batch is a C-contiguous view
-that the kernels take without another copy. The last batch is short when
+that the kernels take without another copy. A single full batch is not
+shuffled (its gradient does not depend on the order). The last batch is short when
 ``batch_size`` does not divide the number of samples; nothing is dropped.
 """
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Batches:
 
     def __iter__(self) -> Iterator[Tuple[np.ndarray, Optional[np.ndarray]]]:
         X, y = self.X, self.y
-        if self.shuffle and self.n > 1:
+        if self.shuffle and self.batch_size < self.n:  # one full batch: the order changes nothing
             perm = self.rng.permutation(self.n)
             X = X[perm]
             y = None if y is None else y[perm]
