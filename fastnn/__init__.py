@@ -11,5 +11,8 @@ from .random import manual_seed  # noqa: F401
 from .tensor import Tensor  # noqa: F401
 from .gradcheck import gradcheck  # noqa: F401
 from . import nn, optim  # noqa: F401
+from . import data, datasets  # noqa: F401
+from .io import CheckpointError, load, save  # noqa: F401
+from .train import Callback, EarlyStopping, History, ProgressBar, evaluate, fit  # noqa: F401
 
 __version__ = "0.1.0"

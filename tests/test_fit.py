@@ -11,9 +11,7 @@ import fastnn as fnn
 from fastnn import nn, optim
 from fastnn.train import Callback, EarlyStopping, History, ProgressBar, evaluate, fit
 
-from _numpy_standins import numpy_standins  # noqa: F401  (temporary: kernels not in this branch yet)
 
-pytestmark = pytest.mark.usefixtures("numpy_standins")
 
 
 # --- problems --------------------------------------------------------------------------------

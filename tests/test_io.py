@@ -14,9 +14,7 @@ import fastnn as fnn
 from fastnn import nn, optim
 from fastnn.io import CheckpointError, _payload_digest, load, save
 
-from _numpy_standins import numpy_standins  # noqa: F401  (temporary: kernels not in this branch yet)
 
-pytestmark = pytest.mark.usefixtures("numpy_standins")
 
 
 def make_model(dtype=np.float32):

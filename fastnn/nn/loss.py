@@ -34,7 +34,8 @@ class _Loss(Module):
         grad = np.empty_like(x) if wants_grad else None
         value = getattr(backend.current(), self._op)(x, target, reduction=self.reduction, grad=grad, **self._kwargs())
         self._grad = grad
-        return np.asarray(value, dtype=x.dtype)
+        with np.errstate(over="ignore"):  # a diverging float32 loss becomes inf, reported by fit()
+            return np.asarray(value, dtype=x.dtype)
 
     def backward(self, grad_out=1.0, need_input_grad: bool = True):
         if self._grad is None:
