@@ -1,0 +1,1 @@
+# _plan.pxi — wrappers for src_c/plan (whole-step training plans).
