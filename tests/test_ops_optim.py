@@ -370,3 +370,37 @@ def test_read_only_grad_is_accepted(rng):
     g.flags.writeable = False
     ops.sgd_step(p, g, lr=0.5)
     np.testing.assert_allclose(p, 1 - 0.5 * g, rtol=1e-15)
+
+
+@pytest.fixture
+def simd_widths():
+    """Every vector width this build and CPU can run (the best one last, and restored after)."""
+    from fastnn import _core
+    best = _core.optim_set_simd_bytes(0)
+    widths = sorted({_core.optim_set_simd_bytes(w) for w in (16, 32)})
+    yield widths
+    _core.optim_set_simd_bytes(0)
+    assert _core.optim_simd_bytes() == best
+
+
+@pytest.mark.parametrize("kind,cfg", ALL, ids=ALL_IDS)
+def test_every_vector_width_gives_the_same_bits(kind, cfg, dtype, rng, simd_widths):
+    from fastnn import _core
+    n = 4099  # whole tiles, a partial tile, and a ragged tail for every width
+    base = Run(rng, n, dtype, _buffers(kind, cfg), init=cfg.get("init", 0.0))
+    grads = _grads(rng, n, dtype, 3)
+    results = []
+    for w in simd_widths:
+        assert _core.optim_set_simd_bytes(w) == w
+        run = base.copy()
+        for t, g in enumerate(grads, start=1):
+            _step(ops, kind, run, g, t, cfg)
+        results.append(run.arrays())
+    ref = base.copy()
+    for t, g in enumerate(grads, start=1):
+        _step(reference, kind, ref, g, t, cfg)
+    results.append(ref.arrays())
+    # the C kernels at every width and the NumPy reference perform the same IEEE operations
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()
