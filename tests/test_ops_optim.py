@@ -404,3 +404,37 @@ def test_every_vector_width_gives_the_same_bits(kind, cfg, dtype, rng, simd_widt
     for other in results[1:]:
         for a, b in zip(results[0], other):
             assert a.tobytes() == b.tobytes()
+
+
+def test_compiled_layer_checks_memory_safety_itself():
+    """fastnn._core is reachable directly: it must refuse what would make C touch bad memory."""
+    from fastnn import _core
+    p, g, m, v = (np.ones(8) for _ in range(4))
+    args = (1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False)
+    with pytest.raises(ValueError, match="^exp_avg:"):
+        _core.adam_step(p, g, np.ones(7), v, None, *args)
+    with pytest.raises(TypeError, match="^grad:"):
+        _core.adam_step(p, g.astype(np.float32), m, v, None, *args)
+    with pytest.raises(ValueError, match="^max_exp_avg_sq:"):
+        _core.adam_step(p, g, m, v, None, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, True, False, False)
+    with pytest.raises(ValueError, match="^exp_avg_sq: must not share memory"):
+        _core.adam_step(p, g, m, m, None, *args)
+    with pytest.raises(ValueError, match="^step:"):
+        _core.adam_step(p, g, m, v, None, 0, *args[1:])
+    with pytest.raises(ValueError, match="^momentum_buffer:"):
+        _core.sgd_step(p, g, None, 0.1, 0.9, 0.0, 0.0, 2, False, False)
+    with pytest.raises(ValueError, match="^momentum_buffer: must not share memory"):
+        _core.sgd_step(p, g, p[:], 0.1, 0.9, 0.0, 0.0, 2, False, False)
+    with pytest.raises(ValueError, match="^grad_avg:"):
+        _core.rmsprop_step(p, g, v, None, None, 0.01, 0.99, 1e-8, 0.0, 0.0, True, False)
+    with pytest.raises(ValueError, match="^state_sum:"):
+        _core.adagrad_step(p, g, np.ones(16)[::2], 1, 0.1, 0.0, 0.0, 1e-10, False)
+    ro = np.ones(8)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="^param:"):
+        _core.sgd_step(ro, g, None, 0.1, 0.0, 0.0, 0.0, 0, False, False)
+    with pytest.raises(ValueError, match="^x:"):
+        _core.scale_(ro, 2.0)
+    with pytest.raises(ValueError, match="^norm_type:"):
+        _core.grad_norm(g, -1.0)
+    assert np.all(p == 1)
