@@ -315,6 +315,9 @@ TORCH_CASES = {
     "rmsprop_momentum": ("RMSprop", dict(lr=0.01, momentum=0.9, maximize=True)),
     "adagrad": ("Adagrad", dict(lr=0.1)),
     "adagrad_decay": ("Adagrad", dict(lr=0.1, lr_decay=0.05, initial_accumulator_value=0.2, weight_decay=0.1)),
+    "adagrad_maximize": ("Adagrad", dict(lr=0.01, maximize=True)),
+    "rmsprop_centered_max": ("RMSprop", dict(lr=0.001, centered=True, maximize=True)),
+    "adamw_maximize": ("AdamW", dict(lr=0.001, maximize=True, weight_decay=0.05)),
 }
 
 
