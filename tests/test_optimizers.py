@@ -3,7 +3,6 @@ groups, live hyper-parameters, several models, zero_grad; per-arena fused update
 updates; resume from state_dict bit for bit; and, when torch is importable, the same trajectories as
 torch.optim in float64."""
 import copy
-import math
 
 import numpy as np
 import pytest
