@@ -1,5 +1,5 @@
 """fastnn.nn — layers, activations, losses and containers, shaped like ``torch.nn``."""
-from . import init
+from . import init, utils
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .arena import Arena, consolidate
 from .container import Sequential
@@ -15,6 +15,6 @@ __all__ = [
     "Module", "Parameter", "Sequential", "Linear",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax",
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
-    "Dropout", "BatchNorm1d", "LayerNorm", "Flatten", "Identity", "init",
+    "Dropout", "BatchNorm1d", "LayerNorm", "Flatten", "Identity", "init", "utils",
     "Arena", "consolidate",
 ]
