@@ -59,6 +59,10 @@ def machine_info() -> Dict[str, Any]:
         "available_kernels": list(_core.gemm_available_kernels()),
     }
     try:
+        d["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # Windows
+        d["load_average"] = None
+    try:
         import torch
         d["torch"] = torch.__version__
         d["torch_threads"] = torch.get_num_threads()
