@@ -71,7 +71,7 @@ def _check_labels(y: np.ndarray, where: str) -> np.ndarray:
         frac = y != np.round(y)
         if frac.any():
             row = int(np.flatnonzero(frac)[0])
-            raise UsageError(f"{where}: labels must be integer class indices, got {y[row]!r} in row {row}")
+            raise UsageError(f"{where}: labels must be integer class indices, got {float(y[row])!r} in row {row}")
         y = y.astype(np.int64)
     elif y.dtype.kind not in "iu":
         raise UsageError(f"{where}: labels must be integer class indices, got dtype {y.dtype}")
@@ -79,6 +79,8 @@ def _check_labels(y: np.ndarray, where: str) -> np.ndarray:
 
 
 def _load_npz(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise UsageError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
@@ -94,7 +96,8 @@ def _load_npz(path: str) -> Tuple[np.ndarray, np.ndarray]:
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise UsageError(f"{path}: not a readable .npz file ({e})") from None
     except ValueError as e:  # object arrays (pickle refused), corrupt members
-        raise UsageError(f"{path}: malformed .npz file ({e})") from None
+        why = "an array holds Python objects; save numeric arrays" if "allow_pickle" in str(e) else str(e)
+        raise UsageError(f"{path}: malformed .npz file ({why})") from None
     return X, y
 
 

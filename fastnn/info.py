@@ -111,7 +111,8 @@ def format_info(d: Optional[Dict[str, Any]] = None) -> str:
         if omp["threadpoolctl"] is None:
             runtime += " (install threadpoolctl for the runtime's version)"
         else:
-            runtime += "".join(f"; threadpoolctl: {p['internal_api']} {p['version']}, {p['num_threads']} threads"
+            runtime += "".join(f"; threadpoolctl sees {os.path.basename(p['filepath'] or '?')}"
+                               + (f" {p['version']}" if p["version"] else "") + f" with {p['num_threads']} threads"
                                for p in omp["threadpoolctl"])
     else:
         runtime = "off (serial build: fastnn runs on one core)"

@@ -166,7 +166,7 @@ def run(quick: bool = False, threads: Optional[int] = None, json_path: Optional[
         say(f"fastnn: {m['threads']} thread(s), OpenMP {'on' if m['openmp'] else 'off'}, kernels {m['kernels']} "
             f"(available: {', '.join(m['available_kernels'])})")
         say(f"peers: NumPy {m['numpy']}" + (f", PyTorch {m['torch']} ({m['torch_threads']} threads)"
-                                            if m.get("torch") else ", PyTorch not installed"))
+                                            if m.get("torch") else (", PyTorch not installed" if torch else ", PyTorch skipped (--no-torch)")))
         for n in notes:
             say(f"note: {n}")
         cfg = BenchConfig(quick=quick, torch=torch)
