@@ -7,6 +7,7 @@
 #   WHEEL=dist/x.whl .ci/wheel_check.sh   # check an existing wheel (e.g. from cibuildwheel)
 #   FASTNN_NO_OPENMP=1 .ci/wheel_check.sh # serial build; checks that `fastnn info` says so
 #   RUN_TESTS=1 .ci/wheel_check.sh     # also run the test suite against the installed wheel
+#   OUTDIR=dist .ci/wheel_check.sh     # keep the built wheel there
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
@@ -25,6 +26,9 @@ if [[ -z "${WHEEL:-}" ]]; then
         || { tail -40 "$WORK/build.log"; exit 1; }
     grep -E "^fastnn: " "$WORK/build.log" || true
     WHEEL="$(ls "$WORK"/dist/*.whl)"
+    if [[ -n "${OUTDIR:-}" ]]; then
+        mkdir -p "$OUTDIR" && cp "$WHEEL" "$OUTDIR/"
+    fi
 fi
 echo "== wheel: $(basename "$WHEEL")"
 

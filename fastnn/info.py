@@ -109,7 +109,7 @@ def format_info(d: Optional[Dict[str, Any]] = None) -> str:
     if omp["enabled"]:
         runtime = f"on, {omp['library'] or 'library not found in this process'}"
         if omp["threadpoolctl"] is None:
-            runtime += " (install threadpoolctl for the runtime's version)"
+            runtime += " (threadpoolctl not installed)"
         else:
             runtime += "".join(f"; threadpoolctl sees {os.path.basename(p['filepath'] or '?')}"
                                + (f" {p['version']}" if p["version"] else "") + f" with {p['num_threads']} threads"
