@@ -20,11 +20,14 @@ import os
 import sys
 import time
 import zipfile
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "load_data", "UsageError"]
+if TYPE_CHECKING:
+    from .nn import Sequential
+
+__all__ = ["main", "build_parser", "load_data", "split", "build_model", "UsageError"]
 
 ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU", "leaky_relu": "LeakyReLU"}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
@@ -210,7 +213,8 @@ def _encode_labels(y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), classes
 
 
-def split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
+def split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int
+          ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffled train/test split (seeded); ``test_fraction`` 0 returns an empty test set."""
     n = len(X)
     n_test = int(round(n * test_fraction))
@@ -225,7 +229,7 @@ def split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
 
 
 # --- train ------------------------------------------------------------------------------------
-def _optimizer_class(name: str):
+def _optimizer_class(name: str) -> type:
     from . import optim
     cls = getattr(optim, OPTIMIZERS[name], None)
     if cls is None:
@@ -235,7 +239,7 @@ def _optimizer_class(name: str):
     return cls
 
 
-def build_model(n_in: int, hidden: Sequence[int], n_out: int, activation: str):
+def build_model(n_in: int, hidden: Sequence[int], n_out: int, activation: str) -> "Sequential":
     """Sequential MLP: Linear → activation for each hidden size, then a Linear head (logits)."""
     from . import nn
     layers = []
