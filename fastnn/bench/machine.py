@@ -41,8 +41,10 @@ def peak_memory_mib() -> float:
     return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
 
 
-def machine_info() -> Dict[str, Any]:
-    """CPU, logical CPUs, fastnn threads and kernel set, library versions (for benchmark headers)."""
+def machine_info(torch: bool = True) -> Dict[str, Any]:
+    """CPU, logical CPUs, fastnn threads and kernel set, library versions (for benchmark headers).
+
+    ``torch=False`` does not import PyTorch (``torch`` is then None)."""
     import numpy as np
 
     from .. import __version__, _core
@@ -62,10 +64,13 @@ def machine_info() -> Dict[str, Any]:
         d["load_average"] = [round(x, 2) for x in os.getloadavg()]
     except (AttributeError, OSError):  # Windows
         d["load_average"] = None
+    d["torch"] = None
+    if not torch:
+        return d
     try:
-        import torch
-        d["torch"] = torch.__version__
-        d["torch_threads"] = torch.get_num_threads()
+        import torch as _torch
+        d["torch"] = _torch.__version__
+        d["torch_threads"] = _torch.get_num_threads()
     except Exception:  # noqa: BLE001 - torch is optional; a broken install counts as absent
         d["torch"] = None
     return d

@@ -154,9 +154,7 @@ def run(quick: bool = False, threads: Optional[int] = None, json_path: Optional[
     t_start = time.perf_counter()
     wanted = list(sections) if sections else list(SECTIONS) + ["steps"]
     with _thread_limits(threads, torch) as notes:
-        m = machine_info()
-        if not torch:
-            m["torch"] = None
+        m = machine_info(torch=torch)
         peers = ["numpy"] + (["torch"] if m.get("torch") else [])
         say(f"fastnn {m['fastnn']} bench{' (quick)' if quick else ''}")
         load = (f", load average {m['load_average'][0]:.2f}" if m.get("load_average") else "")
