@@ -1,0 +1,314 @@
+"""Kernel timings: fastnn against NumPy (and PyTorch when importable), in one process.
+
+Sections:
+
+* ``matmul`` — float32 products: squares and the shapes of a 784-1024-1024-10 training
+  step (forward, the head, the weight gradient Xᵀ·dZ, the input gradient dZ·W).
+* ``linear`` — the fused dense layer y = relu(x·Wᵀ + b) (``fastnn.ops.linear``) against
+  NumPy's best form (``np.matmul(x, W.T, out=y); y += b; np.maximum(y, 0, out=y)``).
+* ``optim`` — SGD with momentum and Adam over one large flat float32 arena
+  (``fastnn.ops.sgd_step``/``adam_step``) against NumPy's best in-place form (ufuncs with
+  ``out=``, cache-sized chunks so each chunk's passes hit L2) and PyTorch's fused optimizers.
+
+Timing: each implementation is warmed up, then timed in several blocks of repeated calls
+(each block ≥ ``block_s``); the reported time per call is the median block. Between
+implementations the process sleeps ``pause_s``: OpenBLAS (NumPy) and PyTorch keep worker
+threads spinning ~0.2 s after a call, which slows an OpenMP region started meanwhile.
+Each case also checks once that fastnn's result matches NumPy's (``match``).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+__all__ = ["BenchConfig", "time_call", "run_kernel_benchmarks", "SECTIONS"]
+
+SECTIONS = ("matmul", "linear", "optim")
+
+
+class BenchConfig:
+    """How hard to time: blocks per implementation, minimum block length, pause between implementations."""
+
+    def __init__(self, quick: bool = False, blocks: Optional[int] = None, block_s: Optional[float] = None,
+                 pause_s: Optional[float] = None, torch: bool = True):
+        self.quick = bool(quick)
+        self.blocks = blocks if blocks is not None else (3 if quick else 7)
+        self.block_s = block_s if block_s is not None else (0.005 if quick else 0.05)
+        # Quick runs (CI smoke tests) shorten the pause: their times are not for reading.
+        self.pause_s = float(pause_s) if pause_s is not None else (0.05 if quick else 0.25)
+        self.torch = bool(torch)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"quick": self.quick, "blocks": self.blocks, "block_s": self.block_s, "pause_s": self.pause_s}
+
+
+def time_call(fn: Callable[[], Any], cfg: BenchConfig) -> Dict[str, Any]:
+    """Median seconds per call of ``fn`` over ``cfg.blocks`` timed blocks, after warm-up."""
+    fn()  # warm-up: first-touch of buffers, lazy initialisation, thread pools started
+    t0 = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - t0, 1e-7)
+    reps = max(1, int(cfg.block_s / one))
+    per_call: List[float] = []
+    for _ in range(cfg.blocks):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        per_call.append((time.perf_counter() - t0) / reps)
+    return {"median_s": statistics.median(per_call), "min_s": min(per_call), "reps": reps,
+            "blocks": len(per_call)}
+
+
+def _torch():
+    try:
+        import torch
+    except Exception:  # noqa: BLE001 - optional; a broken install counts as absent
+        return None
+    return torch
+
+
+def _measure(case: Dict[str, Any], impls: Dict[str, Callable[[], Any]], cfg: BenchConfig) -> Dict[str, Any]:
+    """Time each implementation in turn, pausing between them so spinning pools wind down."""
+    times: Dict[str, Any] = {}
+    for name, fn in impls.items():
+        time.sleep(cfg.pause_s)
+        times[name] = time_call(fn, cfg)
+    case["times_s"] = {k: v["median_s"] for k, v in times.items()}
+    case["timing"] = times
+    t_f = case["times_s"]["fastnn"]
+    for peer in ("numpy", "torch"):
+        if peer in case["times_s"]:
+            # > 1: fastnn is that many times faster than the peer.
+            case[f"speedup_vs_{peer}"] = case["times_s"][peer] / t_f
+    if case.get("flop"):
+        case["gflops"] = {k: case["flop"] / t / 1e9 for k, t in case["times_s"].items()}
+    return case
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float) -> bool:
+    scale = max(float(np.max(np.abs(b))), 1e-30)
+    return bool(np.max(np.abs(a - b)) <= rtol * scale)
+
+
+# --- matmul -----------------------------------------------------------------------------------
+def _matmul_cases(quick: bool):
+    # (label, m, n, k, trans_a, trans_b): C (m×n) = op(A) · op(B), op(A) m×k.
+    if quick:
+        return [("square 128", 128, 128, 128, False, False),
+                ("X·Wᵀ 64×196 · 196×256", 64, 256, 196, False, True)]
+    return [
+        ("square 256", 256, 256, 256, False, False),
+        ("square 512", 512, 512, 512, False, False),
+        ("square 1024", 1024, 1024, 1024, False, False),
+        ("X·Wᵀ 256×784 · 784×1024", 256, 1024, 784, False, True),
+        ("H·Wᵀ 256×1024 · 1024×1024", 256, 1024, 1024, False, True),
+        ("head 256×1024 · 1024×10", 256, 10, 1024, False, True),
+        ("Xᵀ·dZ 784×256 · 256×1024", 784, 1024, 256, True, False),
+        ("dZ·W 256×1024 · 1024×1024", 256, 1024, 1024, False, False),
+    ]
+
+
+def bench_matmul(cfg: BenchConfig) -> List[Dict[str, Any]]:
+    from .. import ops
+    torch = _torch() if cfg.torch else None
+    rng = np.random.default_rng(0)
+    out = []
+    for label, m, n, k, ta, tb in _matmul_cases(cfg.quick):
+        a = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
+        b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
+        av, bv = (a.T if ta else a), (b.T if tb else b)
+        c_f = np.empty((m, n), np.float32)
+        c_n = np.empty((m, n), np.float32)
+        impls: Dict[str, Callable[[], Any]] = {
+            "fastnn": lambda: ops.matmul(a, b, trans_a=ta, trans_b=tb, out=c_f),
+            "numpy": lambda: np.matmul(av, bv, out=c_n),
+        }
+        if torch is not None:
+            ta_t, tb_t = torch.from_numpy(a), torch.from_numpy(b)
+            tav, tbv = (ta_t.t() if ta else ta_t), (tb_t.t() if tb else tb_t)
+            c_t = torch.empty((m, n), dtype=torch.float32)
+            impls["torch"] = lambda: torch.matmul(tav, tbv, out=c_t)
+        case = {"section": "matmul", "case": label, "dtype": "float32", "flop": 2.0 * m * n * k}
+        ops.matmul(a, b, trans_a=ta, trans_b=tb, out=c_f)
+        np.matmul(av, bv, out=c_n)
+        case["match"] = _close(c_f, c_n, 1e-4)
+        out.append(_measure(case, impls, cfg))
+    return out
+
+
+# --- fused linear + bias + ReLU ---------------------------------------------------------------
+def bench_linear(cfg: BenchConfig) -> List[Dict[str, Any]]:
+    from .. import ops
+    torch = _torch() if cfg.torch else None
+    rng = np.random.default_rng(1)
+    shapes = [(64, 196, 256)] if cfg.quick else [(256, 784, 1024), (256, 1024, 1024), (1024, 1024, 1024)]
+    out = []
+    for batch, n_in, n_out in shapes:
+        x = rng.standard_normal((batch, n_in), dtype=np.float32)
+        w = (rng.standard_normal((n_out, n_in), dtype=np.float32) / np.sqrt(n_in)).astype(np.float32)
+        b = rng.standard_normal(n_out, dtype=np.float32)
+        y_f = np.empty((batch, n_out), np.float32)
+        y_n = np.empty((batch, n_out), np.float32)
+        wt = w.T
+
+        def numpy_linear():
+            np.matmul(x, wt, out=y_n)
+            np.add(y_n, b, out=y_n)
+            np.maximum(y_n, 0, out=y_n)
+
+        impls: Dict[str, Callable[[], Any]] = {
+            "fastnn": lambda: ops.linear(x, w, b, activation="relu", out=y_f),
+            "numpy": numpy_linear,
+        }
+        if torch is not None:
+            tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+            ty = torch.empty((batch, n_out), dtype=torch.float32)
+
+            def torch_linear():
+                torch.addmm(tb, tx, tw.t(), out=ty)
+                torch.relu_(ty)
+            impls["torch"] = torch_linear
+        case = {"section": "linear", "case": f"relu(x·Wᵀ+b) {batch}×{n_in} → {n_out}", "dtype": "float32",
+                "flop": 2.0 * batch * n_in * n_out}
+        ops.linear(x, w, b, activation="relu", out=y_f)
+        numpy_linear()
+        case["match"] = _close(y_f, y_n, 1e-4)
+        out.append(_measure(case, impls, cfg))
+    return out
+
+
+# --- optimizer updates over a flat arena ----------------------------------------------------
+_CHUNK = 1 << 15  # 32K float32 = 128 KiB per array: the chunk's 3–5 arrays stay in L2
+
+
+def _numpy_sgd_momentum(p, g, buf, tmp, lr, mom):
+    """buf = mom·buf + g; p -= lr·buf — in place, chunked so each chunk's passes hit cache."""
+    for s in range(0, p.size, _CHUNK):
+        e = s + _CHUNK
+        bb, t = buf[s:e], tmp[:min(e, p.size) - s]
+        np.multiply(bb, mom, out=bb)
+        np.add(bb, g[s:e], out=bb)
+        np.multiply(bb, lr, out=t)
+        np.subtract(p[s:e], t, out=p[s:e])
+
+
+def _numpy_adam(p, g, m, v, tmp, step, lr, b1, b2, eps):
+    """PyTorch's Adam (no weight decay) in place, chunked: m, v moments; p -= lr/bc1 · m/(√v/√bc2 + eps)."""
+    bc1 = 1.0 - b1 ** step
+    bc2_sqrt = np.sqrt(1.0 - b2 ** step)
+    step_size = lr / bc1
+    for s in range(0, p.size, _CHUNK):
+        e = s + _CHUNK
+        gg, mm, vv, t = g[s:e], m[s:e], v[s:e], tmp[:min(e, p.size) - s]
+        np.multiply(mm, b1, out=mm)
+        np.multiply(gg, 1.0 - b1, out=t)
+        np.add(mm, t, out=mm)
+        np.multiply(vv, b2, out=vv)
+        np.multiply(gg, gg, out=t)
+        np.multiply(t, 1.0 - b2, out=t)
+        np.add(vv, t, out=vv)
+        np.sqrt(vv, out=t)
+        np.divide(t, bc2_sqrt, out=t)
+        np.add(t, eps, out=t)
+        np.divide(mm, t, out=t)
+        np.multiply(t, step_size, out=t)
+        np.subtract(p[s:e], t, out=p[s:e])
+
+
+def bench_optim(cfg: BenchConfig) -> List[Dict[str, Any]]:
+    from .. import ops
+    torch = _torch() if cfg.torch else None
+    n = 200_000 if cfg.quick else 10_000_000
+    rng = np.random.default_rng(2)
+    g = (rng.standard_normal(n, dtype=np.float32) * 1e-3).astype(np.float32)
+    p0 = rng.standard_normal(n, dtype=np.float32)
+    lr, mom, b1, b2, eps = 1e-3, 0.9, 0.9, 0.999, 1e-8
+    out = []
+    label_n = f"{n / 1e6:g}M" if n >= 1e6 else f"{n // 1000}k"
+
+    # SGD + momentum
+    p_f, p_n = p0.copy(), p0.copy()
+    buf_f, buf_n = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    tmp = np.empty(_CHUNK, np.float32)
+    impls: Dict[str, Callable[[], Any]] = {
+        "fastnn": lambda: ops.sgd_step(p_f, g, buf_f, lr=lr, momentum=mom),
+        "numpy": lambda: _numpy_sgd_momentum(p_n, g, buf_n, tmp, lr, mom),
+    }
+    if torch is not None:
+        tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+        tp.grad = torch.from_numpy(g)
+        topt = _torch_optimizer(torch, "SGD", [tp], lr=lr, momentum=mom)
+        impls["torch"] = topt.step
+    ops.sgd_step(p_f, g, buf_f, lr=lr, momentum=mom)
+    _numpy_sgd_momentum(p_n, g, buf_n, tmp, lr, mom)
+    case = {"section": "optim", "case": f"SGD momentum, {label_n} params", "dtype": "float32",
+            "match": _close(p_f, p_n, 1e-5), "bytes": 16.0 * n}
+    out.append(_measure(case, impls, cfg))
+
+    # Adam (step counter advances each call, as in training)
+    p_f, p_n = p0.copy(), p0.copy()
+    m_f, v_f = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    m_n, v_n = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    steps = {"f": 0, "n": 0}
+
+    def fastnn_adam():
+        steps["f"] += 1
+        ops.adam_step(p_f, g, m_f, v_f, step=steps["f"], lr=lr, beta1=b1, beta2=b2, eps=eps)
+
+    def numpy_adam():
+        steps["n"] += 1
+        _numpy_adam(p_n, g, m_n, v_n, tmp, steps["n"], lr, b1, b2, eps)
+
+    fastnn_adam()
+    numpy_adam()
+    match = _close(p_f, p_n, 1e-5)
+    impls = {"fastnn": fastnn_adam, "numpy": numpy_adam}
+    if torch is not None:
+        tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+        tp.grad = torch.from_numpy(g)
+        topt = _torch_optimizer(torch, "Adam", [tp], lr=lr, betas=(b1, b2), eps=eps)
+        impls["torch"] = topt.step
+    case = {"section": "optim", "case": f"Adam, {label_n} params", "dtype": "float32", "match": match,
+            "bytes": 28.0 * n}
+    out.append(_measure(case, impls, cfg))
+    return out
+
+
+def _torch_optimizer(torch, name: str, params, **kw):
+    """PyTorch's fused CPU optimizer where this version has it, else the foreach one."""
+    cls = getattr(torch.optim, name)
+    for extra in ({"fused": True}, {"foreach": True}, {}):
+        try:
+            opt = cls(params, **kw, **extra)
+            opt.step()  # fused=True may only fail at the first step on CPU
+            return opt
+        except (RuntimeError, TypeError, ValueError):
+            continue
+    raise RuntimeError(f"torch.optim.{name} could not be constructed")
+
+
+_RUNNERS = {"matmul": bench_matmul, "linear": bench_linear, "optim": bench_optim}
+
+
+def run_kernel_benchmarks(quick: bool = False, sections=None, cfg: Optional[BenchConfig] = None,
+                          torch: bool = True, progress: Optional[Callable[[str], None]] = None
+                          ) -> List[Dict[str, Any]]:
+    """Run the kernel sections (all of :data:`SECTIONS` by default); a list of per-case result dicts.
+
+    Each dict: ``section``, ``case``, ``dtype``, ``times_s`` (median seconds per call per
+    implementation: ``fastnn``, ``numpy``, ``torch`` when importable), ``speedup_vs_numpy``
+    (and ``speedup_vs_torch``; > 1 means fastnn is faster), ``gflops`` for products,
+    ``match`` (fastnn's result agrees with NumPy's), ``timing`` (blocks, reps, min).
+    """
+    cfg = cfg if cfg is not None else BenchConfig(quick=quick, torch=torch)
+    results: List[Dict[str, Any]] = []
+    for name in (sections or SECTIONS):
+        if name not in _RUNNERS:
+            continue
+        if progress is not None:
+            progress(name)
+        results.extend(_RUNNERS[name](cfg))
+    return results
