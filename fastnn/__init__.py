@@ -25,6 +25,7 @@ from .errors import DivergenceError, GradcheckError  # noqa: F401
 from .random import manual_seed  # noqa: F401
 from .tensor import Tensor  # noqa: F401
 from .gradcheck import gradcheck  # noqa: F401
+from .info import info, show_info  # noqa: F401
 from . import nn, optim  # noqa: F401
 from . import data, datasets  # noqa: F401
 from .io import CheckpointError, load, save  # noqa: F401
