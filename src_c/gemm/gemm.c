@@ -99,19 +99,22 @@ static int ws_reserve(fnn_workspace *ws, size_t b_bytes, size_t a_each, int nt)
     return ws_grow(&ws->a, &ws->a_bytes, a_each * (size_t)nt);
 }
 
-/* Threads form a tm × tn grid over (M panels × N panels of one NC block):
- * the split with the smallest per-thread tile count, M preferred on ties
- * (each thread then packs only its own rows of A). */
-static void thread_grid(int nth, int64_t mp, int64_t np, int *tm, int *tn)
+/* Threads form a tm × tn grid over the M and N micro-panels. Cost per thread
+ * (the slowest one): its multiply-adds, counted in packed elements' worth
+ * (a packed element costs about as much as 8 multiply-adds), plus the A rows
+ * and B columns it packs. Ties prefer splitting M. */
+static void thread_grid(int nth, int64_t mp, int64_t np, int64_t MR, int64_t NR, int64_t k,
+                        int *tm, int *tn)
 {
-    int64_t best = -1;
+    double best = -1;
     *tm = nth;
     *tn = 1;
     for (int d = nth; d >= 1; d--) {
         if (nth % d)
             continue;
         const int e = nth / d;
-        const int64_t cost = ((mp + d - 1) / d) * ((np + e - 1) / e);
+        const double rows = (double)((mp + d - 1) / d * MR), cols = (double)((np + e - 1) / e * NR);
+        const double cost = rows * cols * (double)k / 8.0 + (rows + cols) * (double)k;
         if (best < 0 || cost < best) {
             best = cost;
             *tm = d;
@@ -128,6 +131,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_UKR_T fnn_ukr_f32
 #define FNN_KS_UKR(ks) ((ks)->ukr_f32)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f32)
+#define FNN_ILV_T fnn_interleave_f32
+#define FNN_KS_ILV(ks) ((ks)->interleave_f32)
 #include "gemm.inc"
 #undef real
 #undef FNN_T
@@ -135,6 +140,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #undef FNN_UKR_T
 #undef FNN_KS_UKR
 #undef FNN_KS_BLOCKS
+#undef FNN_ILV_T
+#undef FNN_KS_ILV
 
 #define real double
 #define FNN_T(name) name##_f64
@@ -142,4 +149,6 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_UKR_T fnn_ukr_f64
 #define FNN_KS_UKR(ks) ((ks)->ukr_f64)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f64)
+#define FNN_ILV_T fnn_interleave_f64
+#define FNN_KS_ILV(ks) ((ks)->interleave_f64)
 #include "gemm.inc"

@@ -44,11 +44,20 @@ typedef struct {
     int64_t mr, nr, mc, kc, nc;
 } fnn_blocks;
 
+/* Packing helper: dst[p*W + i] = src[i*ld + p] for i < W, p < kc — W
+ * unit-stride lines read side by side (row-major A panels, transposed B
+ * panels). SIMD versions may write up to 8 elements past the end of the
+ * W×kc block (the packing buffers keep that slack; later panels overwrite it). */
+typedef void (*fnn_interleave_f32)(int64_t W, int64_t kc, const float *src, int64_t ld, float *dst);
+typedef void (*fnn_interleave_f64)(int64_t W, int64_t kc, const double *src, int64_t ld, double *dst);
+
 typedef struct {
     int id;               /* FNN_KERNELS_* */
     const char *name;
     fnn_ukr_f32 ukr_f32;
     fnn_ukr_f64 ukr_f64;
+    fnn_interleave_f32 interleave_f32;  /* NULL: the portable loop */
+    fnn_interleave_f64 interleave_f64;
     fnn_blocks f32, f64;  /* MR, NR fixed by the kernel; MC, KC, NC from the caches */
 } fnn_kernel_set;
 
@@ -58,6 +67,8 @@ const fnn_kernel_set *fnn_gemm_active(void);
 /* Kernel definitions per ISA: fill ukr_* and mr/nr. */
 void fnn_kernels_portable(fnn_kernel_set *ks);
 #if FNN_HAVE_X86_KERNELS
+void fnn_interleave_avx2_f32(int64_t W, int64_t kc, const float *src, int64_t ld, float *dst);
+void fnn_interleave_avx2_f64(int64_t W, int64_t kc, const double *src, int64_t ld, double *dst);
 void fnn_kernels_avx2(fnn_kernel_set *ks);
 void fnn_kernels_avx512(fnn_kernel_set *ks);
 #endif
