@@ -132,6 +132,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_KS_UKR(ks) ((ks)->ukr_f32)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f32)
 #define FNN_ILV_T fnn_interleave_f32
+#define FNN_UKD_T fnn_ukr_direct_f32
+#define FNN_KS_UKD(ks) ((ks)->ukr_direct_f32)
 #define FNN_KS_ILV(ks) ((ks)->interleave_f32)
 #include "gemm.inc"
 #undef real
@@ -142,6 +144,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #undef FNN_KS_BLOCKS
 #undef FNN_ILV_T
 #undef FNN_KS_ILV
+#undef FNN_UKD_T
+#undef FNN_KS_UKD
 
 #define real double
 #define FNN_T(name) name##_f64
@@ -150,5 +154,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_KS_UKR(ks) ((ks)->ukr_f64)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f64)
 #define FNN_ILV_T fnn_interleave_f64
+#define FNN_UKD_T fnn_ukr_direct_f64
+#define FNN_KS_UKD(ks) ((ks)->ukr_direct_f64)
 #define FNN_KS_ILV(ks) ((ks)->interleave_f64)
 #include "gemm.inc"

@@ -37,6 +37,12 @@ typedef void (*fnn_ukr_f32)(int64_t k, const float *a, const float *b, float *c,
 typedef void (*fnn_ukr_f64)(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
                             double alpha, double beta, const fnn_ukr_ep *ep);
 
+/* The same kernel reading A unpacked, row-major: a[i*lda + p] (lda != 0). */
+typedef void (*fnn_ukr_direct_f32)(int64_t k, const float *a, int64_t lda, const float *b, float *c,
+                                   int64_t ldc, float alpha, float beta, const fnn_ukr_ep *ep);
+typedef void (*fnn_ukr_direct_f64)(int64_t k, const double *a, int64_t lda, const double *b, double *c,
+                                   int64_t ldc, double alpha, double beta, const fnn_ukr_ep *ep);
+
 /* Largest MR·NR of any kernel (the driver's edge-tile buffer). */
 #define FNN_UKR_MAX_TILE 512
 
@@ -56,6 +62,8 @@ typedef struct {
     const char *name;
     fnn_ukr_f32 ukr_f32;
     fnn_ukr_f64 ukr_f64;
+    fnn_ukr_direct_f32 ukr_direct_f32;
+    fnn_ukr_direct_f64 ukr_direct_f64;
     fnn_interleave_f32 interleave_f32;  /* NULL: the portable loop */
     fnn_interleave_f64 interleave_f64;
     fnn_blocks f32, f64;  /* MR, NR fixed by the kernel; MC, KC, NC from the caches */

@@ -162,6 +162,8 @@ void fnn_kernels_avx2(fnn_kernel_set *ks)
     ks->name = "avx2";
     ks->ukr_f32 = ukr_avx2_f32;
     ks->ukr_f64 = ukr_avx2_f64;
+    ks->ukr_direct_f32 = ukr_avx2_f32_direct;
+    ks->ukr_direct_f64 = ukr_avx2_f64_direct;
     ks->f32.mr = 6;
     ks->f32.nr = 16;
     ks->f64.mr = 6;
