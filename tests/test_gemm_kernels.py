@@ -124,3 +124,11 @@ def test_direct_and_packed_a_agree_bitwise(kernels, n, dtype, rng):
         one = ops.matmul(a, b)
     np.testing.assert_array_equal(direct, one)
     assert_product_close(direct, reference.matmul(a, b), a, b, dtype)
+
+
+def test_simd_packers_selftest():
+    """The transposing packers of every width (AVX-512's included) match the plain loop."""
+    result = _core.gemm_selftest()
+    if result == -1:
+        pytest.skip("no AVX2 on this CPU")
+    assert result == 0

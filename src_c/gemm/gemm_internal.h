@@ -78,6 +78,7 @@ void fnn_kernels_portable(fnn_kernel_set *ks);
 void fnn_interleave_avx2_f32(int64_t W, int64_t kc, const float *src, int64_t ld, float *dst);
 void fnn_interleave_avx2_f64(int64_t W, int64_t kc, const double *src, int64_t ld, double *dst);
 void fnn_kernels_avx2(fnn_kernel_set *ks);
+int fnn_gemm_selftest_packers(void);
 void fnn_kernels_avx512(fnn_kernel_set *ks);
 #endif
 

@@ -154,6 +154,39 @@ FNN_TARGET_AVX2 void fnn_interleave_avx2_f64(int64_t W, int64_t kc, const double
             dst[p * W + i] = src[i * ld + p];
 }
 
+/* Compare the SIMD packers with the plain loop for every width a kernel set
+ * uses (AVX-512's too, so they are checked on CPUs without AVX-512), odd
+ * lengths and the slack rule. Returns the number of mismatches. */
+int fnn_gemm_selftest_packers(void)
+{
+    static const int64_t widths[] = {4, 6, 8, 12, 16, 32};
+    static const int64_t lengths[] = {1, 3, 7, 8, 9, 16, 17, 31};
+    enum { LD = 45, MAXW = 32, MAXK = 31, SLACK = 8 };
+    float src[MAXW * LD], dst[MAXW * MAXK + SLACK];
+    double srcd[MAXW * LD], dstd[MAXW * MAXK + SLACK];
+    int bad = 0;
+    for (int i = 0; i < MAXW * LD; i++) {
+        src[i] = (float)i;
+        srcd[i] = (double)i + 0.5;
+    }
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
+            const int64_t W = widths[wi], kc = lengths[li];
+            for (int i = 0; i < MAXW * MAXK + SLACK; i++) {
+                dst[i] = -1.0f;
+                dstd[i] = -1.0;
+            }
+            fnn_interleave_avx2_f32(W, kc, src, LD, dst);
+            fnn_interleave_avx2_f64(W, kc, srcd, LD, dstd);
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t i = 0; i < W; i++) {
+                    bad += dst[p * W + i] != src[i * LD + p];
+                    bad += dstd[p * W + i] != srcd[i * LD + p];
+                }
+        }
+    return bad;
+}
+
 void fnn_kernels_avx2(fnn_kernel_set *ks)
 {
     ks->interleave_f32 = fnn_interleave_avx2_f32;
