@@ -4,6 +4,9 @@
 cdef inline int _kind(cnp.ndarray a, str name) except -1:
     """0 for float32, 1 for float64; TypeError for any other dtype."""
     cdef int t = cnp.PyArray_TYPE(a)
+    if not cnp.PyArray_ISNOTSWAPPED(a):
+        # Memory-safe, but C would read byte-swapped numbers as garbage.
+        raise TypeError(f"{name}: expected native byte order, got dtype {a.dtype.str}")
     if t == cnp.NPY_FLOAT32:
         return 0
     if t == cnp.NPY_FLOAT64:
