@@ -11,10 +11,25 @@ def get_num_threads():
     return fnn_get_num_threads()
 
 
-def set_num_threads(int n):
-    """Set the thread count for all fastnn kernels (n >= 1)."""
+def max_num_threads():
+    """The largest count set_num_threads accepts: 4 threads per logical CPU, at least 64.
+    More only oversubscribes the cores, and an OpenMP runtime that fails to create a
+    huge team aborts the process instead of raising."""
+    import os
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def set_num_threads(n):
+    """Set the thread count for all fastnn kernels (1 <= n <= max_num_threads())."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        import numpy
+        if not isinstance(n, numpy.integer):
+            raise TypeError(f"n: expected an integer thread count, got {type(n).__name__}")
+    n = int(n)
     if n < 1:
         raise ValueError(f"n: expected a thread count >= 1, got {n}")
+    if n > max_num_threads():
+        raise ValueError(f"n: expected at most {max_num_threads()} threads, got {n}")
     fnn_set_num_threads(n)
 
 
