@@ -2,7 +2,8 @@
 # Build fastnn's C extension with AddressSanitizer + UndefinedBehaviorSanitizer in a
 # throw-away copy of the tree and run the kernel tests under it; any report fails.
 #
-#   .ci/sanitize.sh [pytest args...]     (default: the kernel and fuzz test files)
+#   .ci/sanitize.sh [pytest args...]     (no test paths given: the kernel and fuzz test files)
+#   FASTNN_SANITIZE_KEEP=1 keeps the temporary build tree (its path is printed).
 #
 # - setup.py honours FASTNN_SANITIZE=1 (-fsanitize=address,undefined,
 #   -fno-sanitize-recover=undefined, -O1 -g); the copy keeps the normal in-place
@@ -39,10 +40,13 @@ echo "sanitize.sh: building with -fsanitize=address,undefined in $WORK"
     exit 1
 }
 
-if [ "$#" -eq 0 ]; then
-    set -- tests/test_ops_activations.py tests/test_ops_layers.py tests/test_ops_linalg.py \
+# Test files/ids given? Otherwise the kernel tests (plus any pytest options given).
+HAVE_PATHS=0
+for a in "$@"; do case "$a" in -*) ;; *) HAVE_PATHS=1 ;; esac; done
+if [ "$HAVE_PATHS" -eq 0 ]; then
+    set -- "$@" tests/test_ops_activations.py tests/test_ops_layers.py tests/test_ops_linalg.py \
         tests/test_ops_losses.py tests/test_ops_optim.py tests/test_gemm_kernels.py \
-        tests/test_layers.py tests/test_fuzz_ops.py tests/test_fuzz_modules.py
+        tests/test_layers.py tests/test_fuzz_ops.py tests/test_fuzz_modules.py tests/test_concurrency.py
 fi
 
 LOG="$WORK/sanitize.log"
