@@ -166,3 +166,38 @@ def test_many_threads_of_small_products_match_single_thread(rng):
         t.join()
     for e, g in zip(expected, got):
         assert e.tobytes() == g.tobytes()
+
+
+def test_one_model_interleaved_between_threads_is_detected(rng):
+    """One model used from two threads: a forward from thread B between thread A's forward and its
+    backward is detected (RuntimeError from the module's call-count check) instead of silently
+    mixing B's activations into A's gradients. Fully concurrent use (both inside kernels at once)
+    is not detected and not supported: see docs/README_reliability.md."""
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    x_a = rng.standard_normal((4, 8)).astype(np.float32)
+    x_b = rng.standard_normal((4, 8)).astype(np.float32)
+    a_forward_done, b_forward_done = threading.Event(), threading.Event()
+    outcome = {}
+
+    def thread_a():
+        out = model(x_a)
+        a_forward_done.set()
+        b_forward_done.wait(10)
+        try:
+            nn.MSELoss()(out, np.zeros((4, 2), np.float32)).backward()
+            outcome["a"] = "no error"
+        except RuntimeError as e:
+            outcome["a"] = str(e)
+
+    def thread_b():
+        a_forward_done.wait(10)
+        model(x_b)
+        b_forward_done.set()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "called again" in outcome["a"], outcome
+    assert all(np.all(p.grad == 0) for p in model.parameters())  # nothing was accumulated
