@@ -759,41 +759,69 @@ def test_step_count_beyond_int64_is_a_value_error():
     assert np.isfinite(p).all()
 
 
+# --- huge shapes ------------------------------------------------------------------------------------
+def test_huge_shapes_raise_memory_error_not_a_crash():
+    """Shapes whose results cannot be allocated (4 TiB), given as zero-stride views that cost
+    nothing: NumPy's MemoryError for the output, and the C workspace's out-of-memory path (a
+    4 TiB dZ scratch) turned into MemoryError — never a crash or a silent partial result."""
+    n = 2**20
+    ones = lambda *shape: np.broadcast_to(np.float32(1), shape)  # noqa: E731
+    with pytest.raises(MemoryError):
+        ops.relu(ones(2**40))
+    with pytest.raises(MemoryError):
+        ops.matmul(ones(n, 1), ones(1, n))
+    with pytest.raises(MemoryError, match="workspace"):
+        ops.linear_backward(ones(n, n), ones(n, 1), np.ones((n, 1), np.float32), activation="relu",
+                            saved=ones(n, n))
+    # The failed growth left the thread's workspace usable.
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(ops.matmul(a, a.T), a @ a.T)
+
+
 # --- misaligned arrays ----------------------------------------------------------------------------
+# NumPy allows arrays whose data pointer is not a multiple of the item size (np.frombuffer at an
+# odd offset, packed structured dtypes). C may not load a float from such an address (undefined
+# behaviour; UBSan reports it). The Cython wrappers (_checks.pxi) refuse such arrays before C runs.
+
+def test_unaligned_outputs_are_refused_before_c(rng):
+    # Regression: an unaligned out/param/grad used to reach C (UB, reported by UBSan).
+    x = rng.standard_normal(1000)
+    expect_error(lambda: ops.relu(x, out=unaligned(x)), "out", ValueError)
+    expect_error(lambda: ops.sgd_step(unaligned(x), x, lr=0.1), "param", ValueError)
+    expect_error(lambda: ops.mse_loss(x, x, grad=unaligned(x)), "grad", ValueError)
+    p = x.copy()
+    expect_error(lambda: ops.adam_step(p, x, unaligned(x), np.zeros_like(x), step=1, lr=0.1, beta1=0.9,
+                                       beta2=0.99, eps=1e-8), "exp_avg", ValueError)
+    np.testing.assert_array_equal(p, x)
+    expect_error(lambda: ops.layer_norm(x.reshape(10, 100), None, None, save_mean=unaligned(np.zeros(10))),
+                 "save_mean", ValueError)
+
+
 @pytest.mark.skipif(bool(os.environ.get("FASTNN_SANITIZE")), reason="known UB under UBSan (misaligned loads), "
                                                                      "see the xfail reason")
-@pytest.mark.xfail(strict=True, reason="ops/_validate.py as_float, check_out and ops/linalg.py _matrix pass "
-                                       "arrays whose data pointer is not aligned to their dtype straight to C "
-                                       "(undefined behaviour, reported by UBSan); see report")
-@pytest.mark.parametrize("which", ["relu_x", "relu_out", "matmul_a", "mse_input", "sgd_param"])
-def test_unaligned_arrays_never_reach_c(which, rng):
-    """NumPy allows arrays whose data pointer is not a multiple of the item size (np.frombuffer
-    at an odd offset, packed structured dtypes). C may not load a float from such an address:
-    inputs must be copied to aligned memory and outputs refused (ValueError naming them)."""
-    x = rng.standard_normal(1000)
-    if which == "relu_x":
-        u = unaligned(x)
-        assert ops.relu(u) is not None and not _c_saw_unaligned(lambda: ops.relu(u))
-    elif which == "relu_out":
-        expect_error(lambda: ops.relu(x, out=unaligned(x)), "out", ValueError)
-    elif which == "matmul_a":
-        u = unaligned(x.reshape(20, 50))
-        assert not _c_saw_unaligned(lambda: ops.matmul(u, x.reshape(50, 20)))
-    elif which == "mse_input":
-        u = unaligned(x)
-        assert not _c_saw_unaligned(lambda: ops.mse_loss(u, x))
-    elif which == "sgd_param":
-        expect_error(lambda: ops.sgd_step(unaligned(x), x, lr=0.1), "param", ValueError)
+@pytest.mark.xfail(strict=True, reason="ops/_validate.py as_float keeps unaligned inputs (np.ascontiguousarray "
+                                       "returns them as they are), so _core now refuses them instead of fastnn "
+                                       "copying them; ops/linalg.py _matrix passes them to the GEMM (UB); "
+                                       "see report")
+@pytest.mark.parametrize("which", ["relu", "mse_loss", "softmax", "matmul", "linear"])
+def test_unaligned_inputs_are_copied(which, rng):
+    """An unaligned input is valid data: the op must give the aligned array's result, and C must
+    only ever see aligned memory."""
+    x = rng.standard_normal((20, 50))
+    u = unaligned(x)
+    fn = {"relu": lambda a: ops.relu(a), "mse_loss": lambda a: ops.mse_loss(a, x),
+          "softmax": lambda a: ops.softmax(a), "matmul": lambda a: ops.matmul(a, x.T),
+          "linear": lambda a: ops.linear(a, x[:7])}[which]
+    saw = []
+    got = _spy_unaligned(lambda: fn(u), saw)
+    assert not saw, "an unaligned array reached C"
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(fn(x)))
 
 
-def _c_saw_unaligned(fn) -> bool:
-    """True when fn hands C an unaligned array: NumPy's ascontiguousarray/astype keep an unaligned
-    contiguous array as it is, so the only way the kernel can get aligned memory is a copy made by
-    fastnn — which we detect by watching np.ndarray.copy/np.array being the source. Without a
-    sanitizer the UB itself is invisible, so this helper asserts on the wrappers' inputs instead."""
+def _spy_unaligned(fn, seen):
+    """Run fn, recording every unaligned ndarray handed to a _core wrapper."""
     import fastnn._core as core
-    seen = []
-    names = ["act_forward", "gemm", "mse_loss_fused"]
+    names = ["act_forward", "softmax_forward", "gemm", "dense_forward", "mse_loss_fused"]
     saved = {n: getattr(core, n) for n in names}
 
     def spy(orig):
@@ -804,11 +832,10 @@ def _c_saw_unaligned(fn) -> bool:
     try:
         for n in names:
             setattr(core, n, spy(saved[n]))
-        fn()
+        return fn()
     finally:
         for n in names:
             setattr(core, n, saved[n])
-    return bool(seen)
 
 
 # --- threads ---------------------------------------------------------------------------------------
