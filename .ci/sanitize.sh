@@ -54,9 +54,10 @@ set +e
 (
     cd "$WORK"
     export LD_PRELOAD="$LIBASAN"
+    # allocator_may_return_null: a 4 TiB request (tests/test_fuzz_ops.py) must fail like malloc does.
     # Reports go to files as well: pytest captures fd 2, and a report that aborts the
     # process mid-test would otherwise vanish with the capture buffer.
-    export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:log_path=$WORK/asan"
+    export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:log_path=$WORK/asan"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$WORK/ubsan"
     export FASTNN_SANITIZE=1            # tests skip cases that are known UB (see tests/test_fuzz_ops.py)
     export HYPOTHESIS_PROFILE=ci
