@@ -21,8 +21,13 @@ cdef inline int _same_kind(cnp.ndarray a, str name, int kind) except -1:
 
 
 cdef inline int _contig(cnp.ndarray a, str name) except -1:
+    """A C-contiguous array C may load from: its data pointer aligned to the item size (NumPy
+    allows unaligned arrays, e.g. np.frombuffer at an odd offset; C may not read them)."""
     if not cnp.PyArray_IS_C_CONTIGUOUS(a):
         raise ValueError(f"{name}: expected a C-contiguous array")
+    if not cnp.PyArray_ISALIGNED(a):
+        raise ValueError(f"{name}: expected an array aligned to its {a.itemsize}-byte items, got data at "
+                         f"address {<size_t>cnp.PyArray_DATA(a):#x} (np.array(a) makes an aligned copy)")
     return 0
 
 

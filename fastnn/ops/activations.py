@@ -18,6 +18,20 @@ from ._validate import as_float, check_choice, check_scalar, out_or_new
 ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5, "gelu_tanh": 6}
 
 
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.strides == b.strides and a.shape == b.shape)
+
+
+def _check_alias(out: np.ndarray, *inputs) -> None:
+    """``out`` may be exactly an input (in place: each element is read before it is
+    written) but must not partially overlap one: a shifted view would read values
+    the kernel has already overwritten."""
+    for name, a in inputs:
+        if np.may_share_memory(out, a) and not _same_memory(out, a) and np.shares_memory(out, a):
+            raise ValueError(f"out: must not partially overlap {name} (out may be {name} itself)")
+
+
 def _gelu_code(approximate: str) -> int:
     check_choice(approximate, "approximate", ("none", "tanh"))
     return ACT_CODES["gelu_tanh" if approximate == "tanh" else "gelu"]
@@ -26,6 +40,7 @@ def _gelu_code(approximate: str) -> int:
 def _forward(x, code: int, param: float, out):
     x = as_float(x, "x")
     out = out_or_new(out, "out", x.shape, x.dtype)
+    _check_alias(out, ("x", x))
     _core.act_forward(out, x, code, param)
     return out
 
@@ -36,6 +51,7 @@ def _backward(grad_out, saved, saved_name: str, code: int, param: float, out):
     if saved.shape != grad_out.shape:
         raise ValueError(f"{saved_name}: expected shape {grad_out.shape} (as grad_out), got {saved.shape}")
     out = out_or_new(out, "out", grad_out.shape, grad_out.dtype)
+    _check_alias(out, ("grad_out", grad_out), (saved_name, saved))
     _core.act_backward(out, grad_out, saved, code, param)
     return out
 
@@ -101,6 +117,7 @@ def softmax(x, out=None):
     x = as_float(x, "x")
     rows, cols = _rows_cols(x.shape)
     out = out_or_new(out, "out", x.shape, x.dtype)
+    _check_alias(out, ("x", x))
     _core.softmax_forward(out, x, rows, cols)
     return out
 
@@ -113,6 +130,7 @@ def softmax_backward(grad_out, y, out=None):
         raise ValueError(f"y: expected shape {grad_out.shape} (as grad_out), got {y.shape}")
     rows, cols = _rows_cols(y.shape)
     out = out_or_new(out, "out", y.shape, y.dtype)
+    _check_alias(out, ("grad_out", grad_out), ("y", y))
     _core.softmax_backward(out, grad_out, y, rows, cols)
     return out
 

@@ -85,6 +85,8 @@ def _step(value, name: str = "step") -> int:
         raise TypeError(f"{name}: expected an integer step count, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name}: expected a step count >= 1 (counted after the increment), got {value}")
+    if value >= 2**63:  # the kernels take an int64 step count
+        raise ValueError(f"{name}: expected a step count < 2**63, got {value}")
     return int(value)
 
 
