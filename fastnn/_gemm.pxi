@@ -71,6 +71,8 @@ cdef inline int _matrix(cnp.ndarray a, str name, int kind, int64_t *rs, int64_t 
     _same_kind(a, name, kind)
     if cnp.PyArray_NDIM(a) != 2:
         raise ValueError(f"{name}: expected a 2-D array, got shape {(<object>a).shape}")
+    if not cnp.PyArray_ISALIGNED(a):
+        raise ValueError(f"{name}: expected an array aligned to its items (np.array(a) makes an aligned copy)")
     cdef int64_t isz = cnp.PyArray_ITEMSIZE(a)
     cdef int64_t s0 = cnp.PyArray_STRIDE(a, 0), s1 = cnp.PyArray_STRIDE(a, 1)
     if s0 % isz or s1 % isz:

@@ -160,6 +160,7 @@ def _builtin_class(name: str):
 class _Encoder:
     def __init__(self):
         self.arrays: List[Tuple[str, bytes]] = []
+        self._open = set()  # ids of the containers being encoded: a repeat is a reference cycle
 
     def _array(self, a: np.ndarray, where: str) -> str:
         a = np.asarray(a)
@@ -191,6 +192,19 @@ class _Encoder:
         if _is_optimizer(obj):
             return {"t": "optimizer", "class": type(obj).__name__,
                     "state_dict": self.encode(obj.state_dict(), f"{where}.state_dict()")}
+        if isinstance(obj, (dict, list, tuple)):
+            if id(obj) in self._open:
+                raise ValueError(f"{where}: contains a reference to itself (cannot be saved)")
+            self._open.add(id(obj))
+            try:
+                return self._container(obj, where)
+            finally:
+                self._open.discard(id(obj))
+        raise TypeError(f"{where}: cannot save an object of type {type(obj).__name__} (supported: None, bool, "
+                        f"int, float, str, NumPy arrays and scalars, dict, list, tuple, Parameter, fastnn "
+                        f"Modules and Optimizers)")
+
+    def _container(self, obj, where: str):
         if isinstance(obj, dict):
             items = []
             for k, v in obj.items():
@@ -199,12 +213,8 @@ class _Encoder:
                                     f"(keys must be str, int, float, bool, None or tuples of those)")
                 items.append([self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")])
             return {"t": "odict" if isinstance(obj, OrderedDict) else "dict", "items": items}
-        if isinstance(obj, (list, tuple)):
-            return {"t": "list" if isinstance(obj, list) else "tuple",
-                    "items": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
-        raise TypeError(f"{where}: cannot save an object of type {type(obj).__name__} (supported: None, bool, "
-                        f"int, float, str, NumPy arrays and scalars, dict, list, tuple, Parameter, fastnn "
-                        f"Modules and Optimizers)")
+        return {"t": "list" if isinstance(obj, list) else "tuple",
+                "items": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
 
     def _module_node(self, m: Module, where: str):
         name = type(m).__name__

@@ -632,6 +632,7 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                     break
             for cb in callbacks:
                 cb.on_train_end({"epochs": len(history.epoch), "steps": step})
+            interrupt.check("at the end of training")  # a Ctrl-C during on_train_end is not lost
     except (KeyboardInterrupt, DivergenceError) as exc:
         exc.history = history
         _end_live_line(callbacks)

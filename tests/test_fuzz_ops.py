@@ -481,9 +481,6 @@ def test_linear_backward_argument_checks(rng):
     close(gw2, gw3, np.float32)
 
 
-@pytest.mark.xfail(strict=True, reason="ops/linalg.py _matrix: np.ascontiguousarray keeps an empty array's "
-                                       "strides of an array NumPy calls contiguous (empty, or one element per axis), so such a view with "
-                                       "strides that are not whole items is refused by _core; see report")
 @pytest.mark.parametrize("k,n", [(0, 3), (1, 1)])
 def test_matmul_contiguous_view_with_byte_strides(k, n):
     b = view2d(np.ones((k, n), np.float32), "odd")
@@ -799,10 +796,6 @@ def test_unaligned_outputs_are_refused_before_c(rng):
 
 @pytest.mark.skipif(bool(os.environ.get("FASTNN_SANITIZE")), reason="known UB under UBSan (misaligned loads), "
                                                                      "see the xfail reason")
-@pytest.mark.xfail(strict=True, reason="ops/_validate.py as_float keeps unaligned inputs (np.ascontiguousarray "
-                                       "returns them as they are), so _core now refuses them instead of fastnn "
-                                       "copying them; ops/linalg.py _matrix passes them to the GEMM (UB); "
-                                       "see report")
 @pytest.mark.parametrize("which", ["relu", "mse_loss", "softmax", "matmul", "linear"])
 def test_unaligned_inputs_are_copied(which, rng):
     """An unaligned input is valid data: the op must give the aligned array's result, and C must
@@ -839,8 +832,6 @@ def _spy_unaligned(fn, seen):
 
 
 # --- threads ---------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="_threads.pxi: set_num_threads takes `int n` (float truncated, huge "
-                                       "counts raise OverflowError) and has no upper bound; see report")
 def test_set_num_threads_rejects_bad_counts():
     before = fastnn.get_num_threads()
     try:
@@ -851,8 +842,6 @@ def test_set_num_threads_rejects_bad_counts():
 
 
 @pytest.mark.skipif(bool(os.environ.get("FASTNN_SANITIZE")), reason="the crash would be an ASan report")
-@pytest.mark.xfail(strict=True, reason="_threads.pxi/threads.c: set_num_threads(100000) is accepted and the next "
-                                       "parallel kernel crashes the interpreter (SIGSEGV creating the team); see report")
 def test_absurd_thread_count_is_refused_not_a_crash():
     code = ("import numpy as np, fastnn\n"
             "try:\n"

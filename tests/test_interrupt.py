@@ -220,9 +220,6 @@ def test_sigint_during_save_leaves_the_old_file_and_no_temporary(tmp_path):
     assert leftovers == ["ckpt.fnn", "writer.py"], leftovers  # the KeyboardInterrupt removed its temporary
 
 
-@pytest.mark.xfail(strict=True, reason="train.py: a SIGINT arriving after the last epoch's check (during "
-                                       "on_train_end callbacks) only sets the deferred flag, which nobody checks "
-                                       "again: the Ctrl-C is silently dropped; see report")
 def test_sigint_during_on_train_end_is_not_swallowed():
     class LateSignal(fastnn.Callback):
         def on_train_end(self, logs=None):

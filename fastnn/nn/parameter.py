@@ -73,6 +73,14 @@ class Parameter:
             return self._data.astype(dtype)
         return self._data.copy() if copy else self._data
 
+    def __deepcopy__(self, memo):
+        # A copy gets its own storage, outside any arena: sharing the original's arena views
+        # would leave a new optimizer on the copy updating memory nobody reads.
+        new = Parameter(self._data, requires_grad=self.requires_grad)
+        new._grad[...] = self._grad
+        memo[id(self)] = new
+        return new
+
     def zero_grad(self) -> None:
         self._grad.fill(0)
 

@@ -43,8 +43,8 @@ def as_float(x, name: str, dtype=None, ndim=None, contiguous: bool = True) -> np
         a = a.astype(dtype if dtype is not None else (a.dtype if a.dtype in FLOAT_DTYPES else np.float32))
     if ndim is not None and a.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
         raise ValueError(f"{name}: expected a {_ndim_words(ndim)} array, got shape {a.shape}")
-    if contiguous and not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
+    if contiguous and not (a.flags.c_contiguous and a.flags.aligned):
+        a = np.array(a, order="C")  # a real copy: ascontiguousarray keeps unaligned arrays as they are
     return a
 
 
@@ -64,6 +64,8 @@ def check_out(out, name: str, shape, dtype) -> np.ndarray:
         raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
     if not out.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array")
+    if not out.flags.aligned:
+        raise ValueError(f"{name}: expected an array aligned to its items")
     if not out.flags.writeable:
         raise ValueError(f"{name}: array is read-only")
     return out

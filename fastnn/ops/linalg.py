@@ -40,8 +40,8 @@ def _matrix(a, name: str, dtype) -> np.ndarray:
     a = as_float(a, name, dtype=dtype, contiguous=False)
     if a.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array, got shape {a.shape}")
-    if any(s % a.itemsize for s in a.strides):
-        a = np.ascontiguousarray(a)
+    if not a.flags.aligned or any(s % a.itemsize for s in a.strides):
+        a = np.array(a, order="C")  # a real copy (ascontiguousarray keeps such views)
     return a
 
 
@@ -57,6 +57,8 @@ def _check_output(out, name: str, shape, dtype) -> np.ndarray:
         raise ValueError(f"{name}: array is read-only")
     if any(s % out.itemsize for s in out.strides):
         raise ValueError(f"{name}: strides {out.strides} are not multiples of the item size")
+    if not out.flags.aligned:
+        raise ValueError(f"{name}: expected an array aligned to its items")
     return out
 
 
@@ -70,6 +72,8 @@ def _check_grad(g, name: str, shape, dtype) -> np.ndarray:
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {g.shape}")
     if not g.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array (it is accumulated in place)")
+    if not g.flags.aligned:
+        raise ValueError(f"{name}: expected an array aligned to its items")
     if not g.flags.writeable:
         raise ValueError(f"{name}: array is read-only")
     return g
@@ -78,7 +82,7 @@ def _check_grad(g, name: str, shape, dtype) -> np.ndarray:
 def _plain(a, b) -> bool:
     """Two ndarrays of one native float dtype: the case the fast paths take."""
     return (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is b.dtype
-            and (a.dtype is _F32 or a.dtype is _F64))
+            and (a.dtype is _F32 or a.dtype is _F64) and a.flags.aligned and b.flags.aligned)
 
 
 def matmul(a, b, trans_a=False, trans_b=False, out=None, alpha=1.0, beta=0.0):
@@ -147,8 +151,8 @@ def _check_x(x, weight, dt) -> np.ndarray:
     x = as_float(x, "x", dtype=dt, contiguous=False)
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ValueError(f"x: expected input with {n_in} features ({_layer(weight)}), got array of shape {x.shape}")
-    if any(s % x.itemsize for s in x.strides):
-        x = np.ascontiguousarray(x)
+    if not x.flags.aligned or any(s % x.itemsize for s in x.strides):
+        x = np.array(x, order="C")  # a real copy (ascontiguousarray keeps such views)
     return x
 
 

@@ -39,6 +39,8 @@ def _array(a, name: str, like=None, writable: bool = True) -> np.ndarray:
             raise ValueError(f"{name}: expected {like.size} elements (as param), got {a.size}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array")
+    if not a.flags.aligned:
+        raise ValueError(f"{name}: expected an array aligned to its items")
     if writable and not a.flags.writeable:
         raise ValueError(f"{name}: array is read-only")
     return a

@@ -38,6 +38,10 @@ def _plain(value):
 
 
 class Optimizer:
+    # Per-parameter state that is an array of the parameter's shape (the rest are scalars).
+    _ARRAY_STATE = frozenset({"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
+                              "square_avg", "grad_avg", "sum"})
+
     def __init__(self, params, defaults: Dict[str, Any]):
         self.defaults = dict(defaults)
         self.param_groups: List[Dict[str, Any]] = []
@@ -45,7 +49,11 @@ class Optimizer:
         self._states: List[List[dict]] = []      # per group, per arena: flat state buffers
         if isinstance(params, Parameter):
             raise TypeError("params: expected an iterable of Parameters or of dicts, got a single Parameter")
-        groups = list(params)
+        try:
+            groups = list(params)
+        except TypeError:
+            raise TypeError(f"params: expected an iterable of Parameters or of dicts, got "
+                            f"{type(params).__name__}") from None
         if not groups:
             raise ValueError("params: optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -161,13 +169,21 @@ class Optimizer:
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
             raise ValueError("state_dict: expected a dict with 'state' and 'param_groups' (from Optimizer.state_dict())")
         groups = state_dict["param_groups"]
+        if not isinstance(groups, (list, tuple)) or not all(
+                isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) for g in groups):
+            raise ValueError("state_dict: 'param_groups' must be a list of dicts, each with a 'params' list")
+        if not isinstance(state_dict["state"], dict):
+            raise ValueError("state_dict: 'state' must be a dict keyed by parameter index")
         if len(groups) != len(self.param_groups):
             raise ValueError(f"state_dict: has {len(groups)} parameter groups, this optimizer has {len(self.param_groups)}")
         for gi, (saved, mine) in enumerate(zip(groups, self.param_groups)):
             if len(saved["params"]) != len(mine["params"]):
                 raise ValueError(f"state_dict: group {gi} has {len(saved['params'])} parameters, "
                                  f"this optimizer's has {len(mine['params'])}")
-        saved_state = {int(k): v for k, v in state_dict["state"].items()}
+        try:
+            saved_state = {int(k): v for k, v in state_dict["state"].items()}
+        except (TypeError, ValueError):
+            raise ValueError("state_dict: 'state' keys must be parameter indices (integers)") from None
         staged_states = []
         for gi, (saved, mine) in enumerate(zip(groups, self.param_groups)):
             mapping = dict(zip(saved["params"], mine["params"]))  # saved index -> my Parameter
@@ -181,15 +197,21 @@ class Optimizer:
                     values = [_plain(e.get(k)) for e in entries]
                     if any(v is None for v in values):
                         raise ValueError(f"state_dict: state {k!r} is missing for some parameters of group {gi}")
-                    if isinstance(values[0], np.ndarray):
+                    if k in self._ARRAY_STATE or isinstance(values[0], np.ndarray):
                         flat = arena.zeros_like()
                         for p, dst, v in zip(arena.params, arena.views(flat), values):
                             v = np.asarray(v)
+                            if v.dtype.kind not in "fiu":
+                                raise ValueError(f"state_dict: state {k!r} must be a real numeric array, "
+                                                 f"got dtype {v.dtype}")
                             if v.shape != p.shape:
                                 raise ValueError(f"state_dict: state {k!r} has shape {v.shape}, parameter has {p.shape}")
                             dst[...] = v
                         st[k] = flat
                     else:
+                        if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                   for v in values):
+                            raise ValueError(f"state_dict: state {k!r} must be a number")
                         if any(v != values[0] for v in values):
                             raise ValueError(f"state_dict: {k!r} differs between parameters of one group")
                         st[k] = copy.copy(values[0])

@@ -9,7 +9,7 @@ _erf = np.frompyfunc(math.erf, 1, 1)
 
 
 def _erf_array(x: np.ndarray) -> np.ndarray:
-    return _erf(x).astype(x.dtype) if x.size else x.copy()
+    return np.asarray(_erf(x), dtype=x.dtype) if x.size else x.copy()
 
 
 def _finish(value: np.ndarray, like: np.ndarray, out):
