@@ -22,7 +22,7 @@ def main(argv=None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 for Adam, 0.05 for SGD")
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     args = parser.parse_args(argv)
@@ -33,11 +33,7 @@ def main(argv=None) -> float:
 
     model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
     loss_fn = nn.CrossEntropyLoss()
-    Adam = getattr(optim, "Adam", None)
-    if Adam is not None:
-        opt = Adam(model.parameters(), lr=args.lr or 1e-3)
-    else:  # until fastnn.optim.Adam lands
-        opt = optim.SGD(model.parameters(), lr=args.lr or 0.05, momentum=0.9)
+    opt = optim.Adam(model.parameters(), lr=args.lr)
     print(f"{type(opt).__name__} lr={opt.param_groups[0]['lr']:g}, {len(X_train)} training / "
           f"{len(X_test)} test images, {fnn.get_num_threads()} thread(s)")
 
