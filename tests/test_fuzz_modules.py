@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 

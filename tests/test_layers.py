@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import ops, reference
+from fastnn import reference
 from fastnn.nn import Sequential
 from fastnn.nn.dropout import Dropout
 from fastnn.nn.flatten import Flatten, Identity

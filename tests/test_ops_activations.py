@@ -3,7 +3,6 @@ inputs and both thread counts, and their gradients match finite differences."""
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import ops, reference
 from conftest import SIZES, assert_close, num_threads, strided
 

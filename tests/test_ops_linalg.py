@@ -7,7 +7,6 @@ import threading
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import _core, ops, reference
 from conftest import num_threads
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, Dict, List
+
+from ..ops._validate import check_scalar
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
            "OneCycleLR", "ReduceLROnPlateau"]
@@ -28,16 +30,7 @@ def _positive_int(value, name: str) -> int:
 
 
 def _real(value, name: str, low=None, high=None, low_open=False, high_open=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name}: expected a finite number, got {v}")
-    if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{name}: expected a value {'>' if low_open else '>='} {low}, got {v}")
-    if high is not None and (v > high or (high_open and v == high)):
-        raise ValueError(f"{name}: expected a value {'<' if high_open else '<='} {high}, got {v}")
-    return v
+    return check_scalar(value, name, low=low, high=high, low_open=low_open, high_open=high_open)
 
 
 def _check_optimizer(optimizer):

@@ -7,9 +7,10 @@ once to the input's dtype at the end); formulas follow PyTorch.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
+
+from ..ops._validate import check_out, check_scalar
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -31,18 +32,8 @@ def _reduction(reduction) -> str:
 
 
 def _check_grad(grad, shape, dtype) -> None:
-    if grad is None:
-        return
-    if not isinstance(grad, np.ndarray):
-        raise TypeError(f"grad: expected a numpy.ndarray, got {type(grad).__name__}")
-    if grad.shape != tuple(shape):
-        raise ValueError(f"grad: expected shape {tuple(shape)}, got {grad.shape}")
-    if grad.dtype != dtype:
-        raise TypeError(f"grad: expected dtype {dtype}, got {grad.dtype}")
-    if not grad.flags.c_contiguous:
-        raise ValueError("grad: expected a C-contiguous array")
-    if not grad.flags.writeable:
-        raise ValueError("grad: array is read-only")
+    if grad is not None:
+        check_out(grad, "grad", shape, dtype)
 
 
 def _pair(input, target, reduction, grad):
@@ -159,15 +150,7 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     grad = (softmax − ((1−ε)·onehot + ε/C)) / N.
     """
     reduction = _reduction(reduction)
-    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
-        raise TypeError(f"label_smoothing: expected a real number, got {type(label_smoothing).__name__}")
-    eps = float(label_smoothing)
-    if not math.isfinite(eps):
-        raise ValueError(f"label_smoothing: expected a finite number, got {eps}")
-    if eps < 0:
-        raise ValueError(f"label_smoothing: expected a value >= 0.0, got {eps}")
-    if eps > 1:
-        raise ValueError(f"label_smoothing: expected a value <= 1.0, got {eps}")
+    eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     x = _float(input, "input")
     if x.ndim != 2:
         raise ValueError(f"input: expected logits of shape (N, C), got shape {x.shape}")
