@@ -794,8 +794,6 @@ def test_unaligned_outputs_are_refused_before_c(rng):
                  "save_mean", ValueError)
 
 
-@pytest.mark.skipif(bool(os.environ.get("FASTNN_SANITIZE")), reason="known UB under UBSan (misaligned loads), "
-                                                                     "see the xfail reason")
 @pytest.mark.parametrize("which", ["relu", "mse_loss", "softmax", "matmul", "linear"])
 def test_unaligned_inputs_are_copied(which, rng):
     """An unaligned input is valid data: the op must give the aligned array's result, and C must
