@@ -158,7 +158,7 @@ cdef class PlanCore:
             raise RuntimeError("plan: the optimizer's parameters were moved to another arena since the plan "
                                "was compiled; compile a new plan")
         cdef dict group = <dict>self._group
-        cdef dict state = <dict>(<list>self._states)[0]
+        cdef dict state = <dict>(<list>(<list>self._optimizer._states)[0])[0]
         cdef cnp.ndarray data = <cnp.ndarray>arena.data
         self.ar.n = cnp.PyArray_SIZE(data)
         self.ar.params = cnp.PyArray_DATA(data)
@@ -220,7 +220,7 @@ cdef class PlanCore:
     cdef void _commit(self, int64_t steps):
         """After `steps` applied updates: Adam's step count (the only state kept outside C)."""
         if steps > 0 and self.opt_kind == FNN_PLAN_ADAM:
-            (<dict>(<list>self._states)[0])["step"] = self._t_next + <double>(steps - 1)
+            (<dict>(<list>(<list>self._optimizer._states)[0])[0])["step"] = self._t_next + <double>(steps - 1)
 
     cdef int _check_batch(self, cnp.ndarray x, cnp.ndarray y, str xn, str yn) except -1:
         cdef int want = cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32

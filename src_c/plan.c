@@ -168,8 +168,13 @@ size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + fnn_workspace_b
 
 const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nlayers - 1] : NULL; }
 
+/* Products up to this many multiply-adds take the tiny path (the GEMM's
+ * direct-loop threshold, FNN_GEMM_SMALL_WORK in gemm.c). */
+#define FNN_PLAN_TINY_WORK 32768.0
+
 #define real float
 #define FNN_T(name) name##_f32
+#define FNN_SQRT sqrtf
 #define FNN_ACT_FN fnn_act_f32
 #define FNN_ACT_GRAD fnn_act_grad_f32
 #include "plan.inc"
@@ -177,9 +182,11 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #undef FNN_T
 #undef FNN_ACT_FN
 #undef FNN_ACT_GRAD
+#undef FNN_SQRT
 
 #define real double
 #define FNN_T(name) name##_f64
+#define FNN_SQRT sqrt
 #define FNN_ACT_FN fnn_act_f64
 #define FNN_ACT_GRAD fnn_act_grad_f64
 #include "plan.inc"
