@@ -98,6 +98,12 @@ def _describe(model, loss_fn, optimizer):
     reduction = {"mean": 0, "sum": 1}[loss_fn.reduction]
     smoothing = float(getattr(loss_fn, "label_smoothing", 0.0))
     kind = _optimizer_kind(optimizer)
+    # Something patched onto an instance (a wrapped step, a hooked forward) must run: the plan would bypass it.
+    patched = [f"optimizer.{a}" for a in ("step", "zero_grad", "_update") if a in vars(optimizer)]
+    patched += [f"{type(m).__name__}.{a}" for m in [model, loss_fn] + children
+                for a in ("forward", "backward", "__call__") if a in vars(m)]
+    if patched:
+        raise PlanUnsupported(f"{patched[0]} is overridden on the instance; a plan would bypass it")
     if len(optimizer.param_groups) != 1:
         raise PlanUnsupported(f"optimizer: plans support one parameter group, got {len(optimizer.param_groups)}")
     params = [p for m in linears for p in (m.weight, m.bias) if p is not None]
@@ -153,6 +159,16 @@ class Plan(_core.PlanCore):
             self.reserve(int(batch_size))
 
     @property
+    def check_finite(self) -> bool:
+        """Stop before the update on a non-finite loss or gradient (``last_status`` says which;
+        used by ``fit`` for its DivergenceError). Forces the unfused update path."""
+        return bool(self.flags & _core.PLAN_CHECK_FINITE)
+
+    @check_finite.setter
+    def check_finite(self, value: bool) -> None:
+        self.flags = (self.flags | _core.PLAN_CHECK_FINITE) if value else (self.flags & ~_core.PLAN_CHECK_FINITE)
+
+    @property
     def fused(self) -> bool:
         """Apply the weight update inside the dW product (param.grad of weights is then not written)."""
         return bool(self.flags & _core.PLAN_FUSED)
@@ -179,7 +195,8 @@ class Plan(_core.PlanCore):
         return X, y
 
     def epoch(self, X, y, batch_size: int = 32, shuffle: bool = True, seed: Optional[int] = None,
-              callback: Optional[Callable] = None, every: int = 0, perm=None) -> np.ndarray:
+              callback: Optional[Callable] = None, every: int = 0, perm=None,
+              stop: Optional[Callable] = None) -> np.ndarray:
         """One epoch over (X, y) in mini-batches of ``batch_size`` (the last one holds the rest).
 
         shuffle: visit the samples in the order of ``numpy.random.default_rng(seed).permutation(n)``
@@ -187,8 +204,11 @@ class Plan(_core.PlanCore):
         a few milliseconds; between chunks Ctrl-C is honoured (KeyboardInterrupt, with
         ``exc.batches_done``: the model holds the last completed step) and, every ``every``
         batches, ``callback(batches_done, total_batches, losses[:batches_done])`` is called.
-        Returns the per-batch losses (float64). Stops with ``exc.batches_done`` set on a failing
-        batch (bad labels: IndexError; BCE input out of range: ValueError).
+        ``stop()`` (optional) is asked between chunks; True ends the epoch there.
+        Returns the per-batch losses (float64) of the batches run. Stops with
+        ``exc.batches_done`` set on a failing batch (bad labels: IndexError; BCE input out of
+        range: ValueError); with ``check_finite``, stops at a diverging batch (``last_status``).
+        ``last_losses`` keeps the whole array (the failing batch's loss included).
         """
         X, y = self._arrays(X, y)
         n = X.shape[0]
@@ -204,6 +224,7 @@ class Plan(_core.PlanCore):
                 raise ValueError(f"perm: expected a permutation of range({n})")
         self.optimizer._check_group(self.optimizer.param_groups[0])
         losses = np.zeros(nb, dtype=np.float64)
+        self.last_losses = losses
         every = int(every) if callback is not None and every else 0
         done = 0
         chunk = 1
@@ -221,6 +242,8 @@ class Plan(_core.PlanCore):
                     chunk *= 2
                 if every and (done % every == 0 or done == nb):
                     callback(done, nb, losses[:done])
+                if stop is not None and done < nb and stop():
+                    return losses[:done]
         except BaseException as e:
             e.batches_done = done
             raise

@@ -332,3 +332,52 @@ def test_unsupported_models_explain_why():
     assert "one parameter group" in fplan.explain(m, nn.MSELoss(), o)
     o = SGD(list(m.parameters())[:2], lr=0.1)
     assert "exactly the model's parameters" in fplan.explain(m, nn.MSELoss(), o)
+
+
+# --- fit() ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("metrics", [None, "auto"])  # whole epochs in C / one plan call per step
+def test_fit_with_plan_matches_pytorch_style_loop(metrics, dtype):
+    X, y = make_data(70, [6, 12, 4], "ce", dtype)
+    results = []
+    for plan in (False, True):
+        m, l, o = setup([6, 12, 4], "tanh", "ce", "adam", dtype)
+        h = fastnn.fit(m, l, o, X, y, epochs=3, batch_size=16, seed=3, verbose=0, metrics=metrics,
+                       validation_data=(X[:20], y[:20]), plan=plan)
+        results.append((params_of(m), h.history))
+    assert_same_params(results[0][0], results[1][0], dtype)
+    assert results[0][1].keys() == results[1][1].keys()
+    for k in results[0][1]:
+        np.testing.assert_allclose(results[1][1][k], results[0][1][k], rtol=1e-5)
+
+
+def test_fit_says_which_loop_runs_at_verbose_2():
+    import io
+    X, y = make_data(20, [3, 4, 2], "mse", np.float32)
+    m, l, o = setup([3, 4, 2], "relu", "mse", "sgd", np.float32)
+    from fastnn.train import ProgressBar
+    buf = io.StringIO()
+    fastnn.fit(m, l, o, X, y, epochs=1, batch_size=5, verbose=2, callbacks=[ProgressBar(2, file=buf)])
+    assert "fit: compiled plan (whole epochs in C)" in buf.getvalue()
+    m2 = nn.Sequential(nn.Linear(3, 4), nn.Softmax(), nn.Linear(4, 2))
+    buf = io.StringIO()
+    fastnn.fit(m2, nn.MSELoss(), SGD(m2.parameters(), lr=0.1), X, y, epochs=1, batch_size=5, verbose=2,
+               callbacks=[ProgressBar(2, file=buf)])
+    assert "PyTorch-style loop (no compiled plan: model[1]: Softmax" in buf.getvalue()
+    with pytest.raises(fplan.PlanUnsupported, match="^plan: a compiled plan was required"):
+        fastnn.fit(m2, nn.MSELoss(), SGD(m2.parameters(), lr=0.1), X, y, epochs=1, verbose=0, plan=True)
+
+
+@pytest.mark.parametrize("metrics", [None, "auto"])
+def test_fit_divergence_through_plan_keeps_last_finite_parameters(metrics):
+    X, y = make_data(40, [3, 8, 2], "mse", np.float32)
+    y = y * 1e18
+    outcomes = []
+    for plan in (False, True):
+        m, l, o = setup([3, 8, 2], "relu", "mse", "sgd", np.float32)
+        o.param_groups[0]["lr"] = 10.0
+        with pytest.raises(fastnn.DivergenceError) as info:
+            fastnn.fit(m, l, o, X, y, epochs=5, batch_size=4, seed=0, verbose=0, metrics=metrics, plan=plan)
+        assert all(np.isfinite(p.data).all() for p in m.parameters())
+        outcomes.append((info.value.step, str(info.value).split(",")[0], params_of(m)))
+    assert outcomes[0][0] == outcomes[1][0] and outcomes[0][1] == outcomes[1][1]
+    assert_same_params(outcomes[0][2], outcomes[1][2], np.float32)
