@@ -1,21 +1,55 @@
 /* plan_dw_update.c — dW = dZᵀ·X with the optimizer applied to each finished
- * tile (see plan_internal.h). Placeholder: no product is fused yet. */
+ * tile (plan_internal.h), instantiated for float and double.
+ *
+ * When K = batch fits one KC block, every MR×NR tile of dW is final after a
+ * single micro-kernel call: the driver packs dZᵀ and X as the GEMM does
+ * (k-major micro-panels, zero padded), computes the tile into an L1 buffer and
+ * updates the matching W tile and its optimizer state from it. dW never
+ * reaches memory, and W, m, v are read and written once, in tiles that are in
+ * L1 anyway. Threads own whole tiles (a fixed split of the B micro-panels), so
+ * every element sees the same operations for any thread count. The tile's
+ * values equal those of the unfused product (same packing, same micro-kernel,
+ * one K block) and the update is optim.inc's scalar formula, term for term. */
+#include <math.h>
+#include <string.h>
 #include "plan_internal.h"
+#include "gemm/gemm_internal.h"
+#include "optim.h"
 
-int fnn_plan_dw_update_f32(int64_t out, int64_t in, int64_t batch, const float *dz,
-                           const float *x, float *w, float *s0, float *s1, float *s2,
-                           const fnn_plan_opt *o, fnn_workspace *ws)
-{
-    (void)out; (void)in; (void)batch; (void)dz; (void)x; (void)w; (void)s0; (void)s1; (void)s2;
-    (void)o; (void)ws;
-    return 1;
-}
+/* Products below this many multiply-adds go through the GEMM's direct path in
+ * the unfused plan; fusing them would change their rounding: leave them. */
+#define FNN_DWU_MIN_WORK 32768.0
+/* Below this, one thread (a fork costs a few µs). */
+#define FNN_DWU_PAR_MIN_WORK 262144.0
 
-int fnn_plan_dw_update_f64(int64_t out, int64_t in, int64_t batch, const double *dz,
-                           const double *x, double *w, double *s0, double *s1, double *s2,
-                           const fnn_plan_opt *o, fnn_workspace *ws)
-{
-    (void)out; (void)in; (void)batch; (void)dz; (void)x; (void)w; (void)s0; (void)s1; (void)s2;
-    (void)o; (void)ws;
-    return 1;
-}
+#if defined(_MSC_VER)
+#define FNN_DWU_ALIGN __declspec(align(64))
+#define FNN_DWU_ALIGN_POST
+#else
+#define FNN_DWU_ALIGN
+#define FNN_DWU_ALIGN_POST __attribute__((aligned(64)))
+#endif
+
+FNN_INLINE int64_t dwu_min(int64_t a, int64_t b) { return a < b ? a : b; }
+
+#define real float
+#define FNN_T(name) name##_f32
+#define FNN_SQRT sqrtf
+#define FNN_UKR_T fnn_ukr_f32
+#define FNN_KS_UKR(ks) ((ks)->ukr_f32)
+#define FNN_KS_BLOCKS(ks) (&(ks)->f32)
+#include "plan_dw_update.inc"
+#undef real
+#undef FNN_T
+#undef FNN_SQRT
+#undef FNN_UKR_T
+#undef FNN_KS_UKR
+#undef FNN_KS_BLOCKS
+
+#define real double
+#define FNN_T(name) name##_f64
+#define FNN_SQRT sqrt
+#define FNN_UKR_T fnn_ukr_f64
+#define FNN_KS_UKR(ks) ((ks)->ukr_f64)
+#define FNN_KS_BLOCKS(ks) (&(ks)->f64)
+#include "plan_dw_update.inc"
