@@ -10,6 +10,7 @@
 #include "losses.h"
 #include "optim.h"
 #include "gemm/gemm.h"
+#include "gemm/gemm_internal.h"
 
 #if defined(_WIN32)
 #include <malloc.h>
@@ -89,6 +90,19 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *lay
     }
     p->maxw = maxw;
     p->maxo = maxo;
+    int64_t maxwt = 1;
+    for (int64_t l = 0; l < nlayers; l++)
+        if (layers[l].in * layers[l].out > maxwt)
+            maxwt = layers[l].in * layers[l].out;
+    p->wt = plan_alloc64((size_t)maxwt * (is_f64 ? sizeof(double) : sizeof(float)));
+    if (!p->wt) {
+        fnn_plan_destroy(p);
+        return NULL;
+    }
+#if FNN_HAVE_X86_KERNELS
+    /* The direct kernels' AVX2+FMA build runs where the GEMM runs its AVX2/AVX-512 kernels. */
+    p->avx2 = strcmp(fnn_gemm_kernel_name(), "portable") != 0;
+#endif
     p->in0 = layers[0].in;
     p->out_last = layers[nlayers - 1].out;
     return p;
@@ -99,6 +113,7 @@ void fnn_plan_destroy(fnn_plan *p)
     if (!p)
         return;
     plan_free64(p->buf);
+    plan_free64(p->wt);
     if (p->ws)
         fnn_workspace_destroy(p->ws);
     free(p->layers);
@@ -168,15 +183,24 @@ size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + fnn_workspace_b
 
 const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nlayers - 1] : NULL; }
 
-/* Products up to this many multiply-adds take the tiny path (the GEMM's
- * direct-loop threshold, FNN_GEMM_SMALL_WORK in gemm.c). */
-#define FNN_PLAN_TINY_WORK 32768.0
 
 #define real float
 #define FNN_T(name) name##_f32
 #define FNN_SQRT sqrtf
 #define FNN_ACT_FN fnn_act_f32
 #define FNN_ACT_GRAD fnn_act_grad_f32
+#define FNN_DT(name) FNN_T(name)
+#define FNN_DTARGET
+#include "plan_direct.inc"
+#undef FNN_DT
+#undef FNN_DTARGET
+#if FNN_HAVE_X86_KERNELS
+#define FNN_DT(name) FNN_T(name##_avx2)
+#define FNN_DTARGET FNN_TARGET_AVX2
+#include "plan_direct.inc"
+#undef FNN_DT
+#undef FNN_DTARGET
+#endif
 #include "plan.inc"
 #undef real
 #undef FNN_T
@@ -189,6 +213,18 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #define FNN_SQRT sqrt
 #define FNN_ACT_FN fnn_act_f64
 #define FNN_ACT_GRAD fnn_act_grad_f64
+#define FNN_DT(name) FNN_T(name)
+#define FNN_DTARGET
+#include "plan_direct.inc"
+#undef FNN_DT
+#undef FNN_DTARGET
+#if FNN_HAVE_X86_KERNELS
+#define FNN_DT(name) FNN_T(name##_avx2)
+#define FNN_DTARGET FNN_TARGET_AVX2
+#include "plan_direct.inc"
+#undef FNN_DT
+#undef FNN_DTARGET
+#endif
 #include "plan.inc"
 #undef real
 #undef FNN_T

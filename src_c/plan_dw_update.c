@@ -16,9 +16,8 @@
 #include "gemm/gemm_internal.h"
 #include "optim.h"
 
-/* Products below this many multiply-adds go through the GEMM's direct path in
- * the unfused plan; fusing them would change their rounding: leave them. */
-#define FNN_DWU_MIN_WORK 32768.0
+/* Products this small run as the plan's direct loops on both paths. */
+#define FNN_DWU_MIN_WORK FNN_PLAN_DIRECT_WORK
 /* Below this, one thread (a fork costs a few µs). */
 #define FNN_DWU_PAR_MIN_WORK 262144.0
 

@@ -7,6 +7,12 @@
 
 #define FNN_PLAN_MAX_LAYERS_STACK 64
 
+/* Products of at most this many multiply-adds run as direct loops (no
+ * packing, no threads, vectorised over the contiguous output dimension);
+ * a network whose products all are, with an arena below the parallel
+ * threshold, takes the tiny path: the whole step without a parallel region. */
+#define FNN_PLAN_DIRECT_WORK 65536.0
+
 struct fnn_plan {
     int is_f64;
     int64_t nlayers;
@@ -23,6 +29,8 @@ struct fnn_plan {
     void *dz;             /* dZ = dY ⊙ act'(·) (cap, maxo) */
     void *xg, *yg;        /* gathered batch (epoch with shuffling) */
     fnn_workspace *ws;    /* GEMM packing */
+    void *wt;             /* Wᵀ of one layer, for the direct forward of small layers */
+    int avx2;             /* run the direct kernels' AVX2+FMA build */
 };
 
 void fnn_plan_count_alloc(void);
