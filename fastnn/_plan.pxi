@@ -126,6 +126,17 @@ cdef class PlanCore:
         self._group = group
         self._states = states
         self.opt_kind = opt_kind
+        # An Arena's flat buffers are fixed for its lifetime; a rebuilt arena marks the old one stale.
+        cdef cnp.ndarray data = <cnp.ndarray>arena.data
+        cdef cnp.ndarray grad = <cnp.ndarray>arena.grad
+        if (cnp.PyArray_TYPE(data) != (cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32)
+                or cnp.PyArray_TYPE(grad) != cnp.PyArray_TYPE(data)
+                or cnp.PyArray_SIZE(grad) != cnp.PyArray_SIZE(data)
+                or not cnp.PyArray_IS_C_CONTIGUOUS(data) or not cnp.PyArray_IS_C_CONTIGUOUS(grad)):
+            raise ValueError("arena: expected contiguous data and grad buffers of the plan's dtype")
+        self.ar.n = cnp.PyArray_SIZE(data)
+        self.ar.params = cnp.PyArray_DATA(data)
+        self.ar.grads = cnp.PyArray_DATA(grad)
 
     def reserve(self, int64_t batch):
         """Size the buffers for batches of up to ``batch`` rows (allocates only when growing)."""
@@ -159,10 +170,6 @@ cdef class PlanCore:
                                "was compiled; compile a new plan")
         cdef dict group = <dict>self._group
         cdef dict state = <dict>(<list>(<list>self._optimizer._states)[0])[0]
-        cdef cnp.ndarray data = <cnp.ndarray>arena.data
-        self.ar.n = cnp.PyArray_SIZE(data)
-        self.ar.params = cnp.PyArray_DATA(data)
-        self.ar.grads = cnp.PyArray_DATA(<cnp.ndarray>arena.grad)
         self.ar.state0 = NULL
         self.ar.state1 = NULL
         self.ar.state2 = NULL
