@@ -1,6 +1,7 @@
 """Training-step benchmark: time per step (forward + loss + backward + SGD update) of the same
 network in fastnn (compiled plan called from Python, steps inside ``plan.epoch``, and the
-PyTorch-style eager loop), in NumPy written as an expert would (``numpy_mlp.NumpyMLP``), in
+PyTorch-style eager loop; ``fastnn-fused``: the plan with the weight update fused into the
+dW product), in NumPy written as an expert would (``numpy_mlp.NumpyMLP``), in
 PyTorch eager and in JAX ``jit`` when those are installed — all in one process, as ratios.
 
 ``run_step_benchmarks(sizes=None, repeats=7, threads=2) -> list[dict]``: one row per
@@ -69,10 +70,10 @@ def _fastnn_model(sizes, act, out_act, loss):
     return model, loss_fn, fastnn.optim.SGD(model.parameters(), lr=LR)
 
 
-def build_fastnn_plan(sizes, act, out_act, loss, batch):
+def build_fastnn_plan(sizes, act, out_act, loss, batch, fused=False):
     from fastnn import plan as fplan
     model, loss_fn, opt = _fastnn_model(sizes, act, out_act, loss)
-    p = fplan.compile(model, loss_fn, opt, batch_size=batch)
+    p = fplan.compile(model, loss_fn, opt, batch_size=batch, fused=fused)
     x, y = _data(sizes, loss, batch)
     return lambda: p.step(x, y)
 
@@ -237,7 +238,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
     except ImportError:
         have_jax = False
     names = list(NETWORKS) if sizes is None else list(sizes)
-    all_impls = ["fastnn-plan", "fastnn-epoch", "fastnn-eager", "numpy", "torch", "jax"]
+    all_impls = ["fastnn-plan", "fastnn-fused", "fastnn-epoch", "fastnn-eager", "numpy", "torch", "jax"]
     impls = all_impls if impls is None else list(impls)
     rows: List[dict] = []
     peak = _gemm_peak_gflops(threads) if any(n in ("medium", "large") for n in names) else None
@@ -250,6 +251,8 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
         for impl in impls:
             if impl == "torch" and torch is None or impl == "jax" and not have_jax:
                 continue
+            if impl == "fastnn-fused" and name not in ("medium", "large"):
+                continue  # small layers run as direct loops: the same path as fastnn-plan
             time.sleep(PAUSE_S)
             if impl == "fastnn-epoch":
                 steps = max(16, min(100000, int(2e-2 / max(times.get("fastnn-plan", 1e-3), 1e-7))))
@@ -257,6 +260,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
                 times[impl] = _measure(fn, repeats, 0.05) / steps
                 continue
             builder = {"fastnn-plan": build_fastnn_plan, "fastnn-eager": build_fastnn_eager,
+                       "fastnn-fused": lambda *a: build_fastnn_plan(*a, fused=True),
                        "numpy": build_numpy, "torch": build_torch, "jax": build_jax}[impl]
             times[impl] = _measure(builder(*args), repeats)
         base = times.get("fastnn-plan")
