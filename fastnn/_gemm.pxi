@@ -33,6 +33,7 @@ cdef extern from "gemm/gemm.h" nogil:
     int fnn_gemm_available_kernels()
     int fnn_gemm_set_kernels(const char *name)
     void fnn_gemm_block_sizes(int is_f64, int64_t *out)
+    int fnn_gemm_selftest()
 
 
 cdef class Workspace:
@@ -172,6 +173,11 @@ def gemm_block_sizes():
         out[label] = {"MR": v[0], "NR": v[1], "MC": v[2], "KC": v[3], "NC": v[4]}
     out["cache_bytes"] = {"L1d": v[5], "L2": v[6], "L3": v[7]}
     return out
+
+
+def gemm_selftest():
+    """Mismatches of the SIMD packing routines against the plain loop (-1: not runnable here)."""
+    return fnn_gemm_selftest()
 
 
 fnn_gemm_init()

@@ -109,3 +109,26 @@ def test_environment_forces_portable():
     out = subprocess.run([sys.executable, "-c", "from fastnn import _core; print(_core.gemm_kernel_name())"],
                          env=env, capture_output=True, text=True, timeout=60, cwd=root)
     assert out.stdout.strip() == "portable", out.stderr
+
+
+@pytest.mark.parametrize("n", [1, 10, 17, 40])
+def test_direct_and_packed_a_agree_bitwise(kernels, n, dtype, rng):
+    """Narrow products read a row-major A in place instead of packing it; both paths must
+    perform the same operations in the same order (so 1 and N threads agree too)."""
+    a = rand(rng, (301, 700), dtype)
+    b = rand(rng, (700, n), dtype)
+    direct = ops.matmul(a, b)                                   # row-major A: read in place
+    packed = ops.matmul(np.asfortranarray(a).T, b, trans_a=True)  # column-major A: packed
+    np.testing.assert_array_equal(direct, packed)
+    with num_threads(1):
+        one = ops.matmul(a, b)
+    np.testing.assert_array_equal(direct, one)
+    assert_product_close(direct, reference.matmul(a, b), a, b, dtype)
+
+
+def test_simd_packers_selftest():
+    """The transposing packers of every width (AVX-512's included) match the plain loop."""
+    result = _core.gemm_selftest()
+    if result == -1:
+        pytest.skip("no AVX2 on this CPU")
+    assert result == 0

@@ -443,3 +443,23 @@ def test_linear_backward_errors(rng):
         ops.linear_backward(dy, x, w, activation="leaky_relu", saved=dy, negative_slope=-0.5)
     with pytest.raises(ValueError, match="^grad_weight: must not overlap weight"):
         ops.linear_backward(dy, x, w, w)
+
+
+def test_fast_and_checked_paths_agree(rng):
+    """Plain float arrays take a short path; anything unusual goes through full validation."""
+    a = rand(rng, (5, 6), np.float32)
+    b = rand(rng, (6, 4), np.float32)
+    expect = reference.matmul(a, b)
+    swapped = a.astype(a.dtype.newbyteorder())  # non-native byte order: converted, not misread
+    assert_product_close(ops.matmul(swapped, b), expect, a, b, np.float32)
+    assert_product_close(ops.matmul(a, b, alpha=1), expect, a, b, np.float32)  # int alpha
+    with pytest.raises(ValueError, match="^alpha: expected a finite number"):
+        ops.matmul(a, b, alpha=float("inf"))
+    x, w, bias = layer_data(rng, 3, 6, 4, np.float32)
+    with pytest.raises(ValueError, match=r"^bias: expected shape \(4,\)"):
+        ops.linear(x, w, bias.reshape(2, 2))
+    with pytest.raises(ValueError, match="^activation: expected one of"):
+        ops.linear(x, w, bias, activation=["relu"])
+    np.testing.assert_allclose(ops.linear(x, w, bias, activation="leaky_relu", negative_slope=0),
+                               reference.linear(x, w, bias, activation="leaky_relu", negative_slope=0),
+                               **act_tol(np.float32))

@@ -10,6 +10,7 @@ several threads (the GIL is released) never share buffers.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -22,6 +23,8 @@ ACTIVATIONS = (None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh
 _ACT_CODES = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5, "gelu_tanh": 6}
 
 _local = threading.local()
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
 
 
 def workspace() -> "_core.Workspace":
@@ -72,12 +75,41 @@ def _check_grad(g, name: str, shape, dtype) -> np.ndarray:
     return g
 
 
+def _plain(a, b) -> bool:
+    """Two ndarrays of one native float dtype: the case the fast paths take."""
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is b.dtype
+            and (a.dtype is _F32 or a.dtype is _F64))
+
+
 def matmul(a, b, trans_a=False, trans_b=False, out=None, alpha=1.0, beta=0.0):
     """out = alpha·op(a)·op(b) + beta·out, op(x) = xᵀ when the flag is set. 2-D only.
 
     Result dtype: float64 if a or b is float64, else float32. beta != 0 needs ``out`` (whose
     old contents are ignored when beta == 0). ``out`` must not overlap a or b.
     """
+    # Fast path (a few hundred ns instead of several µs for tiny products): the compiled
+    # wrapper re-checks everything memory safety depends on, and any complaint from it
+    # sends the call through the full validation below, which explains it properly.
+    if (_plain(a, b) and type(alpha) is float and type(beta) is float
+            and math.isfinite(alpha) and math.isfinite(beta)):
+        if out is None:
+            if beta == 0 and a.ndim == 2 and b.ndim == 2:
+                res = np.empty((a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1]),
+                               a.dtype)
+                try:
+                    return _core.gemm(workspace(), res, a, b, trans_a, trans_b, alpha, beta)
+                except (ValueError, TypeError):
+                    pass
+        elif (type(out) is np.ndarray and out.dtype is a.dtype
+              and not np.may_share_memory(out, a) and not np.may_share_memory(out, b)):
+            try:
+                return _core.gemm(workspace(), out, a, b, trans_a, trans_b, alpha, beta)
+            except (ValueError, TypeError):
+                pass
+    return _matmul_checked(a, b, trans_a, trans_b, out, alpha, beta)
+
+
+def _matmul_checked(a, b, trans_a, trans_b, out, alpha, beta):
     dt = result_dtype(a, b)
     a = _matrix(a, "a", dt)
     b = _matrix(b, "b", dt)
@@ -128,6 +160,20 @@ def linear(x, weight, bias=None, activation=None, negative_slope=0.01, out=None,
     'leaky_relu' (negative_slope), 'sigmoid', 'tanh', 'gelu', 'gelu_tanh'. preact_out, if
     given, also receives z = x·weightᵀ + bias (GELU's backward needs it).
     """
+    if (_plain(x, weight) and out is None and preact_out is None and type(negative_slope) is float
+            and math.isfinite(negative_slope)
+            and (bias is None or (type(bias) is np.ndarray and bias.dtype is x.dtype and bias.ndim == 1))):
+        code = _ACT_CODES.get(activation) if isinstance(activation, (str, type(None))) else None
+        if code is not None and x.ndim == 2 and weight.ndim == 2:
+            res = np.empty((x.shape[0], weight.shape[0]), x.dtype)
+            try:  # fast path, as in matmul
+                return _core.dense_forward(workspace(), res, x, weight, bias, None, code, negative_slope)
+            except (ValueError, TypeError):
+                pass
+    return _linear_checked(x, weight, bias, activation, negative_slope, out, preact_out)
+
+
+def _linear_checked(x, weight, bias, activation, negative_slope, out, preact_out):
     dt = result_dtype(x, weight, bias)
     weight = _matrix(weight, "weight", dt)
     n_out, n_in = weight.shape

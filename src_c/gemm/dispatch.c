@@ -220,3 +220,13 @@ void fnn_gemm_block_sizes(int is_f64, int64_t out[8])
     out[6] = g_l2;
     out[7] = g_l3;
 }
+
+int fnn_gemm_selftest(void)
+{
+    fnn_gemm_active();
+#if FNN_HAVE_X86_KERNELS
+    if (g_available & FNN_KERNELS_AVX2)
+        return fnn_gemm_selftest_packers();
+#endif
+    return -1;
+}

@@ -9,10 +9,16 @@
 #include <malloc.h>
 #endif
 
-/* Products with m·n·k at or below this go through a direct triple loop with
- * no packing and no threads: packing and a team fork cost more than they
- * save (a 4×3 layer of a tiny network). */
-#define FNN_GEMM_SMALL_WORK 32768.0
+/* Products with m·n·k at or below this go through a direct loop with no
+ * packing and no threads (measured crossover on Zen 3 near 24³): packing
+ * and a team fork cost more than they save for a 4×3 layer of a tiny network.
+ * So do products of at most FNN_GEMM_SMALL_ROWS rows with row-major B up to
+ * FNN_GEMM_SMALL_SKINNY multiply-adds, which the direct loop streams once
+ * while packing would copy all of B (beyond that the baseline-ISA loop loses
+ * to the SIMD kernels even with the copy). */
+#define FNN_GEMM_SMALL_WORK 16384.0
+#define FNN_GEMM_SMALL_ROWS 4
+#define FNN_GEMM_SMALL_SKINNY 262144.0
 /* Products below this many multiply-adds run on one thread: a fork costs a
  * few microseconds, about what one core does in 2^18 multiply-adds. */
 #define FNN_GEMM_PAR_MIN_WORK 262144.0
@@ -99,19 +105,22 @@ static int ws_reserve(fnn_workspace *ws, size_t b_bytes, size_t a_each, int nt)
     return ws_grow(&ws->a, &ws->a_bytes, a_each * (size_t)nt);
 }
 
-/* Threads form a tm × tn grid over (M panels × N panels of one NC block):
- * the split with the smallest per-thread tile count, M preferred on ties
- * (each thread then packs only its own rows of A). */
-static void thread_grid(int nth, int64_t mp, int64_t np, int *tm, int *tn)
+/* Threads form a tm × tn grid over the M and N micro-panels. Cost per thread
+ * (the slowest one): its multiply-adds, counted in packed elements' worth
+ * (a packed element costs about as much as 8 multiply-adds), plus the A rows
+ * and B columns it packs. Ties prefer splitting M. */
+static void thread_grid(int nth, int64_t mp, int64_t np, int64_t MR, int64_t NR, int64_t k,
+                        int *tm, int *tn)
 {
-    int64_t best = -1;
+    double best = -1;
     *tm = nth;
     *tn = 1;
     for (int d = nth; d >= 1; d--) {
         if (nth % d)
             continue;
         const int e = nth / d;
-        const int64_t cost = ((mp + d - 1) / d) * ((np + e - 1) / e);
+        const double rows = (double)((mp + d - 1) / d * MR), cols = (double)((np + e - 1) / e * NR);
+        const double cost = rows * cols * (double)k / 8.0 + (rows + cols) * (double)k;
         if (best < 0 || cost < best) {
             best = cost;
             *tm = d;
@@ -128,6 +137,10 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_UKR_T fnn_ukr_f32
 #define FNN_KS_UKR(ks) ((ks)->ukr_f32)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f32)
+#define FNN_ILV_T fnn_interleave_f32
+#define FNN_UKD_T fnn_ukr_direct_f32
+#define FNN_KS_UKD(ks) ((ks)->ukr_direct_f32)
+#define FNN_KS_ILV(ks) ((ks)->interleave_f32)
 #include "gemm.inc"
 #undef real
 #undef FNN_T
@@ -135,6 +148,10 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #undef FNN_UKR_T
 #undef FNN_KS_UKR
 #undef FNN_KS_BLOCKS
+#undef FNN_ILV_T
+#undef FNN_KS_ILV
+#undef FNN_UKD_T
+#undef FNN_KS_UKD
 
 #define real double
 #define FNN_T(name) name##_f64
@@ -142,4 +159,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_UKR_T fnn_ukr_f64
 #define FNN_KS_UKR(ks) ((ks)->ukr_f64)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f64)
+#define FNN_ILV_T fnn_interleave_f64
+#define FNN_UKD_T fnn_ukr_direct_f64
+#define FNN_KS_UKD(ks) ((ks)->ukr_direct_f64)
+#define FNN_KS_ILV(ks) ((ks)->interleave_f64)
 #include "gemm.inc"

@@ -90,6 +90,10 @@ int fnn_gemm_set_kernels(const char *name);
  * double: out[0..4] = MR, NR, MC, KC, NC; out[5..7] = L1d, L2, L3 bytes. */
 void fnn_gemm_block_sizes(int is_f64, int64_t out[8]);
 
+/* Self-test of the SIMD packing routines (all widths, odd lengths) against
+ * the plain loop: number of mismatches, or -1 when the CPU cannot run them. */
+int fnn_gemm_selftest(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,6 +37,12 @@ typedef void (*fnn_ukr_f32)(int64_t k, const float *a, const float *b, float *c,
 typedef void (*fnn_ukr_f64)(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
                             double alpha, double beta, const fnn_ukr_ep *ep);
 
+/* The same kernel reading A unpacked, row-major: a[i*lda + p] (lda != 0). */
+typedef void (*fnn_ukr_direct_f32)(int64_t k, const float *a, int64_t lda, const float *b, float *c,
+                                   int64_t ldc, float alpha, float beta, const fnn_ukr_ep *ep);
+typedef void (*fnn_ukr_direct_f64)(int64_t k, const double *a, int64_t lda, const double *b, double *c,
+                                   int64_t ldc, double alpha, double beta, const fnn_ukr_ep *ep);
+
 /* Largest MR·NR of any kernel (the driver's edge-tile buffer). */
 #define FNN_UKR_MAX_TILE 512
 
@@ -44,11 +50,22 @@ typedef struct {
     int64_t mr, nr, mc, kc, nc;
 } fnn_blocks;
 
+/* Packing helper: dst[p*W + i] = src[i*ld + p] for i < W, p < kc — W
+ * unit-stride lines read side by side (row-major A panels, transposed B
+ * panels). SIMD versions may write up to 8 elements past the end of the
+ * W×kc block (the packing buffers keep that slack; later panels overwrite it). */
+typedef void (*fnn_interleave_f32)(int64_t W, int64_t kc, const float *src, int64_t ld, float *dst);
+typedef void (*fnn_interleave_f64)(int64_t W, int64_t kc, const double *src, int64_t ld, double *dst);
+
 typedef struct {
     int id;               /* FNN_KERNELS_* */
     const char *name;
     fnn_ukr_f32 ukr_f32;
     fnn_ukr_f64 ukr_f64;
+    fnn_ukr_direct_f32 ukr_direct_f32;
+    fnn_ukr_direct_f64 ukr_direct_f64;
+    fnn_interleave_f32 interleave_f32;  /* NULL: the portable loop */
+    fnn_interleave_f64 interleave_f64;
     fnn_blocks f32, f64;  /* MR, NR fixed by the kernel; MC, KC, NC from the caches */
 } fnn_kernel_set;
 
@@ -58,7 +75,10 @@ const fnn_kernel_set *fnn_gemm_active(void);
 /* Kernel definitions per ISA: fill ukr_* and mr/nr. */
 void fnn_kernels_portable(fnn_kernel_set *ks);
 #if FNN_HAVE_X86_KERNELS
+void fnn_interleave_avx2_f32(int64_t W, int64_t kc, const float *src, int64_t ld, float *dst);
+void fnn_interleave_avx2_f64(int64_t W, int64_t kc, const double *src, int64_t ld, double *dst);
 void fnn_kernels_avx2(fnn_kernel_set *ks);
+int fnn_gemm_selftest_packers(void);
 void fnn_kernels_avx512(fnn_kernel_set *ks);
 #endif
 

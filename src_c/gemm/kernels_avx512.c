@@ -62,10 +62,15 @@
 
 void fnn_kernels_avx512(fnn_kernel_set *ks)
 {
+    /* Every AVX-512 CPU has AVX2: its transposing packers serve here too. */
+    ks->interleave_f32 = fnn_interleave_avx2_f32;
+    ks->interleave_f64 = fnn_interleave_avx2_f64;
     ks->id = FNN_KERNELS_AVX512;
     ks->name = "avx512";
     ks->ukr_f32 = ukr_avx512_f32;
     ks->ukr_f64 = ukr_avx512_f64;
+    ks->ukr_direct_f32 = ukr_avx512_f32_direct;
+    ks->ukr_direct_f64 = ukr_avx512_f64_direct;
     ks->f32.mr = 12;
     ks->f32.nr = 32;
     ks->f64.mr = 12;

@@ -8,16 +8,18 @@
 #define PNR_F64 4
 
 #define FNN_DEFINE_PORTABLE_UKR(real, SFX, NR)                                              \
-    static void ukr_portable_##SFX(int64_t k, const real *FNN_RESTRICT a,                    \
-                                   const real *FNN_RESTRICT b, real *FNN_RESTRICT c,         \
-                                   int64_t ldc, real alpha, real beta, const fnn_ukr_ep *ep) \
+    /* lda == 0: packed A (a[p*MR + i]); otherwise row-major A (a[i*lda + p]). */            \
+    static void ukr_portable_direct_##SFX(int64_t k, const real *FNN_RESTRICT a, int64_t lda, \
+                                          const real *FNN_RESTRICT b, real *FNN_RESTRICT c,  \
+                                          int64_t ldc, real alpha, real beta,                \
+                                          const fnn_ukr_ep *ep)                              \
     {                                                                                        \
         real acc[PMR][NR] = {{0}};                                                           \
+        const int64_t rs = lda ? lda : 1, cs = lda ? 1 : PMR;                                \
         for (int64_t p = 0; p < k; p++) {                                                    \
             for (int i = 0; i < PMR; i++)                                                    \
                 for (int j = 0; j < NR; j++)                                                 \
-                    acc[i][j] += a[i] * b[j];                                                \
-            a += PMR;                                                                        \
+                    acc[i][j] += a[i * rs + p * cs] * b[j];                                  \
             b += NR;                                                                         \
         }                                                                                    \
         const real *bias = ep ? (const real *)ep->bias : NULL;                               \
@@ -39,6 +41,12 @@
                     t = t < 0 ? t * slope : t;                                               \
                 c[i * ldc + j] = t;                                                          \
             }                                                                                \
+    }                                                                                        \
+    static void ukr_portable_##SFX(int64_t k, const real *FNN_RESTRICT a,                    \
+                                   const real *FNN_RESTRICT b, real *FNN_RESTRICT c,         \
+                                   int64_t ldc, real alpha, real beta, const fnn_ukr_ep *ep) \
+    {                                                                                        \
+        ukr_portable_direct_##SFX(k, a, 0, b, c, ldc, alpha, beta, ep);                      \
     }
 
 FNN_DEFINE_PORTABLE_UKR(float, f32, PNR_F32)
@@ -48,8 +56,12 @@ void fnn_kernels_portable(fnn_kernel_set *ks)
 {
     ks->id = FNN_KERNELS_PORTABLE;
     ks->name = "portable";
+    ks->interleave_f32 = NULL;
+    ks->interleave_f64 = NULL;
     ks->ukr_f32 = ukr_portable_f32;
     ks->ukr_f64 = ukr_portable_f64;
+    ks->ukr_direct_f32 = ukr_portable_direct_f32;
+    ks->ukr_direct_f64 = ukr_portable_direct_f64;
     ks->f32.mr = PMR;
     ks->f32.nr = PNR_F32;
     ks->f64.mr = PMR;
