@@ -20,6 +20,8 @@ cdef extern from "plan.h" nogil:
         int64_t b_off
         int act
         double act_param
+        int kind
+        double eps
     ctypedef struct fnn_plan_opt:
         int kind
         double lr, weight_decay
@@ -95,13 +97,15 @@ cdef class PlanCore:
             raise MemoryError()
         try:
             for i in range(nl):
-                n_in, n_out, w_off, b_off, act, param = layers[i]
+                n_in, n_out, w_off, b_off, act, param, kind, eps = layers[i]
                 ls[i].n_in = n_in
                 ls[i].n_out = n_out
                 ls[i].w_off = w_off
                 ls[i].b_off = b_off
                 ls[i].act = act
                 ls[i].act_param = param
+                ls[i].kind = kind
+                ls[i].eps = eps
             self.p = fnn_plan_create(is_f64, nl, ls, loss, reduction, label_smoothing)
         finally:
             PyMem_Free(ls)

@@ -7,7 +7,7 @@
     losses = plan.epoch(X, y, batch_size=32, shuffle=True, seed=0)   # a whole epoch in C
 
 A plan covers a ``Sequential`` of ``Linear`` layers, each optionally followed by
-ReLU, LeakyReLU (slope >= 0), Sigmoid, Tanh or GELU, trained with MSELoss, L1Loss,
+ReLU, LeakyReLU (slope >= 0), Sigmoid, Tanh or GELU, and ``LayerNorm`` (last axis), trained with MSELoss, L1Loss,
 BCELoss, BCEWithLogitsLoss or CrossEntropyLoss by SGD (momentum, dampening,
 Nesterov, weight decay, maximize) or Adam/AdamW (amsgrad) with one parameter
 group. ``compile`` raises :class:`PlanUnsupported` (saying why) for anything
@@ -36,6 +36,7 @@ from .nn.activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.container import Sequential
 from .nn.linear import Linear
 from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from .nn.normalization import LayerNorm
 
 __all__ = ["Plan", "PlanUnsupported", "compile", "explain"]
 
@@ -69,9 +70,15 @@ def _describe(model, loss_fn, optimizer):
     i = 0
     while i < len(children):
         m = children[i]
+        if type(m) is LayerNorm and len(m.normalized_shape) == 1:
+            layers.append([m, 0, 0.0])
+            linears.append(m)
+            i += 1
+            continue
         if type(m) is not Linear:
             raise PlanUnsupported(f"model[{i}]: plans support Linear layers each optionally followed by one of "
-                                  f"ReLU, LeakyReLU, Sigmoid, Tanh, GELU; got {type(m).__name__} here")
+                                  f"ReLU, LeakyReLU, Sigmoid, Tanh, GELU, and LayerNorm over the last axis; "
+                                  f"got {type(m).__name__} here")
         act, param = 0, 0.0
         if i + 1 < len(children) and type(children[i + 1]) is not Linear:
             a = children[i + 1]
@@ -87,10 +94,14 @@ def _describe(model, loss_fn, optimizer):
         i += 1
     if not layers:
         raise PlanUnsupported("model: an empty Sequential has nothing to train")
+    dims = [(m.in_features, m.out_features) if type(m) is Linear else (m.normalized_shape[0],) * 2
+            for m in linears]
+    if type(linears[0]) is LayerNorm and len(linears) == 1:
+        raise PlanUnsupported("model: a plan needs at least one Linear layer")
     for k in range(1, len(linears)):
-        if linears[k].in_features != linears[k - 1].out_features:
-            raise PlanUnsupported(f"model: layer {k} expects {linears[k].in_features} features, "
-                                  f"the previous one gives {linears[k - 1].out_features}")
+        if dims[k][0] != dims[k - 1][1]:
+            raise PlanUnsupported(f"model: layer {k} expects {dims[k][0]} features, "
+                                  f"the previous one gives {dims[k - 1][1]}")
     lt = type(loss_fn)
     if lt not in _LOSSES:
         raise PlanUnsupported(f"loss_fn: plans support MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss and "
@@ -106,7 +117,7 @@ def _describe(model, loss_fn, optimizer):
         raise PlanUnsupported(f"{patched[0]} is overridden on the instance; a plan would bypass it")
     if len(optimizer.param_groups) != 1:
         raise PlanUnsupported(f"optimizer: plans support one parameter group, got {len(optimizer.param_groups)}")
-    params = [p for m in linears for p in (m.weight, m.bias) if p is not None]
+    params = [p for m in linears for p in (getattr(m, "weight", None), getattr(m, "bias", None)) if p is not None]
     if any(not p.requires_grad for p in params):
         raise PlanUnsupported("model: a parameter has requires_grad=False (frozen layers are not supported in plans)")
     group = optimizer.param_groups[0]
@@ -118,9 +129,10 @@ def _describe(model, loss_fn, optimizer):
     arena = arenas[0]
     offset = {id(p): o for p, o in zip(arena.params, arena.offsets)}
     desc = []
-    for m, act, param in layers:
-        desc.append((m.in_features, m.out_features, offset[id(m.weight)],
-                     -1 if m.bias is None else offset[id(m.bias)], act, param))
+    for (m, act, param), (n_in, n_out) in zip(layers, dims):
+        w, b = getattr(m, "weight", None), getattr(m, "bias", None)
+        desc.append((n_in, n_out, -1 if w is None else offset[id(w)], -1 if b is None else offset[id(b)], act, param,
+                     1 if type(m) is LayerNorm else 0, float(getattr(m, "eps", 0.0))))
     return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group
 
 

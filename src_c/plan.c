@@ -8,6 +8,7 @@
 #include "act_scalar.h"
 #include "dense.h"
 #include "losses.h"
+#include "layers.h"
 #include "optim.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_internal.h"
@@ -92,7 +93,7 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *lay
     p->maxo = maxo;
     int64_t maxwt = 1;
     for (int64_t l = 0; l < nlayers; l++)
-        if (layers[l].in * layers[l].out > maxwt)
+        if (layers[l].kind == FNN_PLAN_DENSE && layers[l].in * layers[l].out > maxwt)
             maxwt = layers[l].in * layers[l].out;
     p->wt = plan_alloc64((size_t)maxwt * (is_f64 ? sizeof(double) : sizeof(float)));
     if (!p->wt) {
@@ -145,8 +146,9 @@ int fnn_plan_reserve(fnn_plan *p, int64_t batch)
         py[l] = PLAN_TAKE(batch * p->layers[l].out, es);
         /* GELU differentiates from z: keep it. */
         const int act = p->layers[l].act;
-        pz[l] = (act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH) ? PLAN_TAKE(batch * p->layers[l].out, es)
-                                                                  : (size_t)-1;
+        pz[l] = p->layers[l].kind == FNN_PLAN_LAYER_NORM ? PLAN_TAKE(2 * batch, es)
+                : (act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH) ? PLAN_TAKE(batch * p->layers[l].out, es)
+                                                                    : (size_t)-1;
     }
     const size_t og0 = PLAN_TAKE(batch * p->maxw, es);
     const size_t og1 = PLAN_TAKE(batch * p->maxw, es);

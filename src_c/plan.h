@@ -2,8 +2,9 @@
  * optimizer update of a Sequential of dense layers in ONE C call, and a loop
  * of such steps over the mini-batches of an epoch.
  *
- * Network: L dense layers, layer l maps (batch, in_l) → (batch, out_l),
+ * Network: L layers, layer l maps (batch, in_l) → (batch, out_l): dense
  *   z_l = x_l·W_lᵀ + b_l,  x_{l+1} = act_l(z_l)      (W_l is (out_l, in_l))
+ * or layer normalisation over each row (fnn_plan_dense.kind),
  * then a loss on x_L against the targets, then the optimizer on the flat
  * parameter arena that holds every W_l and b_l (at the offsets given).
  *
@@ -37,13 +38,21 @@ extern "C" {
 
 typedef struct fnn_plan fnn_plan;
 
-/* One dense layer. Offsets are in elements from the start of the arena. */
+/* Layer kinds. */
+enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1 };
+
+/* One layer. Offsets are in elements from the start of the arena.
+ * DENSE: z = x·Wᵀ + b, y = act(z).
+ * LAYER_NORM: y = (x − μ_r)·invstd_r·w + b over each row (in == out; w_off and b_off
+ *   both −1 without elementwise affine); act must be NONE. */
 typedef struct {
     int64_t in, out;
-    int64_t w_off;     /* W (out, in) row-major */
+    int64_t w_off;     /* W (out, in) row-major; the norm's weight (out) */
     int64_t b_off;     /* b (out), or -1 for no bias */
     int act;           /* fnn_act */
     double act_param;  /* leaky_relu slope (>= 0) */
+    int kind;          /* FNN_PLAN_DENSE or FNN_PLAN_LAYER_NORM */
+    double eps;        /* layer norm */
 } fnn_plan_dense;
 
 /* Losses (the fused kernels of losses.h). */

@@ -24,7 +24,8 @@ struct fnn_plan {
     void *buf;            /* one block holding everything below */
     size_t buf_bytes;
     void **y;             /* y[l]: layer l's output (cap, out_l) */
-    void **z;             /* z[l]: pre-activation (GELU only), else NULL */
+    void **z;             /* z[l]: pre-activation (GELU only), or a layer norm's mean and
+                             invstd (2 × cap), else NULL */
     void *g0, *g1;        /* ping-pong dY / dX (cap, maxw) */
     void *dz;             /* dZ = dY ⊙ act'(·) (cap, maxo) */
     void *xg, *yg;        /* gathered batch (epoch with shuffling) */

@@ -388,3 +388,31 @@ def test_fit_divergence_through_plan_keeps_last_finite_parameters(metrics):
         outcomes.append((info.value.step, str(info.value).split(",")[0], params_of(m)))
     assert outcomes[0][0] == outcomes[1][0] and outcomes[0][1] == outcomes[1][1]
     assert_same_params(outcomes[0][2], outcomes[1][2], np.float32)
+
+
+# --- layer norm -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("where", ["first", "middle"])
+def test_layer_norm_in_plans(where, affine, dtype):
+    for width, batch in ((6, 5), (96, 48)):  # tiny path, GEMM path
+        def build():
+            fastnn.manual_seed(7)
+            ln = nn.LayerNorm(width if where == "middle" else 5, elementwise_affine=affine, dtype=dtype)
+            if affine:  # away from the identity so the affine gradients matter
+                ln.weight.data = np.linspace(0.5, 1.5, ln.weight.size)
+                ln.bias.data = np.linspace(-0.2, 0.2, ln.bias.size)
+            if where == "first":
+                return nn.Sequential(ln, nn.Linear(5, width, dtype=dtype), nn.Tanh(), nn.Linear(width, 3, dtype=dtype))
+            return nn.Sequential(nn.Linear(5, width, dtype=dtype), nn.ReLU(), ln, nn.Linear(width, 3, dtype=dtype))
+        X, y = make_data(batch * 3, [5, width, 3], "ce", dtype)
+        m1, m2 = build(), build()
+        o1, o2 = Adam(m1.parameters(), lr=0.01), Adam(m2.parameters(), lr=0.01)
+        plan = fplan.compile(m2, nn.CrossEntropyLoss(), o2)
+        for s in range(3):
+            xb, yb = X[s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch]
+            v1 = eager_step(m1, nn.CrossEntropyLoss(), o1, xb, yb)
+            v2 = plan.step(xb, yb)
+            np.testing.assert_allclose(v2, v1, rtol=1e-5)
+        assert_same_params(params_of(m1), params_of(m2), dtype)
+        for p1, p2 in zip(m1.parameters(), m2.parameters()):  # .grad holds the last step's gradient
+            np.testing.assert_allclose(p2.grad, p1.grad, rtol=1e-4, atol=1e-6)
