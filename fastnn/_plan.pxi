@@ -22,6 +22,10 @@ cdef extern from "plan.h" nogil:
         double act_param
         int kind
         double eps
+        double momentum
+        void *running_mean
+        void *running_var
+        int64_t *nbt
     ctypedef struct fnn_plan_opt:
         int kind
         double lr, weight_decay
@@ -86,6 +90,7 @@ cdef class PlanCore:
     cdef public int64_t last_bad
     cdef int opt_kind
     cdef object _arena, _group, _states, _optimizer
+    cdef list _bn                   # (module, running_mean, running_var, num_batches_tracked) per BatchNorm1d
     cdef double _t_next             # Adam: t of the step being prepared
 
     def __cinit__(self, int is_f64, list layers, int loss, int reduction, double label_smoothing):
@@ -97,7 +102,7 @@ cdef class PlanCore:
             raise MemoryError()
         try:
             for i in range(nl):
-                n_in, n_out, w_off, b_off, act, param, kind, eps = layers[i]
+                n_in, n_out, w_off, b_off, act, param, kind, eps, momentum, rm, rv, nbt, _module = layers[i]
                 ls[i].n_in = n_in
                 ls[i].n_out = n_out
                 ls[i].w_off = w_off
@@ -106,11 +111,16 @@ cdef class PlanCore:
                 ls[i].act_param = param
                 ls[i].kind = kind
                 ls[i].eps = eps
+                ls[i].momentum = momentum
+                ls[i].running_mean = NULL if rm is None else cnp.PyArray_DATA(<cnp.ndarray>rm)
+                ls[i].running_var = NULL if rv is None else cnp.PyArray_DATA(<cnp.ndarray>rv)
+                ls[i].nbt = NULL if nbt is None else <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>nbt)
             self.p = fnn_plan_create(is_f64, nl, ls, loss, reduction, label_smoothing)
         finally:
             PyMem_Free(ls)
         if self.p == NULL:
             raise MemoryError("fastnn: could not allocate a training plan")
+        self._bn = [(l[12], l[9], l[10], l[11]) for l in layers if l[6] == 2]
         self.kind = 1 if is_f64 else 0
         self.ce = loss == FNN_PLAN_CE
         self.n_in = layers[0][0]
@@ -169,6 +179,8 @@ cdef class PlanCore:
     cdef int _prepare(self) except -1:
         """Arena and state pointers and hyper-parameters for the next step."""
         arena = self._arena
+        if self._bn:
+            self._check_bn()
         if arena.stale:
             raise RuntimeError("plan: the optimizer's parameters were moved to another arena since the plan "
                                "was compiled; compile a new plan")
@@ -215,6 +227,17 @@ cdef class PlanCore:
                 self.ar.state2 = self._state_ptr(state["max_exp_avg_sq"], "max_exp_avg_sq")
             self._t_next = float(state.get("step", 0.0)) + 1.0
             o.step = <int64_t>self._t_next
+        return 0
+
+    cdef int _check_bn(self) except -1:
+        """The plan points at each BatchNorm1d's running-statistics arrays and trains in training mode."""
+        for m, rm, rv, nbt in self._bn:
+            if not m.training:
+                raise RuntimeError(f"plan: {m.describe()} is in eval mode; a plan trains in training mode "
+                                   f"(call model.train())")
+            if m.running_mean is not rm or m.running_var is not rv or m.num_batches_tracked is not nbt:
+                raise RuntimeError(f"plan: {m.describe()}'s running statistics were replaced since the plan was "
+                                   f"compiled; compile a new plan")
         return 0
 
     cdef void *_state_ptr(self, object buf, str name) except NULL:
@@ -278,6 +301,9 @@ cdef class PlanCore:
         """
         self._check_batch(xb, yb, "xb", "yb")
         cdef int64_t batch = cnp.PyArray_DIM(xb, 0)
+        if self._bn and batch < 2:
+            raise ValueError(f"xb: BatchNorm1d expects more than 1 value per channel when training, got a batch "
+                             f"of {batch}")
         if batch > fnn_plan_capacity(self.p):
             self.reserve(batch)
         self._prepare()
@@ -318,6 +344,9 @@ cdef class PlanCore:
                     or not cnp.PyArray_IS_C_CONTIGUOUS(pa):
                 raise ValueError(f"perm: expected a contiguous int64 permutation of {n} indices")
             pp = <const int64_t *>cnp.PyArray_DATA(pa)
+        if self._bn and (bs < 2 or n - (nb - 1) * bs < 2):
+            raise ValueError(f"batch_size: BatchNorm1d expects more than 1 value per channel when training; "
+                             f"batches of {bs} over {n} samples leave one of size {n - (nb - 1) * bs if bs > 1 else 1}")
         if bs > fnn_plan_capacity(self.p):
             self.reserve(bs)
         self._prepare()

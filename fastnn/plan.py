@@ -7,7 +7,8 @@
     losses = plan.epoch(X, y, batch_size=32, shuffle=True, seed=0)   # a whole epoch in C
 
 A plan covers a ``Sequential`` of ``Linear`` layers, each optionally followed by
-ReLU, LeakyReLU (slope >= 0), Sigmoid, Tanh or GELU, and ``LayerNorm`` (last axis), trained with MSELoss, L1Loss,
+ReLU, LeakyReLU (slope >= 0), Sigmoid, Tanh or GELU, and ``LayerNorm`` (last axis) /
+``BatchNorm1d`` (2-D inputs, trained in training mode), trained with MSELoss, L1Loss,
 BCELoss, BCEWithLogitsLoss or CrossEntropyLoss by SGD (momentum, dampening,
 Nesterov, weight decay, maximize) or Adam/AdamW (amsgrad) with one parameter
 group. ``compile`` raises :class:`PlanUnsupported` (saying why) for anything
@@ -36,7 +37,7 @@ from .nn.activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.container import Sequential
 from .nn.linear import Linear
 from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
-from .nn.normalization import LayerNorm
+from .nn.normalization import BatchNorm1d, LayerNorm
 
 __all__ = ["Plan", "PlanUnsupported", "compile", "explain"]
 
@@ -70,8 +71,14 @@ def _describe(model, loss_fn, optimizer):
     i = 0
     while i < len(children):
         m = children[i]
-        if type(m) is LayerNorm and len(m.normalized_shape) == 1:
-            layers.append([m, 0, 0.0])
+        if (type(m) is LayerNorm and len(m.normalized_shape) == 1) or type(m) is BatchNorm1d:
+            act, param = 0, 0.0
+            if i + 1 < len(children) and type(children[i + 1]) in _ACT_TYPES and type(children[i + 1]) is not GELU:
+                name = children[i + 1].fused_name()
+                if name is not None:  # applied after the norm, differentiated from its output
+                    act, param = _ACT_CODES[name], float(getattr(children[i + 1], "negative_slope", 0.0))
+                    i += 1
+            layers.append([m, act, param])
             linears.append(m)
             i += 1
             continue
@@ -80,7 +87,7 @@ def _describe(model, loss_fn, optimizer):
                                   f"ReLU, LeakyReLU, Sigmoid, Tanh, GELU, and LayerNorm over the last axis; "
                                   f"got {type(m).__name__} here")
         act, param = 0, 0.0
-        if i + 1 < len(children) and type(children[i + 1]) is not Linear:
+        if i + 1 < len(children) and type(children[i + 1]) not in (Linear, LayerNorm, BatchNorm1d):
             a = children[i + 1]
             name = a.fused_name() if type(a) in _ACT_TYPES else None
             if name is None:
@@ -94,9 +101,9 @@ def _describe(model, loss_fn, optimizer):
         i += 1
     if not layers:
         raise PlanUnsupported("model: an empty Sequential has nothing to train")
-    dims = [(m.in_features, m.out_features) if type(m) is Linear else (m.normalized_shape[0],) * 2
-            for m in linears]
-    if type(linears[0]) is LayerNorm and len(linears) == 1:
+    dims = [(m.in_features, m.out_features) if type(m) is Linear else
+            (m.num_features,) * 2 if type(m) is BatchNorm1d else (m.normalized_shape[0],) * 2 for m in linears]
+    if not any(type(m) is Linear for m in linears):
         raise PlanUnsupported("model: a plan needs at least one Linear layer")
     for k in range(1, len(linears)):
         if dims[k][0] != dims[k - 1][1]:
@@ -131,8 +138,13 @@ def _describe(model, loss_fn, optimizer):
     desc = []
     for (m, act, param), (n_in, n_out) in zip(layers, dims):
         w, b = getattr(m, "weight", None), getattr(m, "bias", None)
+        lkind = 1 if type(m) is LayerNorm else 2 if type(m) is BatchNorm1d else 0
+        bn = lkind == 2 and m.track_running_stats
         desc.append((n_in, n_out, -1 if w is None else offset[id(w)], -1 if b is None else offset[id(b)], act, param,
-                     1 if type(m) is LayerNorm else 0, float(getattr(m, "eps", 0.0))))
+                     lkind, float(getattr(m, "eps", 0.0)),
+                     -1.0 if lkind != 2 or m.momentum is None else float(m.momentum),
+                     m.running_mean if bn else None, m.running_var if bn else None,
+                     m.num_batches_tracked if bn else None, m if lkind == 2 else None))
     return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group
 
 

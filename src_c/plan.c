@@ -147,6 +147,7 @@ int fnn_plan_reserve(fnn_plan *p, int64_t batch)
         /* GELU differentiates from z: keep it. */
         const int act = p->layers[l].act;
         pz[l] = p->layers[l].kind == FNN_PLAN_LAYER_NORM ? PLAN_TAKE(2 * batch, es)
+                : p->layers[l].kind == FNN_PLAN_BATCH_NORM ? PLAN_TAKE(2 * p->layers[l].out, es)
                 : (act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH) ? PLAN_TAKE(batch * p->layers[l].out, es)
                                                                     : (size_t)-1;
     }

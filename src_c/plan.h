@@ -39,20 +39,26 @@ extern "C" {
 typedef struct fnn_plan fnn_plan;
 
 /* Layer kinds. */
-enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1 };
+enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1, FNN_PLAN_BATCH_NORM = 2 };
 
 /* One layer. Offsets are in elements from the start of the arena.
  * DENSE: z = x·Wᵀ + b, y = act(z).
  * LAYER_NORM: y = (x − μ_r)·invstd_r·w + b over each row (in == out; w_off and b_off
- *   both −1 without elementwise affine); act must be NONE. */
+ *   both −1 without elementwise affine); act must be NONE.
+ * BATCH_NORM: training-mode batch normalisation (batch statistics, batch >= 2); with
+ *   running statistics, *nbt += 1 and running ← (1−m)·running + m·batch with
+ *   m = momentum, or 1/nbt when momentum < 0 (PyTorch's momentum=None). */
 typedef struct {
     int64_t in, out;
     int64_t w_off;     /* W (out, in) row-major; the norm's weight (out) */
     int64_t b_off;     /* b (out), or -1 for no bias */
     int act;           /* fnn_act */
     double act_param;  /* leaky_relu slope (>= 0) */
-    int kind;          /* FNN_PLAN_DENSE or FNN_PLAN_LAYER_NORM */
-    double eps;        /* layer norm */
+    int kind;          /* FNN_PLAN_DENSE, FNN_PLAN_LAYER_NORM or FNN_PLAN_BATCH_NORM */
+    double eps;        /* norms */
+    double momentum;   /* batch norm (< 0: cumulative average) */
+    void *running_mean, *running_var;  /* batch norm, of the plan's type; NULL: not tracked */
+    int64_t *nbt;      /* batch norm's num_batches_tracked (with running statistics) */
 } fnn_plan_dense;
 
 /* Losses (the fused kernels of losses.h). */

@@ -416,3 +416,43 @@ def test_layer_norm_in_plans(where, affine, dtype):
         assert_same_params(params_of(m1), params_of(m2), dtype)
         for p1, p2 in zip(m1.parameters(), m2.parameters()):  # .grad holds the last step's gradient
             np.testing.assert_allclose(p2.grad, p1.grad, rtol=1e-4, atol=1e-6)
+
+
+# --- batch norm -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("options", [dict(), dict(momentum=None), dict(affine=False),
+                                     dict(track_running_stats=False)])
+def test_batch_norm_in_plans(options, dtype):
+    for width, batch in ((6, 5), (96, 48)):  # tiny path, GEMM path
+        def build():
+            fastnn.manual_seed(7)
+            bn = nn.BatchNorm1d(width, dtype=dtype, **options)
+            return nn.Sequential(nn.Linear(5, width, dtype=dtype), bn, nn.ReLU(), nn.Linear(width, 3, dtype=dtype))
+        X, y = make_data(batch * 3 + 3, [5, width, 3], "ce", dtype)
+        m1, m2 = build(), build()
+        o1, o2 = SGD(m1.parameters(), lr=0.1, momentum=0.9), SGD(m2.parameters(), lr=0.1, momentum=0.9)
+        plan = fplan.compile(m2, nn.CrossEntropyLoss(), o2)
+        for s in range(2):
+            xb, yb = X[s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch]
+            eager_step(m1, nn.CrossEntropyLoss(), o1, xb, yb)
+            plan.step(xb, yb)
+        rest = X[2 * batch:], y[2 * batch:]
+        for s in range(0, len(rest[0]), batch):
+            eager_step(m1, nn.CrossEntropyLoss(), o1, rest[0][s:s + batch], rest[1][s:s + batch])
+        plan.epoch(*rest, batch_size=batch, shuffle=False)
+        assert_same_params(params_of(m1), params_of(m2), dtype)
+        for (k1, v1), (k2, v2) in zip(m1.state_dict().items(), m2.state_dict().items()):
+            assert k1 == k2
+            np.testing.assert_allclose(v2, v1, rtol=1e-4, atol=1e-6)  # running statistics, num_batches_tracked
+
+
+def test_batch_norm_plan_refuses_eval_mode_and_single_rows():
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    plan = fplan.compile(m, nn.MSELoss(), SGD(m.parameters(), lr=0.1))
+    X, y = make_data(5, [3, 4, 2], "mse", np.float32)
+    with pytest.raises(ValueError, match="^xb: BatchNorm1d expects more than 1 value"):
+        plan.step(X[:1], y[:1])
+    with pytest.raises(ValueError, match="^batch_size: BatchNorm1d"):
+        plan.epoch(X, y, batch_size=4, shuffle=False)  # leaves a batch of 1
+    m.eval()
+    with pytest.raises(RuntimeError, match="eval mode"):
+        plan.step(X, y)

@@ -10,9 +10,10 @@ timed blocks after a warm-up), ``ratio`` (this time / fastnn-plan's: how many ti
 the plan is) and, for the networks with real arithmetic, ``gflops`` (2·batch FLOP per weight
 for each product computed; the first layer needs no dX).
 
-Each implementation is timed in its own block with a pause before it: OpenBLAS's worker
-threads keep spinning ~0.2 s after a NumPy matmul, and an OpenMP region started meanwhile
-runs many times slower (shared/anchors.md).
+Each implementation is timed in its own blocks with a pause before each (OpenBLAS's, torch's
+and XLA's worker threads keep spinning a while after a call, and an OpenMP region started
+meanwhile runs many times slower: shared/anchors.md); the implementations take turns, one
+block each per round, so drift in the machine's load affects all of them alike.
 """
 from __future__ import annotations
 
@@ -242,30 +243,48 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
     impls = all_impls if impls is None else list(impls)
     rows: List[dict] = []
     peak = _gemm_peak_gflops(threads) if any(n in ("medium", "large") for n in names) else None
+    builders = {"fastnn-plan": build_fastnn_plan, "fastnn-eager": build_fastnn_eager,
+                "fastnn-fused": lambda *a: build_fastnn_plan(*a, fused=True),
+                "numpy": build_numpy, "torch": build_torch, "jax": build_jax}
     for name in names:
         if name not in NETWORKS:
             raise ValueError(f"sizes: unknown network {name!r}; expected some of {list(NETWORKS)}")
         net_sizes, act, out_act, loss, batch = NETWORKS[name]
         args = (net_sizes, act, out_act, loss, batch)
-        times = {}
+        fns, per_call = {}, {}
         for impl in impls:
             if impl == "torch" and torch is None or impl == "jax" and not have_jax:
                 continue
             if impl == "fastnn-fused" and name not in ("medium", "large"):
                 continue  # small layers run as direct loops: the same path as fastnn-plan
-            time.sleep(PAUSE_S)
             if impl == "fastnn-epoch":
-                steps = max(16, min(100000, int(2e-2 / max(times.get("fastnn-plan", 1e-3), 1e-7))))
-                fn = build_fastnn_epoch(*args, steps)
-                times[impl] = _measure(fn, repeats, 0.05) / steps
-                continue
-            builder = {"fastnn-plan": build_fastnn_plan, "fastnn-eager": build_fastnn_eager,
-                       "fastnn-fused": lambda *a: build_fastnn_plan(*a, fused=True),
-                       "numpy": build_numpy, "torch": build_torch, "jax": build_jax}[impl]
-            times[impl] = _measure(builder(*args), repeats)
+                continue  # built below, sized from fastnn-plan's time
+            fns[impl], per_call[impl] = builders[impl](*args), 1
+        if "fastnn-epoch" in impls:
+            guess = _measure(fns["fastnn-plan"], 1, 0.01) if "fastnn-plan" in fns else 1e-4
+            steps = max(16, min(100000, int(0.05 / max(guess, 1e-7))))
+            fns["fastnn-epoch"], per_call["fastnn-epoch"] = build_fastnn_epoch(*args, steps), steps
+        # Calibrate each block to ~target seconds, then time the implementations round-robin,
+        # one block each per round with a pause before it, so drift in the machine's load hits
+        # all of them alike and no block starts while another library's threads still spin.
+        counts = {}
+        for impl, fn in fns.items():
+            time.sleep(PAUSE_S)
+            _time_block(fn, 2)
+            t = _time_block(fn, 1)
+            counts[impl] = max(1, int(0.05 / max(t, 1e-9)))
+        samples = {impl: [] for impl in fns}
+        for _ in range(repeats):
+            for impl, fn in fns.items():
+                time.sleep(PAUSE_S)
+                samples[impl].append(_time_block(fn, counts[impl]) / per_call[impl])
+        times = {impl: statistics.median(v) for impl, v in samples.items()}
         base = times.get("fastnn-plan")
         flops = step_flops(net_sizes, batch)
-        for impl, t in times.items():
+        for impl in impls:
+            if impl not in times:
+                continue
+            t = times[impl]
             row = {"name": name, "impl": impl, "time_per_step_s": t,
                    "ratio": (t / base) if base else None}
             if name in ("medium", "large"):
