@@ -8,6 +8,7 @@
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.string cimport memcpy
+from libc.stdint cimport uint64_t
 import numpy as np
 
 cdef extern from "plan.h" nogil:
@@ -51,6 +52,7 @@ cdef extern from "plan.h" nogil:
     fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
                               int reduction, double label_smoothing)
     void fnn_plan_destroy(fnn_plan *p)
+    void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds)
     int fnn_plan_reserve(fnn_plan *p, int64_t batch)
     int64_t fnn_plan_capacity(const fnn_plan *p)
     size_t fnn_plan_bytes(const fnn_plan *p)
@@ -91,6 +93,9 @@ cdef class PlanCore:
     cdef int opt_kind
     cdef object _arena, _group, _states, _optimizer
     cdef list _bn                   # (module, running_mean, running_var, num_batches_tracked) per BatchNorm1d
+    cdef list _watched              # (module, compiled p or None): checked at every call
+    cdef readonly int64_t ndrop     # dropout layers (one seed each per step)
+    cdef cnp.ndarray _seeds         # this step's seeds
     cdef double _t_next             # Adam: t of the step being prepared
 
     def __cinit__(self, int is_f64, list layers, int loss, int reduction, double label_smoothing):
@@ -121,6 +126,9 @@ cdef class PlanCore:
         if self.p == NULL:
             raise MemoryError("fastnn: could not allocate a training plan")
         self._bn = [(l[12], l[9], l[10], l[11]) for l in layers if l[6] == 2]
+        self._watched = []
+        self.ndrop = sum(1 for l in layers if l[6] == 3)
+        self._seeds = np.zeros(max(self.ndrop, 1), dtype=np.uint64)
         self.kind = 1 if is_f64 else 0
         self.ce = loss == FNN_PLAN_CE
         self.n_in = layers[0][0]
@@ -152,6 +160,16 @@ cdef class PlanCore:
         self.ar.params = cnp.PyArray_DATA(data)
         self.ar.grads = cnp.PyArray_DATA(grad)
 
+    def _watch(self, list modules):
+        self._watched = modules
+
+    def _draw_seeds(self, int64_t steps):
+        """Dropout seeds for `steps` steps, drawn from fastnn's generator as the eager forward draws them."""
+        if self.ndrop == 0:
+            return None
+        from fastnn.random import draw_seed
+        return np.array([draw_seed() for _ in range(steps * self.ndrop)], dtype=np.uint64)
+
     def reserve(self, int64_t batch):
         """Size the buffers for batches of up to ``batch`` rows (allocates only when growing)."""
         if batch < 1:
@@ -179,7 +197,7 @@ cdef class PlanCore:
     cdef int _prepare(self) except -1:
         """Arena and state pointers and hyper-parameters for the next step."""
         arena = self._arena
-        if self._bn:
+        if self._watched:
             self._check_bn()
         if arena.stale:
             raise RuntimeError("plan: the optimizer's parameters were moved to another arena since the plan "
@@ -231,6 +249,13 @@ cdef class PlanCore:
 
     cdef int _check_bn(self) except -1:
         """The plan points at each BatchNorm1d's running-statistics arrays and trains in training mode."""
+        for m, p in self._watched:
+            if not m.training:
+                raise RuntimeError(f"plan: {type(m).__name__} is in eval mode; a plan trains in training mode "
+                                   f"(call model.train())")
+            if p is not None and m.p != p:
+                raise RuntimeError(f"plan: Dropout's p changed from {p} to {m.p} since the plan was compiled; "
+                                   f"compile a new plan")
         for m, rm, rv, nbt in self._bn:
             if not m.training:
                 raise RuntimeError(f"plan: {m.describe()} is in eval mode; a plan trains in training mode "
@@ -310,6 +335,12 @@ cdef class PlanCore:
         cdef double loss = 0.0
         cdef int64_t bad = -1
         cdef int st
+        cdef Py_ssize_t k
+        if self.ndrop:
+            from fastnn.random import draw_seed
+            for k in range(self.ndrop):
+                self._seeds[k] = draw_seed()
+            fnn_plan_set_seeds(self.p, <const uint64_t *>cnp.PyArray_DATA(self._seeds))
         cdef const void *px = cnp.PyArray_DATA(xb)
         cdef const void *py = cnp.PyArray_DATA(yb)
         if batch * self.n_in < 4096:  # releasing the GIL costs more than a tiny step
@@ -326,7 +357,7 @@ cdef class PlanCore:
         return <double><float>loss if self.kind == 0 else loss
 
     def run(self, cnp.ndarray X not None, cnp.ndarray Y not None, object perm, int64_t bs,
-            int64_t b0, int64_t b1, cnp.ndarray losses not None):
+            int64_t b0, int64_t b1, cnp.ndarray losses not None, object seeds=None):
         """Batches b0..b1-1 of an epoch (see fnn_plan_run); returns (status, batches done)."""
         self._check_batch(X, Y, "X", "y")
         cdef int64_t n = cnp.PyArray_DIM(X, 0)
@@ -347,6 +378,15 @@ cdef class PlanCore:
         if self._bn and (bs < 2 or n - (nb - 1) * bs < 2):
             raise ValueError(f"batch_size: BatchNorm1d expects more than 1 value per channel when training; "
                              f"batches of {bs} over {n} samples leave one of size {n - (nb - 1) * bs if bs > 1 else 1}")
+        cdef cnp.ndarray sa
+        if self.ndrop:
+            if seeds is None:
+                raise ValueError("seeds: this plan has dropout layers; pass one seed per dropout layer and batch")
+            sa = <cnp.ndarray>seeds
+            if cnp.PyArray_TYPE(sa) != cnp.NPY_UINT64 or cnp.PyArray_SIZE(sa) != (b1 - b0) * self.ndrop \
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(sa):
+                raise ValueError(f"seeds: expected {(b1 - b0) * self.ndrop} contiguous uint64 seeds")
+            fnn_plan_set_seeds(self.p, <const uint64_t *>cnp.PyArray_DATA(sa))
         if bs > fnn_plan_capacity(self.p):
             self.reserve(bs)
         self._prepare()

@@ -37,6 +37,7 @@ from .nn.activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.container import Sequential
 from .nn.linear import Linear
 from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from .nn.dropout import Dropout
 from .nn.normalization import BatchNorm1d, LayerNorm
 
 __all__ = ["Plan", "PlanUnsupported", "compile", "explain"]
@@ -66,11 +67,19 @@ def _describe(model, loss_fn, optimizer):
     if type(model) is not Sequential:
         raise PlanUnsupported(f"model: plans support nn.Sequential, got {type(model).__name__}")
     children = list(model)
+    watched = []  # modules whose mode and options the plan checks at every call
     layers = []
     linears = []
     i = 0
     while i < len(children):
         m = children[i]
+        if type(m) is Dropout:
+            if m.p != 0.0:  # p == 0 is the identity (and draws no seed)
+                layers.append([m, 0, 0.0])
+                linears.append(m)
+            watched.append(m)
+            i += 1
+            continue
         if (type(m) is LayerNorm and len(m.normalized_shape) == 1) or type(m) is BatchNorm1d:
             act, param = 0, 0.0
             if i + 1 < len(children) and type(children[i + 1]) in _ACT_TYPES and type(children[i + 1]) is not GELU:
@@ -87,7 +96,7 @@ def _describe(model, loss_fn, optimizer):
                                   f"ReLU, LeakyReLU, Sigmoid, Tanh, GELU, and LayerNorm over the last axis; "
                                   f"got {type(m).__name__} here")
         act, param = 0, 0.0
-        if i + 1 < len(children) and type(children[i + 1]) not in (Linear, LayerNorm, BatchNorm1d):
+        if i + 1 < len(children) and type(children[i + 1]) not in (Linear, LayerNorm, BatchNorm1d, Dropout):
             a = children[i + 1]
             name = a.fused_name() if type(a) in _ACT_TYPES else None
             if name is None:
@@ -101,8 +110,22 @@ def _describe(model, loss_fn, optimizer):
         i += 1
     if not layers:
         raise PlanUnsupported("model: an empty Sequential has nothing to train")
-    dims = [(m.in_features, m.out_features) if type(m) is Linear else
-            (m.num_features,) * 2 if type(m) is BatchNorm1d else (m.normalized_shape[0],) * 2 for m in linears]
+    dims = []
+    for k, m in enumerate(linears):
+        if type(m) is Linear:
+            dims.append((m.in_features, m.out_features))
+        elif type(m) is BatchNorm1d:
+            dims.append((m.num_features,) * 2)
+        elif type(m) is LayerNorm:
+            dims.append((m.normalized_shape[0],) * 2)
+        else:  # Dropout keeps the width of its neighbours
+            width = next((d[1] for d in reversed(dims)), None)
+            if width is None:
+                nxt = next((x for x in linears[k + 1:] if type(x) is not Dropout), None)
+                width = None if nxt is None else (nxt.in_features if type(nxt) is Linear else
+                                                  nxt.num_features if type(nxt) is BatchNorm1d else
+                                                  nxt.normalized_shape[0])
+            dims.append((width, width))
     if not any(type(m) is Linear for m in linears):
         raise PlanUnsupported("model: a plan needs at least one Linear layer")
     for k in range(1, len(linears)):
@@ -138,14 +161,15 @@ def _describe(model, loss_fn, optimizer):
     desc = []
     for (m, act, param), (n_in, n_out) in zip(layers, dims):
         w, b = getattr(m, "weight", None), getattr(m, "bias", None)
-        lkind = 1 if type(m) is LayerNorm else 2 if type(m) is BatchNorm1d else 0
+        lkind = 1 if type(m) is LayerNorm else 2 if type(m) is BatchNorm1d else 3 if type(m) is Dropout else 0
         bn = lkind == 2 and m.track_running_stats
         desc.append((n_in, n_out, -1 if w is None else offset[id(w)], -1 if b is None else offset[id(b)], act, param,
-                     lkind, float(getattr(m, "eps", 0.0)),
+                     lkind, float(m.p) if lkind == 3 else float(getattr(m, "eps", 0.0)),
                      -1.0 if lkind != 2 or m.momentum is None else float(m.momentum),
                      m.running_mean if bn else None, m.running_var if bn else None,
                      m.num_batches_tracked if bn else None, m if lkind == 2 else None))
-    return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group
+    watched += [m for m in linears if type(m) is BatchNorm1d]
+    return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group, watched
 
 
 def explain(model, loss_fn, optimizer) -> Optional[str]:
@@ -169,9 +193,10 @@ class Plan(_core.PlanCore):
     """
 
     def __new__(cls, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
-        desc, loss, reduction, smoothing, kind, arena, group = _describe(model, loss_fn, optimizer)
+        desc, loss, reduction, smoothing, kind, arena, group, watched = _describe(model, loss_fn, optimizer)
         self = super().__new__(cls, arena.dtype == np.float64, desc, _core.PLAN_LOSSES[loss], reduction, smoothing)
         self._bind(optimizer, arena, group, optimizer._states[0], kind)
+        self._watch([(m, float(m.p)) if type(m) is Dropout else (m, None) for m in watched])
         return self
 
     def __init__(self, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
@@ -258,7 +283,8 @@ class Plan(_core.PlanCore):
                 if every:
                     end = min(end, (done // every + 1) * every)
                 t0 = time.perf_counter()
-                status, ran = self.run(X, y, perm, bs, done, end, losses[done:])
+                seeds = self._draw_seeds(end - done)
+                status, ran = self.run(X, y, perm, bs, done, end, losses[done:], seeds)
                 done += ran
                 if status != 0:
                     return losses[:done]

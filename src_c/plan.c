@@ -91,6 +91,8 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *lay
     }
     p->maxw = maxw;
     p->maxo = maxo;
+    for (int64_t l = 0; l < nlayers; l++)
+        p->ndrop += layers[l].kind == FNN_PLAN_DROPOUT;
     int64_t maxwt = 1;
     for (int64_t l = 0; l < nlayers; l++)
         if (layers[l].kind == FNN_PLAN_DENSE && layers[l].in * layers[l].out > maxwt)
@@ -146,7 +148,8 @@ int fnn_plan_reserve(fnn_plan *p, int64_t batch)
         py[l] = PLAN_TAKE(batch * p->layers[l].out, es);
         /* GELU differentiates from z: keep it. */
         const int act = p->layers[l].act;
-        pz[l] = p->layers[l].kind == FNN_PLAN_LAYER_NORM ? PLAN_TAKE(2 * batch, es)
+        pz[l] = p->layers[l].kind == FNN_PLAN_DROPOUT ? PLAN_TAKE(batch * p->layers[l].out, 1)
+                : p->layers[l].kind == FNN_PLAN_LAYER_NORM ? PLAN_TAKE(2 * batch, es)
                 : p->layers[l].kind == FNN_PLAN_BATCH_NORM ? PLAN_TAKE(2 * p->layers[l].out, es)
                 : (act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH) ? PLAN_TAKE(batch * p->layers[l].out, es)
                                                                     : (size_t)-1;
@@ -181,6 +184,8 @@ int fnn_plan_reserve(fnn_plan *p, int64_t batch)
 }
 
 int64_t fnn_plan_capacity(const fnn_plan *p) { return p->cap; }
+
+void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds) { p->seeds = seeds; }
 
 size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + fnn_workspace_bytes(p->ws); }
 
@@ -241,6 +246,7 @@ int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
     if (batch < 1 || batch > p->cap)
         return FNN_ENOMEM;
     const size_t before = fnn_workspace_bytes(p->ws);
+    p->seed_cur = p->seeds;
     const int st = p->is_f64 ? plan_step_f64(p, batch, (const double *)x, y, a, o, flags, loss, bad)
                              : plan_step_f32(p, batch, (const float *)x, y, a, o, flags, loss, bad);
     if (fnn_workspace_bytes(p->ws) != before)

@@ -39,7 +39,7 @@ extern "C" {
 typedef struct fnn_plan fnn_plan;
 
 /* Layer kinds. */
-enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1, FNN_PLAN_BATCH_NORM = 2 };
+enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1, FNN_PLAN_BATCH_NORM = 2, FNN_PLAN_DROPOUT = 3 };
 
 /* One layer. Offsets are in elements from the start of the arena.
  * DENSE: z = x·Wᵀ + b, y = act(z).
@@ -47,7 +47,9 @@ enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1, FNN_PLAN_BATCH_NORM = 2 };
  *   both −1 without elementwise affine); act must be NONE.
  * BATCH_NORM: training-mode batch normalisation (batch statistics, batch >= 2); with
  *   running statistics, *nbt += 1 and running ← (1−m)·running + m·batch with
- *   m = momentum, or 1/nbt when momentum < 0 (PyTorch's momentum=None). */
+ *   m = momentum, or 1/nbt when momentum < 0 (PyTorch's momentum=None).
+ * DROPOUT: y = keep ? x/(1−p) : 0 with layers.h's counter-based mask of the step's seed
+ *   (p = eps field); act must be NONE. Seeds come from fnn_plan_set_seeds. */
 typedef struct {
     int64_t in, out;
     int64_t w_off;     /* W (out, in) row-major; the norm's weight (out) */
@@ -124,6 +126,11 @@ size_t fnn_plan_bytes(const fnn_plan *p);
 int64_t fnn_plan_alloc_count(void);
 /* The network's output (batch, out_L) of the last step: valid until the next call. */
 const void *fnn_plan_output(const fnn_plan *p);
+
+/* Dropout seeds: one per dropout layer (in layer order) for fnn_plan_step, or
+ * (b1 − b0) rows of them for fnn_plan_run (row r for batch b0 + r). The array
+ * must stay valid during the calls that use it. */
+void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds);
 
 /* One training step on x (batch, in_0) and y (batch, out_L) of the plan's
  * type, or int64 labels (batch) for cross-entropy. Writes the loss (as the

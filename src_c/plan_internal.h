@@ -24,14 +24,16 @@ struct fnn_plan {
     void *buf;            /* one block holding everything below */
     size_t buf_bytes;
     void **y;             /* y[l]: layer l's output (cap, out_l) */
-    void **z;             /* z[l]: pre-activation (GELU only), or a layer norm's mean and
-                             invstd (2 × cap), else NULL */
+    void **z;             /* z[l]: pre-activation (GELU only), or a norm's mean and invstd,
+                             or a dropout mask (uint8, cap × out), else NULL */
     void *g0, *g1;        /* ping-pong dY / dX (cap, maxw) */
     void *dz;             /* dZ = dY ⊙ act'(·) (cap, maxo) */
     void *xg, *yg;        /* gathered batch (epoch with shuffling) */
     fnn_workspace *ws;    /* GEMM packing */
     void *wt;             /* Wᵀ of one layer, for the direct forward of small layers */
     int avx2;             /* run the direct kernels' AVX2+FMA build */
+    int64_t ndrop;        /* dropout layers */
+    const uint64_t *seeds, *seed_cur;  /* all seeds / this step's row */
 };
 
 void fnn_plan_count_alloc(void);

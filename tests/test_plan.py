@@ -332,8 +332,8 @@ def test_unsupported_models_explain_why():
     assert fplan.explain(m, nn.MSELoss(), SGD(m.parameters(), lr=0.1)) is None
     from fastnn.optim import RMSprop
     assert "RMSprop" in fplan.explain(m, nn.MSELoss(), RMSprop(m.parameters(), lr=0.1))
-    m2 = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 2))
-    assert "Dropout" in fplan.explain(m2, nn.MSELoss(), SGD(m2.parameters(), lr=0.1))
+    m2 = nn.Sequential(nn.Linear(3, 4), nn.Flatten(), nn.Linear(4, 2))
+    assert "Flatten" in fplan.explain(m2, nn.MSELoss(), SGD(m2.parameters(), lr=0.1))
     m.modules  # noqa: B018
     o = SGD([{"params": [m[0].weight, m[0].bias]}, {"params": [m[2].weight, m[2].bias], "lr": 0.01}], lr=0.1)
     assert "one parameter group" in fplan.explain(m, nn.MSELoss(), o)
@@ -453,6 +453,45 @@ def test_batch_norm_plan_refuses_eval_mode_and_single_rows():
         plan.step(X[:1], y[:1])
     with pytest.raises(ValueError, match="^batch_size: BatchNorm1d"):
         plan.epoch(X, y, batch_size=4, shuffle=False)  # leaves a batch of 1
+    m.eval()
+    with pytest.raises(RuntimeError, match="eval mode"):
+        plan.step(X, y)
+
+
+# --- dropout --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_dropout_in_plans_draws_the_eager_masks(p, dtype):
+    for width, batch in ((6, 5), (96, 48)):  # tiny path, GEMM path
+        def build():
+            return nn.Sequential(nn.Dropout(0.2), nn.Linear(5, width, dtype=dtype), nn.ReLU(), nn.Dropout(p),
+                                 nn.Linear(width, 3, dtype=dtype))
+        X, y = make_data(batch * 4, [5, width, 3], "ce", dtype)
+        fastnn.manual_seed(11)
+        m1 = build()
+        o1 = Adam(m1.parameters(), lr=0.01)
+        for s in range(4):
+            eager_step(m1, nn.CrossEntropyLoss(), o1, X[s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch])
+        after_eager = fastnn.random.draw_seed()
+        fastnn.manual_seed(11)
+        m2 = build()
+        o2 = Adam(m2.parameters(), lr=0.01)
+        plan = fplan.compile(m2, nn.CrossEntropyLoss(), o2)
+        for s in range(2):
+            plan.step(X[s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch])
+        plan.epoch(X[2 * batch:], y[2 * batch:], batch_size=batch, shuffle=False)
+        assert fastnn.random.draw_seed() == after_eager  # the same draws from the global generator
+        assert_same_params(params_of(m1), params_of(m2), dtype)
+
+
+def test_dropout_plan_checks_mode_and_p():
+    m = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    plan = fplan.compile(m, nn.MSELoss(), SGD(m.parameters(), lr=0.1))
+    X, y = make_data(5, [3, 4, 2], "mse", np.float32)
+    plan.step(X, y)
+    m[1].p = 0.2
+    with pytest.raises(RuntimeError, match="p changed"):
+        plan.step(X, y)
+    m[1].p = 0.5
     m.eval()
     with pytest.raises(RuntimeError, match="eval mode"):
         plan.step(X, y)
