@@ -61,7 +61,13 @@ def numpy_call(a, b, c, ta, tb):
     return lambda: np.matmul(A, B, out=c)
 
 
-def best_time(fn, budget=0.2, clock=time.perf_counter):
+# Seconds per timed block and rounds per case; raise them on a busy machine for a better
+# chance of catching quiet windows (FASTNN_BENCH_BUDGET=0.6 FASTNN_BENCH_ROUNDS=4).
+BUDGET = float(os.environ.get("FASTNN_BENCH_BUDGET", "0.2"))
+ROUNDS = int(os.environ.get("FASTNN_BENCH_ROUNDS", "0"))
+
+
+def best_time(fn, budget=None, clock=time.perf_counter):
     """Fastest per-call time seen in `budget` seconds of repeated calls (calls are grouped so
     each sample lasts >= 1 ms). On a machine shared with other work the minimum is the
     stable statistic: interference only ever adds time."""
@@ -71,6 +77,7 @@ def best_time(fn, budget=0.2, clock=time.perf_counter):
     once = max(time.perf_counter() - t0, 1e-7)
     reps = max(1, int(1e-3 / once))
     best = float("inf")
+    budget = BUDGET if budget is None else budget
     end = time.perf_counter() + budget
     while True:
         c0 = clock()
@@ -115,7 +122,7 @@ def run_table(threads, quick):
     # One thread: CPU time of the calling thread (both libraries compute in it), which
     # ignores the time other processes hold the core. Two threads: wall clock.
     clock = time.thread_time if threads == 1 else time.perf_counter
-    rounds = 1 if quick else 2
+    rounds = ROUNDS or (1 if quick else 2)
     rows = []
     for dtype in (np.float32, np.float64):
         for label, m, n, k, ta, tb in SHAPES:

@@ -201,7 +201,7 @@ def act_tol(dtype):
 
 
 @pytest.mark.parametrize("activation", ACTS)
-@pytest.mark.parametrize("shape", [(1, 3, 2), (17, 31, 97), (64, 255, 33), (97, 64, 300)])
+@pytest.mark.parametrize("shape", [(1, 3, 2), (1, 300, 70), (3, 97, 200), (17, 31, 97), (64, 255, 33), (97, 64, 300)])
 def test_linear_matches_reference(activation, shape, dtype, rng):
     batch, n_in, n_out = shape
     x, w, b = layer_data(rng, batch, n_in, n_out, dtype)

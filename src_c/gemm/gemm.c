@@ -12,13 +12,13 @@
 /* Products with m·n·k at or below this go through a direct loop with no
  * packing and no threads (measured crossover on Zen 3 near 24³): packing
  * and a team fork cost more than they save for a 4×3 layer of a tiny network.
- * So do products of at most FNN_GEMM_SMALL_ROWS rows with row-major B up to
- * FNN_GEMM_SMALL_SKINNY multiply-adds, which the direct loop streams once
- * while packing would copy all of B (beyond that the baseline-ISA loop loses
- * to the SIMD kernels even with the copy). */
+ * So do products of at most FNN_GEMM_SMALL_ROWS rows (a batch-1 layer) with
+ * B rows or columns contiguous, up to FNN_GEMM_SMALL_SKINNY multiply-adds:
+ * the direct loop streams B once per row of C, while packing would copy all
+ * of B and the micro-kernel would waste MR − m rows of work. */
 #define FNN_GEMM_SMALL_WORK 16384.0
 #define FNN_GEMM_SMALL_ROWS 4
-#define FNN_GEMM_SMALL_SKINNY 262144.0
+#define FNN_GEMM_SMALL_SKINNY 16777216.0
 /* Products below this many multiply-adds run on one thread: a fork costs a
  * few microseconds, about what one core does in 2^18 multiply-adds. */
 #define FNN_GEMM_PAR_MIN_WORK 262144.0
