@@ -7,7 +7,8 @@ PyTorch eager and in JAX ``jit`` when those are installed — all in one process
 ``run_step_benchmarks(sizes=None, repeats=7, threads=2) -> list[dict]``: one row per
 (network, implementation): ``name``, ``impl``, ``time_per_step_s`` (median of ``repeats``
 timed blocks after a warm-up), ``ratio`` (this time / fastnn-plan's: how many times faster
-the plan is) and, for the networks with real arithmetic, ``gflops`` (2·batch FLOP per weight
+the plan is), ``best_s`` and ``best_ratio`` (the same from the fastest block: on a shared
+machine interference only adds time) and, for the networks with real arithmetic, ``gflops`` (2·batch FLOP per weight
 for each product computed; the first layer needs no dX).
 
 Each implementation is timed in its own blocks with a pause before each (OpenBLAS's, torch's
@@ -279,6 +280,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
                 time.sleep(PAUSE_S)
                 samples[impl].append(_time_block(fn, counts[impl]) / per_call[impl])
         times = {impl: statistics.median(v) for impl, v in samples.items()}
+        bests = {impl: min(v) for impl, v in samples.items()}
         base = times.get("fastnn-plan")
         flops = step_flops(net_sizes, batch)
         for impl in impls:
@@ -286,7 +288,8 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
                 continue
             t = times[impl]
             row = {"name": name, "impl": impl, "time_per_step_s": t,
-                   "ratio": (t / base) if base else None}
+                   "ratio": (t / base) if base else None, "best_s": bests[impl],
+                   "best_ratio": bests[impl] / bests["fastnn-plan"] if base else None}
             if name in ("medium", "large"):
                 row["gflops"] = flops / t / 1e9
                 if peak:
@@ -302,13 +305,17 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
 
 def format_rows(rows: List[dict]) -> str:
     """A plain-text table of run_step_benchmarks rows."""
-    lines = [f"{'network':<10} {'impl':<13} {'time/step':>12} {'plan is x faster':>17} {'GFLOP/s':>8}"]
+    def fmt(t):
+        return f"{t * 1e6:.3f} us" if t < 1e-3 else f"{t * 1e3:.3f} ms"
+    lines = [f"{'network':<10} {'impl':<13} {'median/step':>12} {'plan x faster':>14} {'best/step':>12} "
+             f"{'(best) x':>9} {'GFLOP/s':>8}"]
     for r in rows:
-        t = r["time_per_step_s"]
-        ts = f"{t * 1e6:.3f} us" if t < 1e-3 else f"{t * 1e3:.3f} ms"
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") else ""
+        bratio = f"{r['best_ratio']:.2f}" if r.get("best_ratio") else ""
+        best = fmt(r["best_s"]) if "best_s" in r else ""
         gf = f"{r['gflops']:.1f}" if "gflops" in r else ""
-        lines.append(f"{r['name']:<10} {r['impl']:<13} {ts:>12} {ratio:>17} {gf:>8}")
+        lines.append(f"{r['name']:<10} {r['impl']:<13} {fmt(r['time_per_step_s']):>12} {ratio:>14} {best:>12} "
+                     f"{bratio:>9} {gf:>8}")
     return "\n".join(lines)
 
 
