@@ -4,6 +4,7 @@ PyTorch eager vs JAX jit, same process, same thread count. Networks: fastnn.benc
 Run as a table (medians of --repeat blocks, ratios = how many times faster the plan is)::
 
     python benchmarks/bench_step.py [--sizes tiny_xor tiny_flip small medium large] [--threads 2] [--repeat 9]
+    python benchmarks/bench_step.py --threads 1 --clock cpu     # CPU time: robust on a shared machine
 
 or with pytest-benchmark::
 
@@ -42,9 +43,11 @@ def main(argv=None):
     ap.add_argument("--sizes", nargs="*", default=None, choices=list(steps.NETWORKS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: the process's CPU time (robust on a shared machine; use with --threads 1)")
     ap.add_argument("--json", help="also write the rows to this file")
     a = ap.parse_args(argv)
-    rows = steps.run_step_benchmarks(sizes=a.sizes, repeats=a.repeat, threads=a.threads)
+    rows = steps.run_step_benchmarks(sizes=a.sizes, repeats=a.repeat, threads=a.threads, clock=a.clock)
     print(steps.format_rows(rows))
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
