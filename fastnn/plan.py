@@ -17,11 +17,17 @@ else; :func:`explain` returns that reason without raising.
 The plan holds no copy of the model: it points into the parameter arena and
 the optimizer's flat state buffers, so after ``plan.step`` the model,
 ``opt.state_dict()`` and a PyTorch-style loop see the same state and can be
-interleaved. One step equals ``opt.zero_grad(); loss_fn(model(xb), yb).backward();
-opt.step()`` bit for bit (the default, unfused update path). With
+interleaved. One step is ``opt.zero_grad(); loss_fn(model(xb), yb).backward();
+opt.step()``: the same kernels in the same order (bit for bit) for layers whose
+products take the GEMM's packed path; small layers (≤ 65536 multiply-adds per
+product) run as direct register-blocked loops inside the plan, which agree to
+float rounding. Each path is bitwise identical for any thread count. With
 ``fused=True`` the weight update is applied inside the weight-gradient product
 (``dW`` never reaches memory, so ``param.grad`` of the weights is not written);
-results agree with the unfused path to float rounding.
+results agree with the unfused path (bit for bit in our tests).
+
+Dropout draws its seeds from fastnn's generator exactly as the eager forward does;
+BatchNorm1d and Dropout must be in training mode (checked at every call).
 
 Buffers are sized once per batch size: a step allocates nothing after the first.
 """
