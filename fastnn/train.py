@@ -491,14 +491,16 @@ def _plan_epoch(plan, X, y, batches, rng, shuffle, batch_size, callbacks, interr
 
     def account(losses, upto):
         for b in range(state["counted"], upto):
-            v = float(np.float32(losses[b])) if f32 else float(losses[b])
+            with np.errstate(over="ignore"):
+                v = float(np.float32(losses[b])) if f32 else float(losses[b])
             state["sum"] += v * weight(sizes[b])
             state["seen"] += sizes[b]
         state["counted"] = upto
 
     def progress(done, total, losses):
         account(losses, done)
-        v = float(np.float32(losses[done - 1])) if f32 else float(losses[done - 1])
+        with np.errstate(over="ignore"):
+            v = float(np.float32(losses[done - 1])) if f32 else float(losses[done - 1])
         logs = {"loss": v, "size": sizes[done - 1], "step": step + done, "epoch": epoch,
                 "epoch_loss": state["sum"] / state["seen"]}
         for cb in callbacks:
@@ -515,7 +517,8 @@ def _plan_epoch(plan, X, y, batches, rng, shuffle, batch_size, callbacks, interr
     if status in (_PLAN_NONFINITE_LOSS, _PLAN_NONFINITE_GRAD, _PLAN_NONFINITE_PARAM):
         applied = status == _PLAN_NONFINITE_PARAM
         b = done if applied else done + 1
-        value = float(plan.last_losses[b - 1])
+        with np.errstate(over="ignore"):  # as fit reports it: the loss in the model's dtype
+            value = float(np.float32(plan.last_losses[b - 1])) if f32 else float(plan.last_losses[b - 1])
         what = ("the loss became non-finite" if status == _PLAN_NONFINITE_LOSS else
                 "a gradient became non-finite" if status == _PLAN_NONFINITE_GRAD else
                 "the update overflowed: the parameters are no longer finite")
