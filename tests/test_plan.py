@@ -495,3 +495,31 @@ def test_dropout_plan_checks_mode_and_p():
     m.eval()
     with pytest.raises(RuntimeError, match="eval mode"):
         plan.step(X, y)
+
+
+@pytest.mark.parametrize("metrics", [None, "auto"])
+def test_fit_with_dropout_and_norms_matches_the_loop(metrics):
+    dtype = np.float32
+    X, y = make_data(90, [6, 16, 4], "ce", dtype)
+    results = []
+    for plan in (False, True):
+        fastnn.manual_seed(5)
+        m = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.25), nn.Linear(16, 16),
+                          nn.LayerNorm(16), nn.Tanh(), nn.Linear(16, 4))
+        h = fastnn.fit(m, nn.CrossEntropyLoss(), SGD(m.parameters(), lr=0.05, momentum=0.9), X, y, epochs=3,
+                       batch_size=16, seed=2, verbose=0, metrics=metrics, validation_data=(X[:30], y[:30]), plan=plan)
+        results.append((m.state_dict(), h.history))
+    for k in results[0][0]:
+        np.testing.assert_allclose(results[1][0][k], results[0][0][k], rtol=2e-4, atol=1e-6)
+    for k in results[0][1]:
+        np.testing.assert_allclose(results[1][1][k], results[0][1][k], rtol=1e-4)
+
+
+def test_stale_arena_is_refused():
+    m, l, o = setup([3, 4, 2], "relu", "mse", "sgd", np.float32)
+    plan = fplan.compile(m, l, o)
+    X, y = make_data(4, [3, 4, 2], "mse", np.float32)
+    plan.step(X, y)
+    SGD(list(m.parameters())[:2], lr=0.1)  # another optimizer moves some parameters to its own arena
+    with pytest.raises(RuntimeError, match="moved to another arena"):
+        plan.step(X, y)
