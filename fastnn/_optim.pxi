@@ -42,6 +42,19 @@ cdef extern from "optim.h" nogil:
     void fnn_clamp_f64(int64_t n, double *x, double low, double high)
     int fnn_all_finite_f32(int64_t n, const float *x)
     int fnn_all_finite_f64(int64_t n, const double *x)
+    int fnn_optim_simd_bytes()
+    int fnn_optim_set_simd_bytes(int nbytes)
+
+
+def optim_simd_bytes():
+    """Vector width (bytes) of the optimizer kernels: 32 (AVX2), 16 or 0 (scalar build)."""
+    return fnn_optim_simd_bytes()
+
+
+def optim_set_simd_bytes(int nbytes):
+    """Force a narrower vector width for the optimizer kernels (<= 0: the best available);
+    returns the width now in use. All widths give identical results (tests check this)."""
+    return fnn_optim_set_simd_bytes(nbytes)
 
 
 cdef inline void *_state_ptr(object a, str name, int kind, int64_t n) except? NULL:

@@ -1,57 +1,27 @@
-/* optim.c — instantiates optim.inc for float and double.
+/* optim.c — instantiates optim.inc for float and double, at each vector width.
  *
- * The updates are memory-bound streams; what keeps them at memory speed is
- * that each inner loop is vectorised:
- *   - no option tests inside a loop: each step function dispatches once per
- *     tile to a body specialised (through always-inline constant arguments)
- *     for its option combination;
+ * The updates are memory-bound streams with a few divisions and a square root
+ * per element; they run at memory speed only when every inner loop is
+ * vectorised:
+ *   - no option tests inside a loop: each option combination has its own tile
+ *     function (always-inline bodies with constant flags), picked once per
+ *     call from a table;
  *   - square roots: under the default -fmath-errno GCC keeps sqrt a scalar
  *     libm call with an errno branch, which stops the vectoriser (and the
- *     `optimize` pragma/attribute does not lift it). The updates that take a
- *     square root (Adam, RMSprop, Adagrad) are therefore written with GCC/clang
- *     vector extensions and the ISA's vector square root (SSE2 on x86-64,
- *     NEON on AArch64, a lane loop elsewhere); the scalar body finishes the
- *     last few elements and is the whole path for other compilers. IEEE sqrt,
- *     +, −, ×, ÷ are correctly rounded in every path, and no FMA contraction
- *     is enabled for these files (baseline ISA), so all paths give the same
- *     bits as the NumPy reference.
+ *     `optimize` pragma/attribute does not lift it). So Adam, RMSprop and
+ *     Adagrad have explicit vector bodies (GCC/clang vector extensions with
+ *     the ISA's vector square root: SSE2 on x86-64, NEON on AArch64, a lane
+ *     loop elsewhere); the scalar body finishes the last few elements and is
+ *     the whole path for other compilers;
+ *   - width: on x86-64 every tile function also has an AVX2 twin (32-byte
+ *     vectors), chosen at run time when the CPU has AVX2.
+ * IEEE +, −, ×, ÷ and sqrt are correctly rounded in every path, and FMA is
+ * never enabled (the AVX2 twins target "avx2" only, so nothing is contracted),
+ * so all paths — and the NumPy reference — give the same bits.
  */
 #include <math.h>
 #include <string.h>
 #include "optim.h"
-
-#if defined(__GNUC__) || defined(__clang__)
-#define FNN_OPT_VEC 1
-#if defined(__x86_64__) || defined(_M_X64) || (defined(__i386__) && defined(__SSE2__))
-#include <emmintrin.h>
-#define FNN_VSQRT_F32(x) ((fnn_v4f)_mm_sqrt_ps((__m128)(x)))
-#define FNN_VSQRT_F64(x) ((fnn_v2d)_mm_sqrt_pd((__m128d)(x)))
-#elif defined(__aarch64__)
-#include <arm_neon.h>
-#define FNN_VSQRT_F32(x) ((fnn_v4f)vsqrtq_f32((float32x4_t)(x)))
-#define FNN_VSQRT_F64(x) ((fnn_v2d)vsqrtq_f64((float64x2_t)(x)))
-#else
-#define FNN_VSQRT_F32(x) fnn_vsqrt_lanes_f32(x)
-#define FNN_VSQRT_F64(x) fnn_vsqrt_lanes_f64(x)
-#endif
-/* 16-byte vectors: 4 floats / 2 doubles, and same-size integer masks. */
-typedef float fnn_v4f __attribute__((vector_size(16)));
-typedef double fnn_v2d __attribute__((vector_size(16)));
-typedef int32_t fnn_v4i __attribute__((vector_size(16)));
-typedef int64_t fnn_v2l __attribute__((vector_size(16)));
-static inline fnn_v4f fnn_vsqrt_lanes_f32(fnn_v4f x)
-{
-    for (int k = 0; k < 4; k++)
-        x[k] = sqrtf(x[k]);
-    return x;
-}
-static inline fnn_v2d fnn_vsqrt_lanes_f64(fnn_v2d x)
-{
-    for (int k = 0; k < 2; k++)
-        x[k] = sqrt(x[k]);
-    return x;
-}
-#endif
 
 #if defined(_MSC_VER)
 #define FNN_ALWAYS_INLINE static __forceinline
@@ -76,24 +46,161 @@ static inline fnn_v2d fnn_vsqrt_lanes_f64(fnn_v2d x)
 /* Weight-decay modes of Adam. */
 enum { FNN_WD_NONE = 0, FNN_WD_COUPLED = 1, FNN_WD_DECOUPLED = 2 };
 
+/* ------------------------------------------------------------ vector types and square roots */
+#if defined(__GNUC__) || defined(__clang__)
+#define FNN_OPT_VEC 1
+typedef float fnn_v4f __attribute__((vector_size(16)));
+typedef double fnn_v2d __attribute__((vector_size(16)));
+typedef int32_t fnn_v4i __attribute__((vector_size(16)));
+typedef int64_t fnn_v2l __attribute__((vector_size(16)));
+#if defined(__x86_64__) && !defined(FASTNN_NO_AVX2)
+#define FNN_OPT_AVX2 1
+#endif
+
+#if defined(__x86_64__) || (defined(__i386__) && defined(__SSE2__))
+#include <immintrin.h>
+FNN_ALWAYS_INLINE fnn_v4f fnn_vsqrt_v16_f32(fnn_v4f x) { return (fnn_v4f)_mm_sqrt_ps((__m128)x); }
+FNN_ALWAYS_INLINE fnn_v2d fnn_vsqrt_v16_f64(fnn_v2d x) { return (fnn_v2d)_mm_sqrt_pd((__m128d)x); }
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+FNN_ALWAYS_INLINE fnn_v4f fnn_vsqrt_v16_f32(fnn_v4f x) { return (fnn_v4f)vsqrtq_f32((float32x4_t)x); }
+FNN_ALWAYS_INLINE fnn_v2d fnn_vsqrt_v16_f64(fnn_v2d x) { return (fnn_v2d)vsqrtq_f64((float64x2_t)x); }
+#else
+FNN_ALWAYS_INLINE fnn_v4f fnn_vsqrt_v16_f32(fnn_v4f x)
+{
+    for (int k = 0; k < 4; k++)
+        x[k] = sqrtf(x[k]);
+    return x;
+}
+FNN_ALWAYS_INLINE fnn_v2d fnn_vsqrt_v16_f64(fnn_v2d x)
+{
+    for (int k = 0; k < 2; k++)
+        x[k] = sqrt(x[k]);
+    return x;
+}
+#endif
+
+#ifdef FNN_OPT_AVX2
+#define FNN_AVX2 __attribute__((target("avx2")))
+typedef float fnn_v8f __attribute__((vector_size(32)));
+typedef double fnn_v4d __attribute__((vector_size(32)));
+typedef int32_t fnn_v8i __attribute__((vector_size(32)));
+typedef int64_t fnn_v4l __attribute__((vector_size(32)));
+FNN_ALWAYS_INLINE FNN_AVX2 fnn_v8f fnn_vsqrt_v32_f32(fnn_v8f x) { return (fnn_v8f)_mm256_sqrt_ps((__m256)x); }
+FNN_ALWAYS_INLINE FNN_AVX2 fnn_v4d fnn_vsqrt_v32_f64(fnn_v4d x) { return (fnn_v4d)_mm256_sqrt_pd((__m256d)x); }
+#endif
+#endif /* GNUC */
+
+/* ------------------------------------------------------------ run-time width */
+static int fnn_opt_simd = -1; /* bytes per vector in use; -1: not detected yet */
+
+static int fnn_opt_simd_best(void)
+{
+#ifdef FNN_OPT_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        return 32;
+#endif
+#ifdef FNN_OPT_VEC
+    return 16;
+#else
+    return 0;
+#endif
+}
+
+int fnn_optim_simd_bytes(void)
+{
+    int w = fnn_opt_simd;
+    if (w < 0) /* every thread computes the same value: the race is benign */
+        fnn_opt_simd = w = fnn_opt_simd_best();
+    return w;
+}
+
+int fnn_optim_set_simd_bytes(int bytes)
+{
+    const int best = fnn_opt_simd_best();
+    int w = bytes <= 0 ? best : bytes >= 32 ? 32 : bytes >= 16 ? 16 : 0;
+    if (w > best)
+        w = best;
+#ifdef FNN_OPT_VEC
+    if (w < 16)
+        w = 16; /* the narrow tiles always contain the 16-byte vector body */
+#endif
+    fnn_opt_simd = w;
+    return w;
+}
+
+/* ------------------------------------------------------------ instantiations */
 #define real float
 #define FNN_T(name) name##_f32
+#define FNN_T16(name) name##_f32_v16
+#define FNN_T32(name) name##_f32_v32
 #define FNN_SQRT sqrtf
+#ifdef FNN_OPT_VEC
+#define FNN_OPT_VEC_PASS
+#define FNN_TV FNN_T16
 #define FNN_V fnn_v4f
 #define FNN_VI fnn_v4i
-#define FNN_VSQRT FNN_VSQRT_F32
+#define FNN_VSQRT fnn_vsqrt_v16_f32
+#define FNN_VATTR
 #include "optim.inc"
-#undef real
-#undef FNN_T
-#undef FNN_SQRT
+#undef FNN_TV
 #undef FNN_V
 #undef FNN_VI
 #undef FNN_VSQRT
+#undef FNN_VATTR
+#ifdef FNN_OPT_AVX2
+#define FNN_TV FNN_T32
+#define FNN_V fnn_v8f
+#define FNN_VI fnn_v8i
+#define FNN_VSQRT fnn_vsqrt_v32_f32
+#define FNN_VATTR FNN_AVX2
+#include "optim.inc"
+#undef FNN_TV
+#undef FNN_V
+#undef FNN_VI
+#undef FNN_VSQRT
+#undef FNN_VATTR
+#endif
+#undef FNN_OPT_VEC_PASS
+#endif
+#include "optim.inc"
+#undef real
+#undef FNN_T
+#undef FNN_T16
+#undef FNN_T32
+#undef FNN_SQRT
 
 #define real double
 #define FNN_T(name) name##_f64
+#define FNN_T16(name) name##_f64_v16
+#define FNN_T32(name) name##_f64_v32
 #define FNN_SQRT sqrt
+#ifdef FNN_OPT_VEC
+#define FNN_OPT_VEC_PASS
+#define FNN_TV FNN_T16
 #define FNN_V fnn_v2d
 #define FNN_VI fnn_v2l
-#define FNN_VSQRT FNN_VSQRT_F64
+#define FNN_VSQRT fnn_vsqrt_v16_f64
+#define FNN_VATTR
+#include "optim.inc"
+#undef FNN_TV
+#undef FNN_V
+#undef FNN_VI
+#undef FNN_VSQRT
+#undef FNN_VATTR
+#ifdef FNN_OPT_AVX2
+#define FNN_TV FNN_T32
+#define FNN_V fnn_v4d
+#define FNN_VI fnn_v4l
+#define FNN_VSQRT fnn_vsqrt_v32_f64
+#define FNN_VATTR FNN_AVX2
+#include "optim.inc"
+#undef FNN_TV
+#undef FNN_V
+#undef FNN_VI
+#undef FNN_VSQRT
+#undef FNN_VATTR
+#endif
+#undef FNN_OPT_VEC_PASS
+#endif
 #include "optim.inc"

@@ -50,6 +50,14 @@ typedef enum { FNN_SGD_NO_MOMENTUM = 0, FNN_SGD_FIRST_STEP = 1, FNN_SGD_LATER_ST
     /* 1 if no element is NaN or ±inf, else 0. */                                           \
     int fnn_all_finite_##SFX(int64_t n, const real *x);
 
+/* Vector width (bytes) the update kernels use: 32 (AVX2), 16 (SSE2/NEON/generic
+ * vectors) or 0 (scalar build). Chosen from the CPU at first use;
+ * fnn_optim_set_simd_bytes forces a narrower width (≤ 0: back to the best) and
+ * returns the width now in use. Every width gives the same bits; the switch
+ * exists so tests can check exactly that. */
+int fnn_optim_simd_bytes(void);
+int fnn_optim_set_simd_bytes(int bytes);
+
 FNN_DECLARE_OPTIM(float, f32)
 FNN_DECLARE_OPTIM(double, f64)
 

@@ -370,3 +370,71 @@ def test_read_only_grad_is_accepted(rng):
     g.flags.writeable = False
     ops.sgd_step(p, g, lr=0.5)
     np.testing.assert_allclose(p, 1 - 0.5 * g, rtol=1e-15)
+
+
+@pytest.fixture
+def simd_widths():
+    """Every vector width this build and CPU can run (the best one last, and restored after)."""
+    from fastnn import _core
+    best = _core.optim_set_simd_bytes(0)
+    widths = sorted({_core.optim_set_simd_bytes(w) for w in (16, 32)})
+    yield widths
+    _core.optim_set_simd_bytes(0)
+    assert _core.optim_simd_bytes() == best
+
+
+@pytest.mark.parametrize("kind,cfg", ALL, ids=ALL_IDS)
+def test_every_vector_width_gives_the_same_bits(kind, cfg, dtype, rng, simd_widths):
+    from fastnn import _core
+    n = 4099  # whole tiles, a partial tile, and a ragged tail for every width
+    base = Run(rng, n, dtype, _buffers(kind, cfg), init=cfg.get("init", 0.0))
+    grads = _grads(rng, n, dtype, 3)
+    results = []
+    for w in simd_widths:
+        assert _core.optim_set_simd_bytes(w) == w
+        run = base.copy()
+        for t, g in enumerate(grads, start=1):
+            _step(ops, kind, run, g, t, cfg)
+        results.append(run.arrays())
+    ref = base.copy()
+    for t, g in enumerate(grads, start=1):
+        _step(reference, kind, ref, g, t, cfg)
+    results.append(ref.arrays())
+    # the C kernels at every width and the NumPy reference perform the same IEEE operations
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_compiled_layer_checks_memory_safety_itself():
+    """fastnn._core is reachable directly: it must refuse what would make C touch bad memory."""
+    from fastnn import _core
+    p, g, m, v = (np.ones(8) for _ in range(4))
+    args = (1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False)
+    with pytest.raises(ValueError, match="^exp_avg:"):
+        _core.adam_step(p, g, np.ones(7), v, None, *args)
+    with pytest.raises(TypeError, match="^grad:"):
+        _core.adam_step(p, g.astype(np.float32), m, v, None, *args)
+    with pytest.raises(ValueError, match="^max_exp_avg_sq:"):
+        _core.adam_step(p, g, m, v, None, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, True, False, False)
+    with pytest.raises(ValueError, match="^exp_avg_sq: must not share memory"):
+        _core.adam_step(p, g, m, m, None, *args)
+    with pytest.raises(ValueError, match="^step:"):
+        _core.adam_step(p, g, m, v, None, 0, *args[1:])
+    with pytest.raises(ValueError, match="^momentum_buffer:"):
+        _core.sgd_step(p, g, None, 0.1, 0.9, 0.0, 0.0, 2, False, False)
+    with pytest.raises(ValueError, match="^momentum_buffer: must not share memory"):
+        _core.sgd_step(p, g, p[:], 0.1, 0.9, 0.0, 0.0, 2, False, False)
+    with pytest.raises(ValueError, match="^grad_avg:"):
+        _core.rmsprop_step(p, g, v, None, None, 0.01, 0.99, 1e-8, 0.0, 0.0, True, False)
+    with pytest.raises(ValueError, match="^state_sum:"):
+        _core.adagrad_step(p, g, np.ones(16)[::2], 1, 0.1, 0.0, 0.0, 1e-10, False)
+    ro = np.ones(8)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="^param:"):
+        _core.sgd_step(ro, g, None, 0.1, 0.0, 0.0, 0.0, 0, False, False)
+    with pytest.raises(ValueError, match="^x:"):
+        _core.scale_(ro, 2.0)
+    with pytest.raises(ValueError, match="^norm_type:"):
+        _core.grad_norm(g, -1.0)
+    assert np.all(p == 1)

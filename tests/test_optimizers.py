@@ -3,7 +3,6 @@ groups, live hyper-parameters, several models, zero_grad; per-arena fused update
 updates; resume from state_dict bit for bit; and, when torch is importable, the same trajectories as
 torch.optim in float64."""
 import copy
-import math
 
 import numpy as np
 import pytest
@@ -315,6 +314,9 @@ TORCH_CASES = {
     "rmsprop_momentum": ("RMSprop", dict(lr=0.01, momentum=0.9, maximize=True)),
     "adagrad": ("Adagrad", dict(lr=0.1)),
     "adagrad_decay": ("Adagrad", dict(lr=0.1, lr_decay=0.05, initial_accumulator_value=0.2, weight_decay=0.1)),
+    "adagrad_maximize": ("Adagrad", dict(lr=0.01, maximize=True)),
+    "rmsprop_centered_max": ("RMSprop", dict(lr=0.001, centered=True, maximize=True)),
+    "adamw_maximize": ("AdamW", dict(lr=0.001, maximize=True, weight_decay=0.05)),
 }
 
 
@@ -341,3 +343,31 @@ def test_same_trajectory_as_torch(case):
         for k, v in ours[i].items():
             tv = tstate[i][k]
             np.testing.assert_allclose(np.asarray(v), tv.numpy() if hasattr(tv, "numpy") else tv, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name,kw", [("Adam", dict(lr=0.01, amsgrad=True)), ("SGD", dict(lr=0.1, momentum=0.9)),
+                                     ("RMSprop", dict(lr=0.01, centered=True)), ("Adagrad", dict(lr=0.1))])
+def test_resume_from_a_torch_checkpoint(name, kw):
+    """A torch.optim state_dict (tensors, a 0-d `step`) loads and training continues as in torch."""
+    torch = pytest.importorskip("torch")
+    params = make_params(np.float64)
+    tparams = [torch.tensor(p.numpy(), requires_grad=True) for p in params]
+    topt = getattr(torch.optim, name)(tparams, foreach=False, **kw)
+    for t in range(3):
+        fake_backward(params, t)
+        for tp, p in zip(tparams, params):
+            tp.grad = torch.tensor(p.grad)
+        topt.step()
+        for tp, p in zip(tparams, params):
+            p.data = tp.detach().numpy()
+    opt = getattr(optim, name)(params, **dict(kw, lr=1.0))
+    opt.load_state_dict(topt.state_dict())
+    assert opt.param_groups[0]["lr"] == kw["lr"]
+    for t in range(3, 6):
+        fake_backward(params, t)
+        for tp, p in zip(tparams, params):
+            tp.grad = torch.tensor(p.grad)
+        topt.step()
+        opt.step()
+    for tp, p in zip(tparams, params):
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-14)

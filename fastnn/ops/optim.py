@@ -58,8 +58,22 @@ def _disjoint(named) -> None:
         spans.append((name, (lo, hi)))
 
 
+def check_real(value, name: str, *, low=None, high=None, high_open=False) -> float:
+    """``check_scalar`` with a fast path for plain Python floats and ints (the usual case:
+    an optimizer validates its hyper-parameters at every step)."""
+    t = type(value)
+    if t is float or t is int:  # not bool: type(True) is bool
+        v = float(value)
+        if (math.isfinite(v) and (low is None or v >= low)
+                and (high is None or (v < high if high_open else v <= high))):
+            return v
+    return check_scalar(value, name, low=low, high=high, high_open=high_open)
+
+
 def _flag(value, name: str) -> bool:
-    if isinstance(value, (bool, np.bool_)):
+    if value is True or value is False:
+        return value
+    if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, Integral) and value in (0, 1):
         return bool(value)
@@ -75,13 +89,14 @@ def _step(value, name: str = "step") -> int:
 
 
 def check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-              maximize, first_step):
-    """Validate sgd_step's arguments; returns the normalised hyper-parameters."""
+              maximize, first_step, overlap=True):
+    """Validate sgd_step's arguments; returns the normalised hyper-parameters. ``overlap``:
+    also check that no two arrays share memory (the compiled layer checks that itself)."""
     param = _array(param, "param")
     grad = _array(grad, "grad", like=param, writable=False)
-    hp = dict(lr=check_scalar(lr, "lr", low=0.0), momentum=check_scalar(momentum, "momentum", low=0.0),
-              dampening=check_scalar(dampening, "dampening"),
-              weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
+    hp = dict(lr=check_real(lr, "lr", low=0.0), momentum=check_real(momentum, "momentum", low=0.0),
+              dampening=check_real(dampening, "dampening"),
+              weight_decay=check_real(weight_decay, "weight_decay", low=0.0),
               nesterov=_flag(nesterov, "nesterov"), maximize=_flag(maximize, "maximize"),
               first_step=_flag(first_step, "first_step"))
     if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
@@ -93,21 +108,22 @@ def check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_deca
         _array(momentum_buffer, "momentum_buffer", like=param)
     else:
         momentum_buffer = None
-    _disjoint([("param", param), ("grad", grad), ("momentum_buffer", momentum_buffer)])
+    if overlap:
+        _disjoint([("param", param), ("grad", grad), ("momentum_buffer", momentum_buffer)])
     return hp
 
 
 def check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
-               weight_decay, amsgrad, maximize, decoupled_weight_decay):
+               weight_decay, amsgrad, maximize, decoupled_weight_decay, overlap=True):
     param = _array(param, "param")
     grad = _array(grad, "grad", like=param, writable=False)
     _array(exp_avg, "exp_avg", like=param)
     _array(exp_avg_sq, "exp_avg_sq", like=param)
-    hp = dict(step=_step(step), lr=check_scalar(lr, "lr", low=0.0),
-              beta1=check_scalar(beta1, "beta1", low=0.0, high=1.0, high_open=True),
-              beta2=check_scalar(beta2, "beta2", low=0.0, high=1.0, high_open=True),
-              eps=check_scalar(eps, "eps", low=0.0),
-              weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
+    hp = dict(step=_step(step), lr=check_real(lr, "lr", low=0.0),
+              beta1=check_real(beta1, "beta1", low=0.0, high=1.0, high_open=True),
+              beta2=check_real(beta2, "beta2", low=0.0, high=1.0, high_open=True),
+              eps=check_real(eps, "eps", low=0.0),
+              weight_decay=check_real(weight_decay, "weight_decay", low=0.0),
               amsgrad=_flag(amsgrad, "amsgrad"), maximize=_flag(maximize, "maximize"),
               decoupled_weight_decay=_flag(decoupled_weight_decay, "decoupled_weight_decay"))
     if hp["amsgrad"]:
@@ -116,20 +132,21 @@ def check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1
         _array(max_exp_avg_sq, "max_exp_avg_sq", like=param)
     else:
         max_exp_avg_sq = None
-    _disjoint([("param", param), ("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq),
-               ("max_exp_avg_sq", max_exp_avg_sq)])
+    if overlap:
+        _disjoint([("param", param), ("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq),
+                   ("max_exp_avg_sq", max_exp_avg_sq)])
     return hp
 
 
 def check_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
-                  momentum, centered, maximize):
+                  momentum, centered, maximize, overlap=True):
     param = _array(param, "param")
     grad = _array(grad, "grad", like=param, writable=False)
     _array(square_avg, "square_avg", like=param)
-    hp = dict(lr=check_scalar(lr, "lr", low=0.0), alpha=check_scalar(alpha, "alpha", low=0.0),
-              eps=check_scalar(eps, "eps", low=0.0),
-              weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
-              momentum=check_scalar(momentum, "momentum", low=0.0),
+    hp = dict(lr=check_real(lr, "lr", low=0.0), alpha=check_real(alpha, "alpha", low=0.0),
+              eps=check_real(eps, "eps", low=0.0),
+              weight_decay=check_real(weight_decay, "weight_decay", low=0.0),
+              momentum=check_real(momentum, "momentum", low=0.0),
               centered=_flag(centered, "centered"), maximize=_flag(maximize, "maximize"))
     if hp["centered"]:
         if grad_avg is None:
@@ -143,20 +160,22 @@ def check_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha,
         _array(momentum_buffer, "momentum_buffer", like=param)
     else:
         momentum_buffer = None
-    _disjoint([("param", param), ("grad", grad), ("square_avg", square_avg), ("grad_avg", grad_avg),
-               ("momentum_buffer", momentum_buffer)])
+    if overlap:
+        _disjoint([("param", param), ("grad", grad), ("square_avg", square_avg), ("grad_avg", grad_avg),
+                   ("momentum_buffer", momentum_buffer)])
     return hp
 
 
-def check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize):
+def check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize, overlap=True):
     param = _array(param, "param")
     grad = _array(grad, "grad", like=param, writable=False)
     _array(state_sum, "state_sum", like=param)
-    hp = dict(step=_step(step), lr=check_scalar(lr, "lr", low=0.0),
-              lr_decay=check_scalar(lr_decay, "lr_decay", low=0.0),
-              weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
-              eps=check_scalar(eps, "eps", low=0.0), maximize=_flag(maximize, "maximize"))
-    _disjoint([("param", param), ("grad", grad), ("state_sum", state_sum)])
+    hp = dict(step=_step(step), lr=check_real(lr, "lr", low=0.0),
+              lr_decay=check_real(lr_decay, "lr_decay", low=0.0),
+              weight_decay=check_real(weight_decay, "weight_decay", low=0.0),
+              eps=check_real(eps, "eps", low=0.0), maximize=_flag(maximize, "maximize"))
+    if overlap:
+        _disjoint([("param", param), ("grad", grad), ("state_sum", state_sum)])
     return hp
 
 
@@ -191,7 +210,7 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
     """SGD update in place. ``first_step``: the momentum buffer is set to the (decayed,
     sign-adjusted) gradient instead of being blended (PyTorch's first step)."""
     hp = check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                   maximize, first_step)
+                   maximize, first_step, overlap=False)  # _core checks overlap
     mode = 0 if hp["momentum"] == 0 else (1 if hp["first_step"] else 2)
     _core.sgd_step(param, grad, momentum_buffer if mode else None, hp["lr"], hp["momentum"],
                    hp["dampening"], hp["weight_decay"], mode, hp["nesterov"], hp["maximize"])
@@ -201,7 +220,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr
               weight_decay=0.0, amsgrad=False, maximize=False, decoupled_weight_decay=False):
     """Adam (AdamW when ``decoupled_weight_decay``) update in place at step ``step`` >= 1."""
     hp = check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
-                    weight_decay, amsgrad, maximize, decoupled_weight_decay)
+                    weight_decay, amsgrad, maximize, decoupled_weight_decay, overlap=False)
     _core.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if hp["amsgrad"] else None,
                     hp["step"], hp["lr"], hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"],
                     hp["amsgrad"], hp["maximize"], hp["decoupled_weight_decay"])
@@ -211,7 +230,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     """RMSprop update in place (``grad_avg`` when centered, ``momentum_buffer`` when momentum > 0)."""
     hp = check_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
-                       momentum, centered, maximize)
+                       momentum, centered, maximize, overlap=False)
     _core.rmsprop_step(param, grad, square_avg, grad_avg if hp["centered"] else None,
                        momentum_buffer if hp["momentum"] > 0 else None, hp["lr"], hp["alpha"], hp["eps"],
                        hp["weight_decay"], hp["momentum"], hp["centered"], hp["maximize"])
@@ -220,7 +239,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *
 def adagrad_step(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                  maximize=False):
     """Adagrad update in place at step ``step`` >= 1."""
-    hp = check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize)
+    hp = check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize, overlap=False)
     _core.adagrad_step(param, grad, state_sum, hp["step"], hp["lr"], hp["lr_decay"], hp["weight_decay"],
                        hp["eps"], hp["maximize"])
 

@@ -2,21 +2,21 @@
 from __future__ import annotations
 
 from .. import backend
-from ..ops._validate import check_scalar
+from ..ops.optim import check_real
 from .optimizer import Optimizer
 
 
 def check_hyper(value, name: str, what: str, **bounds) -> float:
     """PyTorch's "Invalid <what>: <value>" ValueError, prefixed with the argument name."""
     try:
-        return check_scalar(value, name, **bounds)
+        return check_real(value, name, **bounds)
     except ValueError as e:
         detail = str(e).split(": ", 1)[-1]
         raise ValueError(f"{name}: Invalid {what}: {value!r} ({detail})") from None
 
 
 def check_flag(value, name: str) -> None:
-    if not isinstance(value, bool) and value not in (0, 1):
+    if value is not True and value is not False and value not in (0, 1):
         raise TypeError(f"{name}: expected True or False, got {value!r}")
 
 

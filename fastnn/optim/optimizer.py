@@ -26,6 +26,17 @@ from ..nn.parameter import Parameter
 from ..ops._validate import check_scalar
 
 
+def _plain(value):
+    """A state value as an ndarray or a Python scalar: 0-d arrays and array-likes (a PyTorch
+    checkpoint's ``step`` tensor, its moment tensors) are converted, so such checkpoints load."""
+    if value is None or isinstance(value, (bool, int, float, np.ndarray)):
+        return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+    if hasattr(value, "__array__"):
+        a = np.asarray(value)
+        return a.item() if a.ndim == 0 else a
+    return value
+
+
 class Optimizer:
     def __init__(self, params, defaults: Dict[str, Any]):
         self.defaults = dict(defaults)
@@ -167,7 +178,7 @@ class Optimizer:
                 entries = [by_param[id(p)] for p in arena.params]
                 keys = set().union(*[set(e) for e in entries])
                 for k in keys:
-                    values = [e.get(k) for e in entries]
+                    values = [_plain(e.get(k)) for e in entries]
                     if any(v is None for v in values):
                         raise ValueError(f"state_dict: state {k!r} is missing for some parameters of group {gi}")
                     if isinstance(values[0], np.ndarray):
