@@ -6,9 +6,9 @@
     loss = plan.step(xb, yb)                 # forward, loss, backward, update: one C call
     losses = plan.epoch(X, y, batch_size=32, shuffle=True, seed=0)   # a whole epoch in C
 
-A plan covers a ``Sequential`` of ``Linear`` layers, each optionally followed by
-ReLU, LeakyReLU (slope >= 0), Sigmoid, Tanh or GELU, and ``LayerNorm`` (last axis) /
-``BatchNorm1d`` (2-D inputs, trained in training mode), trained with MSELoss, L1Loss,
+A plan covers a ``Sequential`` of ``Linear`` layers, ``LayerNorm`` (last axis),
+``BatchNorm1d`` and ``Dropout``, each Linear or norm optionally followed by ReLU,
+LeakyReLU (slope >= 0), Sigmoid, Tanh or (after a Linear) GELU, trained with MSELoss, L1Loss,
 BCELoss, BCEWithLogitsLoss or CrossEntropyLoss by SGD (momentum, dampening,
 Nesterov, weight decay, maximize) or Adam/AdamW (amsgrad) with one parameter
 group. ``compile`` raises :class:`PlanUnsupported` (saying why) for anything
