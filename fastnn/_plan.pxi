@@ -1,1 +1,406 @@
 # _plan.pxi — wrappers for src_c/plan (whole-step training plans).
+#
+# PlanCore holds the C plan and points it at the model's parameter arena and
+# the optimizer's flat state buffers at every call (they are never copied), so
+# the model, opt.state_dict() and a PyTorch-style loop see the same state.
+# step() is the hot path of small networks: one C call between cheap checks.
+# fastnn.plan builds on it (layer extraction, epochs, Ctrl-C, progress).
+
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.string cimport memcpy
+from libc.stdint cimport uint64_t
+import numpy as np
+
+cdef extern from "plan.h" nogil:
+    ctypedef struct fnn_plan:
+        pass
+    ctypedef struct fnn_plan_dense:
+        int64_t n_in "in"
+        int64_t n_out "out"
+        int64_t w_off
+        int64_t b_off
+        int act
+        double act_param
+        int kind
+        double eps
+        double momentum
+        void *running_mean
+        void *running_var
+        int64_t *nbt
+    ctypedef struct fnn_plan_opt:
+        int kind
+        double lr, weight_decay
+        int maximize
+        double momentum, dampening
+        int nesterov
+        int sgd_mode
+        double beta1, beta2, eps
+        int amsgrad, decoupled
+        int64_t step
+    ctypedef struct fnn_plan_arena:
+        int64_t n
+        void *params
+        void *grads
+        void *state0
+        void *state1
+        void *state2
+    int FNN_PLAN_MSE, FNN_PLAN_L1, FNN_PLAN_BCE, FNN_PLAN_BCE_LOGITS, FNN_PLAN_CE
+    int FNN_PLAN_SGD, FNN_PLAN_ADAM
+    int FNN_PLAN_CHECK_FINITE, FNN_PLAN_FUSED
+    int FNN_PLAN_BAD_INPUT, FNN_PLAN_BAD_TARGET, FNN_PLAN_NONFINITE_LOSS
+    int FNN_PLAN_NONFINITE_GRAD, FNN_PLAN_NONFINITE_PARAM
+    fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
+                              int reduction, double label_smoothing)
+    void fnn_plan_destroy(fnn_plan *p)
+    void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds)
+    int fnn_plan_reserve(fnn_plan *p, int64_t batch)
+    int64_t fnn_plan_capacity(const fnn_plan *p)
+    size_t fnn_plan_bytes(const fnn_plan *p)
+    int64_t fnn_plan_alloc_count()
+    const void *fnn_plan_output(const fnn_plan *p)
+    int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
+                      const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
+                      double *loss, int64_t *bad)
+    int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *Y,
+                     const int64_t *perm, int64_t b0, int64_t b1, const fnn_plan_arena *a,
+                     const fnn_plan_opt *o, int flags, double *losses, int64_t *done, int64_t *bad)
+
+PLAN_LOSSES = {"mse": FNN_PLAN_MSE, "l1": FNN_PLAN_L1, "bce": FNN_PLAN_BCE,
+               "bce_logits": FNN_PLAN_BCE_LOGITS, "cross_entropy": FNN_PLAN_CE}
+PLAN_CHECK_FINITE = FNN_PLAN_CHECK_FINITE
+PLAN_FUSED = FNN_PLAN_FUSED
+PLAN_STATUS = {"bad_input": FNN_PLAN_BAD_INPUT, "bad_target": FNN_PLAN_BAD_TARGET,
+               "nonfinite_loss": FNN_PLAN_NONFINITE_LOSS, "nonfinite_grad": FNN_PLAN_NONFINITE_GRAD,
+               "nonfinite_param": FNN_PLAN_NONFINITE_PARAM}
+
+
+def plan_alloc_count():
+    """Heap allocations made by every plan so far (buffers and GEMM workspace growth)."""
+    return fnn_plan_alloc_count()
+
+
+cdef class PlanCore:
+    """The compiled part of a plan. Built by ``fastnn.plan.Plan``; see there."""
+    cdef fnn_plan *p
+    cdef fnn_plan_arena ar
+    cdef fnn_plan_opt op
+    cdef readonly int kind          # 0 float32, 1 float64
+    cdef readonly int ce            # labels are int64 class indices
+    cdef readonly int64_t n_in, n_out
+    cdef public int flags
+    cdef public int last_status
+    cdef public int64_t last_bad
+    cdef int opt_kind
+    cdef object _arena, _group, _states, _optimizer
+    cdef list _bn                   # (module, running_mean, running_var, num_batches_tracked) per BatchNorm1d
+    cdef list _watched              # (module, compiled p or None): checked at every call
+    cdef readonly int64_t ndrop     # dropout layers (one seed each per step)
+    cdef cnp.ndarray _seeds         # this step's seeds
+    cdef double _t_next             # Adam: t of the step being prepared
+
+    def __cinit__(self, int is_f64, list layers, int loss, int reduction, double label_smoothing):
+        cdef Py_ssize_t nl = len(layers), i
+        if nl < 1:
+            raise ValueError("layers: a plan needs at least one dense layer")
+        cdef fnn_plan_dense *ls = <fnn_plan_dense *>PyMem_Malloc(nl * sizeof(fnn_plan_dense))
+        if ls == NULL:
+            raise MemoryError()
+        try:
+            for i in range(nl):
+                n_in, n_out, w_off, b_off, act, param, kind, eps, momentum, rm, rv, nbt, _module = layers[i]
+                ls[i].n_in = n_in
+                ls[i].n_out = n_out
+                ls[i].w_off = w_off
+                ls[i].b_off = b_off
+                ls[i].act = act
+                ls[i].act_param = param
+                ls[i].kind = kind
+                ls[i].eps = eps
+                ls[i].momentum = momentum
+                ls[i].running_mean = NULL if rm is None else cnp.PyArray_DATA(<cnp.ndarray>rm)
+                ls[i].running_var = NULL if rv is None else cnp.PyArray_DATA(<cnp.ndarray>rv)
+                ls[i].nbt = NULL if nbt is None else <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>nbt)
+            self.p = fnn_plan_create(is_f64, nl, ls, loss, reduction, label_smoothing)
+        finally:
+            PyMem_Free(ls)
+        if self.p == NULL:
+            raise MemoryError("fastnn: could not allocate a training plan")
+        self._bn = [(l[12], l[9], l[10], l[11]) for l in layers if l[6] == 2]
+        self._watched = []
+        self.ndrop = sum(1 for l in layers if l[6] == 3)
+        self._seeds = np.zeros(max(self.ndrop, 1), dtype=np.uint64)
+        self.kind = 1 if is_f64 else 0
+        self.ce = loss == FNN_PLAN_CE
+        self.n_in = layers[0][0]
+        self.n_out = layers[nl - 1][1]
+        self.flags = 0
+        self.last_status = 0
+        self.last_bad = -1
+
+    def __dealloc__(self):
+        if self.p != NULL:
+            fnn_plan_destroy(self.p)
+
+    def _bind(self, optimizer, arena, group, states, int opt_kind):
+        """Point the plan at the arena and the optimizer's group dict and state list."""
+        self._optimizer = optimizer
+        self._arena = arena
+        self._group = group
+        self._states = states
+        self.opt_kind = opt_kind
+        # An Arena's flat buffers are fixed for its lifetime; a rebuilt arena marks the old one stale.
+        cdef cnp.ndarray data = <cnp.ndarray>arena.data
+        cdef cnp.ndarray grad = <cnp.ndarray>arena.grad
+        if (cnp.PyArray_TYPE(data) != (cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32)
+                or cnp.PyArray_TYPE(grad) != cnp.PyArray_TYPE(data)
+                or cnp.PyArray_SIZE(grad) != cnp.PyArray_SIZE(data)
+                or not cnp.PyArray_IS_C_CONTIGUOUS(data) or not cnp.PyArray_IS_C_CONTIGUOUS(grad)):
+            raise ValueError("arena: expected contiguous data and grad buffers of the plan's dtype")
+        self.ar.n = cnp.PyArray_SIZE(data)
+        self.ar.params = cnp.PyArray_DATA(data)
+        self.ar.grads = cnp.PyArray_DATA(grad)
+
+    def _watch(self, list modules):
+        self._watched = modules
+
+    def _draw_seeds(self, int64_t steps):
+        """Dropout seeds for `steps` steps, drawn from fastnn's generator as the eager forward draws them."""
+        if self.ndrop == 0:
+            return None
+        from fastnn.random import draw_seed
+        return np.array([draw_seed() for _ in range(steps * self.ndrop)], dtype=np.uint64)
+
+    def reserve(self, int64_t batch):
+        """Size the buffers for batches of up to ``batch`` rows (allocates only when growing)."""
+        if batch < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch}")
+        if fnn_plan_reserve(self.p, batch) != 0:
+            raise MemoryError(f"fastnn: could not allocate plan buffers for batch {batch}")
+
+    @property
+    def capacity(self):
+        return fnn_plan_capacity(self.p)
+
+    @property
+    def nbytes(self):
+        return fnn_plan_bytes(self.p)
+
+    def output(self, int64_t batch):
+        """A copy of the network's output (batch, out) from the last step."""
+        cdef cnp.ndarray out = np.empty((batch, self.n_out), dtype=np.float64 if self.kind else np.float32)
+        if batch < 1 or batch > fnn_plan_capacity(self.p):
+            raise ValueError(f"batch: expected 1..{fnn_plan_capacity(self.p)}, got {batch}")
+        memcpy(cnp.PyArray_DATA(out), fnn_plan_output(self.p), <size_t>cnp.PyArray_NBYTES(out))
+        return out
+
+    # --- the optimizer's side, read at every call ------------------------------------
+    cdef int _prepare(self) except -1:
+        """Arena and state pointers and hyper-parameters for the next step."""
+        arena = self._arena
+        if self._watched:
+            self._check_bn()
+        if arena.stale:
+            raise RuntimeError("plan: the optimizer's parameters were moved to another arena since the plan "
+                               "was compiled; compile a new plan")
+        cdef dict group = <dict>self._group
+        cdef dict state = <dict>(<list>(<list>self._optimizer._states)[0])[0]
+        self.ar.state0 = NULL
+        self.ar.state1 = NULL
+        self.ar.state2 = NULL
+        cdef fnn_plan_opt *o = &self.op
+        o.lr = group["lr"]
+        o.weight_decay = group["weight_decay"]
+        o.maximize = 1 if group["maximize"] else 0
+        if self.opt_kind == FNN_PLAN_SGD:
+            o.kind = FNN_PLAN_SGD
+            o.momentum = group["momentum"]
+            o.dampening = group["dampening"]
+            o.nesterov = 1 if group["nesterov"] else 0
+            o.sgd_mode = 0
+            if o.momentum != 0.0:
+                buf = state.get("momentum_buffer")
+                if buf is None:  # PyTorch: the first step copies the gradient into the buffer
+                    buf = state["momentum_buffer"] = arena.zeros_like()
+                    o.sgd_mode = 1
+                else:
+                    o.sgd_mode = 2
+                self.ar.state0 = self._state_ptr(buf, "momentum_buffer")
+        else:
+            o.kind = FNN_PLAN_ADAM
+            betas = group["betas"]
+            o.beta1 = betas[0]
+            o.beta2 = betas[1]
+            o.eps = group["eps"]
+            o.amsgrad = 1 if group["amsgrad"] else 0
+            o.decoupled = 1 if group["decoupled_weight_decay"] else 0
+            m = state.get("exp_avg")
+            if m is None:
+                m = state["exp_avg"] = arena.zeros_like()
+                state["exp_avg_sq"] = arena.zeros_like()
+            if o.amsgrad and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = arena.zeros_like()
+            self.ar.state0 = self._state_ptr(m, "exp_avg")
+            self.ar.state1 = self._state_ptr(state["exp_avg_sq"], "exp_avg_sq")
+            if o.amsgrad:
+                self.ar.state2 = self._state_ptr(state["max_exp_avg_sq"], "max_exp_avg_sq")
+            self._t_next = float(state.get("step", 0.0)) + 1.0
+            o.step = <int64_t>self._t_next
+        return 0
+
+    cdef int _check_bn(self) except -1:
+        """The plan points at each BatchNorm1d's running-statistics arrays and trains in training mode."""
+        for m, p in self._watched:
+            if not m.training:
+                raise RuntimeError(f"plan: {type(m).__name__} is in eval mode; a plan trains in training mode "
+                                   f"(call model.train())")
+            if p is not None and m.p != p:
+                raise RuntimeError(f"plan: Dropout's p changed from {p} to {m.p} since the plan was compiled; "
+                                   f"compile a new plan")
+        for m, rm, rv, nbt in self._bn:
+            if not m.training:
+                raise RuntimeError(f"plan: {m.describe()} is in eval mode; a plan trains in training mode "
+                                   f"(call model.train())")
+            if m.running_mean is not rm or m.running_var is not rv or m.num_batches_tracked is not nbt:
+                raise RuntimeError(f"plan: {m.describe()}'s running statistics were replaced since the plan was "
+                                   f"compiled; compile a new plan")
+        return 0
+
+    cdef void *_state_ptr(self, object buf, str name) except NULL:
+        if not isinstance(buf, cnp.ndarray):
+            raise TypeError(f"optimizer state {name!r}: expected a flat array, got {type(buf).__name__}")
+        cdef cnp.ndarray a = <cnp.ndarray>buf
+        if (cnp.PyArray_TYPE(a) != (cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32)
+                or cnp.PyArray_SIZE(a) != self.ar.n or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or not cnp.PyArray_ISWRITEABLE(a)):
+            raise ValueError(f"optimizer state {name!r}: expected a writable contiguous array of the "
+                             f"arena's dtype and size {self.ar.n}")
+        return cnp.PyArray_DATA(a)
+
+    cdef void _commit(self, int64_t steps):
+        """After `steps` applied updates: Adam's step count (the only state kept outside C)."""
+        if steps > 0 and self.opt_kind == FNN_PLAN_ADAM:
+            (<dict>(<list>(<list>self._optimizer._states)[0])[0])["step"] = self._t_next + <double>(steps - 1)
+
+    cdef int _check_batch(self, cnp.ndarray x, cnp.ndarray y, str xn, str yn) except -1:
+        cdef int want = cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32
+        if cnp.PyArray_TYPE(x) != want:
+            raise TypeError(f"{xn}: expected a {'float64' if self.kind else 'float32'} array (the model's "
+                            f"dtype), got {x.dtype}")
+        if cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_DIM(x, 1) != self.n_in or cnp.PyArray_DIM(x, 0) < 1:
+            raise ValueError(f"{xn}: expected shape (batch, {self.n_in}), got {(<object>x).shape}")
+        if not cnp.PyArray_IS_C_CONTIGUOUS(x):
+            raise ValueError(f"{xn}: expected a C-contiguous array")
+        cdef int64_t n = cnp.PyArray_DIM(x, 0)
+        if self.ce:
+            if cnp.PyArray_TYPE(y) != cnp.NPY_INT64:
+                raise TypeError(f"{yn}: expected int64 class labels, got dtype {y.dtype}")
+            if cnp.PyArray_NDIM(y) != 1 or cnp.PyArray_DIM(y, 0) != n:
+                raise ValueError(f"{yn}: expected shape ({n},) to match {xn}, got {(<object>y).shape}")
+        else:
+            if cnp.PyArray_TYPE(y) != want:
+                raise TypeError(f"{yn}: expected a {'float64' if self.kind else 'float32'} array, got {y.dtype}")
+            if cnp.PyArray_NDIM(y) != 2 or cnp.PyArray_DIM(y, 0) != n or cnp.PyArray_DIM(y, 1) != self.n_out:
+                raise ValueError(f"{yn}: expected shape ({n}, {self.n_out}) to match the output, "
+                                 f"got {(<object>y).shape}")
+        if not cnp.PyArray_IS_C_CONTIGUOUS(y):
+            raise ValueError(f"{yn}: expected a C-contiguous array")
+        return 0
+
+    cdef int _raise_status(self, int st, str yn) except -1:
+        if st == -1:
+            raise MemoryError("fastnn: out of memory in a training plan")
+        if st == FNN_PLAN_BAD_INPUT:
+            raise ValueError(f"input: the network's output is outside the loss's domain "
+                             f"(BCELoss needs probabilities in [0, 1]) at flat index {self.last_bad}")
+        if st == FNN_PLAN_BAD_TARGET:
+            if self.ce:
+                raise IndexError(f"{yn}: class label out of range [0, {self.n_out}) at index {self.last_bad}")
+            raise ValueError(f"{yn}: target out of range (expected values in [0, 1]) at flat index {self.last_bad}")
+        return 0
+
+    def step(self, cnp.ndarray xb not None, cnp.ndarray yb not None):
+        """One training step (forward, loss, backward, update) in one C call; returns the loss.
+
+        xb: (batch, in) array of the model's dtype, C-contiguous; yb: (batch, out) targets of
+        that dtype, or (batch,) int64 labels for cross-entropy.
+        """
+        self._check_batch(xb, yb, "xb", "yb")
+        cdef int64_t batch = cnp.PyArray_DIM(xb, 0)
+        if self._bn and batch < 2:
+            raise ValueError(f"xb: BatchNorm1d expects more than 1 value per channel when training, got a batch "
+                             f"of {batch}")
+        if batch > fnn_plan_capacity(self.p):
+            self.reserve(batch)
+        self._prepare()
+        cdef double loss = 0.0
+        cdef int64_t bad = -1
+        cdef int st
+        cdef Py_ssize_t k
+        if self.ndrop:
+            from fastnn.random import draw_seed
+            for k in range(self.ndrop):
+                self._seeds[k] = draw_seed()
+            fnn_plan_set_seeds(self.p, <const uint64_t *>cnp.PyArray_DATA(self._seeds))
+        cdef const void *px = cnp.PyArray_DATA(xb)
+        cdef const void *py = cnp.PyArray_DATA(yb)
+        if batch * self.n_in < 4096:  # releasing the GIL costs more than a tiny step
+            st = fnn_plan_step(self.p, batch, px, py, &self.ar, &self.op, self.flags, &loss, &bad)
+        else:
+            with nogil:
+                st = fnn_plan_step(self.p, batch, px, py, &self.ar, &self.op, self.flags, &loss, &bad)
+        self.last_status = st
+        self.last_bad = bad
+        if st == 0 or st == FNN_PLAN_NONFINITE_PARAM:
+            self._commit(1)
+        elif st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
+            self._raise_status(st, "yb")
+        return <double><float>loss if self.kind == 0 else loss
+
+    def run(self, cnp.ndarray X not None, cnp.ndarray Y not None, object perm, int64_t bs,
+            int64_t b0, int64_t b1, cnp.ndarray losses not None, object seeds=None):
+        """Batches b0..b1-1 of an epoch (see fnn_plan_run); returns (status, batches done)."""
+        self._check_batch(X, Y, "X", "y")
+        cdef int64_t n = cnp.PyArray_DIM(X, 0)
+        cdef int64_t nb = (n + bs - 1) // bs if bs > 0 else 0
+        if bs < 1 or b0 < 0 or b1 > nb or b0 > b1:
+            raise ValueError(f"batches: expected 0 <= b0 <= b1 <= {nb} and a positive batch size")
+        if cnp.PyArray_TYPE(losses) != cnp.NPY_FLOAT64 or cnp.PyArray_SIZE(losses) < b1 - b0 \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(losses) or not cnp.PyArray_ISWRITEABLE(losses):
+            raise ValueError(f"losses: expected a writable float64 array of at least {b1 - b0} elements")
+        cdef const int64_t *pp = NULL
+        cdef cnp.ndarray pa
+        if perm is not None:
+            pa = <cnp.ndarray>perm
+            if cnp.PyArray_TYPE(pa) != cnp.NPY_INT64 or cnp.PyArray_SIZE(pa) != n \
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(pa):
+                raise ValueError(f"perm: expected a contiguous int64 permutation of {n} indices")
+            pp = <const int64_t *>cnp.PyArray_DATA(pa)
+        if self._bn and (bs < 2 or n - (nb - 1) * bs < 2):
+            raise ValueError(f"batch_size: BatchNorm1d expects more than 1 value per channel when training; "
+                             f"batches of {bs} over {n} samples leave one of size {n - (nb - 1) * bs if bs > 1 else 1}")
+        cdef cnp.ndarray sa
+        if self.ndrop:
+            if seeds is None:
+                raise ValueError("seeds: this plan has dropout layers; pass one seed per dropout layer and batch")
+            sa = <cnp.ndarray>seeds
+            if cnp.PyArray_TYPE(sa) != cnp.NPY_UINT64 or cnp.PyArray_SIZE(sa) != (b1 - b0) * self.ndrop \
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(sa):
+                raise ValueError(f"seeds: expected {(b1 - b0) * self.ndrop} contiguous uint64 seeds")
+            fnn_plan_set_seeds(self.p, <const uint64_t *>cnp.PyArray_DATA(sa))
+        if bs > fnn_plan_capacity(self.p):
+            self.reserve(bs)
+        self._prepare()
+        cdef int64_t done = 0, bad = -1
+        cdef int st
+        cdef const void *pX = cnp.PyArray_DATA(X)
+        cdef const void *pY = cnp.PyArray_DATA(Y)
+        cdef double *pl = <double *>cnp.PyArray_DATA(losses)
+        with nogil:
+            st = fnn_plan_run(self.p, n, bs, pX, pY, pp, b0, b1, &self.ar, &self.op, self.flags,
+                              pl, &done, &bad)
+        self.last_status = st
+        self.last_bad = bad
+        self._commit(done)
+        if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
+            self._raise_status(st, "y")
+        return st, done

@@ -460,11 +460,78 @@ def _evaluate(model, loss_fn, X, y, batch_size, counter) -> Dict[str, float]:
     finally:
         _set_modes(modes)
 
+# --- compiled plans -----------------------------------------------------------------------------
+_PLAN_NONFINITE_LOSS, _PLAN_NONFINITE_GRAD, _PLAN_NONFINITE_PARAM = 3, 4, 5  # plan.h status codes
+
+
+def _compile_plan(model, loss_fn, optimizer, plan, batch_size):
+    """(Plan or None, a line saying which loop runs and why)."""
+    if plan is False:
+        return None, "fit: PyTorch-style loop (plan=False)"
+    from . import plan as plan_mod
+    reason = plan_mod.explain(model, loss_fn, optimizer)
+    if reason is not None:
+        if plan is True:
+            raise plan_mod.PlanUnsupported(f"plan: a compiled plan was required, but {reason}")
+        return None, f"fit: PyTorch-style loop (no compiled plan: {reason})"
+    p = plan_mod.compile(model, loss_fn, optimizer, batch_size=batch_size)
+    p.check_finite = True  # DivergenceError semantics: stop before a non-finite update
+    return p, "fit: compiled plan"
+
+
+def _plan_epoch(plan, X, y, batches, rng, shuffle, batch_size, callbacks, interrupt, history, optimizer,
+                weight, epoch, epochs, steps, step):
+    """One epoch through plan.epoch (batches in C). Returns (step, loss_sum, seen, stop)."""
+    n = len(X)
+    # The same permutation Batches would draw (same generator, same call), so both loops agree.
+    perm = rng.permutation(n) if shuffle and batch_size < n else None
+    sizes = [min(batch_size, n - b * batch_size) for b in range(steps)]
+    state = {"sum": 0.0, "seen": 0, "counted": 0}
+    f32 = plan.dtype == np.float32
+
+    def account(losses, upto):
+        for b in range(state["counted"], upto):
+            with np.errstate(over="ignore"):
+                v = float(np.float32(losses[b])) if f32 else float(losses[b])
+            state["sum"] += v * weight(sizes[b])
+            state["seen"] += sizes[b]
+        state["counted"] = upto
+
+    def progress(done, total, losses):
+        account(losses, done)
+        with np.errstate(over="ignore"):
+            v = float(np.float32(losses[done - 1])) if f32 else float(losses[done - 1])
+        logs = {"loss": v, "size": sizes[done - 1], "step": step + done, "epoch": epoch,
+                "epoch_loss": state["sum"] / state["seen"]}
+        for cb in callbacks:
+            cb.on_batch_end(done - 1, logs)
+
+    every = max(1, steps // 50) if callbacks else 0
+    losses = plan.epoch(X, y, batch_size=batch_size, perm=perm, callback=progress if every else None,
+                        every=every, stop=lambda: interrupt.pending)
+    done = len(losses)
+    account(losses, done)
+    step += done
+    history.params["steps_done"] = step
+    status = plan.last_status
+    if status in (_PLAN_NONFINITE_LOSS, _PLAN_NONFINITE_GRAD, _PLAN_NONFINITE_PARAM):
+        applied = status == _PLAN_NONFINITE_PARAM
+        b = done if applied else done + 1
+        with np.errstate(over="ignore"):  # as fit reports it: the loss in the model's dtype
+            value = float(np.float32(plan.last_losses[b - 1])) if f32 else float(plan.last_losses[b - 1])
+        what = ("the loss became non-finite" if status == _PLAN_NONFINITE_LOSS else
+                "a gradient became non-finite" if status == _PLAN_NONFINITE_GRAD else
+                "the update overflowed: the parameters are no longer finite")
+        raise _divergence(what, value, epoch, epochs, b, steps, b + step - done, optimizer, applied=applied)
+    if done < steps:
+        interrupt.check(f"after step {step} (epoch {epoch}, batch {done}/{steps})")
+    return step, state["sum"], state["seen"], any(cb.stop_training for cb in callbacks)
+
 
 # --- fit ---------------------------------------------------------------------------------------
 def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: Optional[int] = 32,
         shuffle: bool = True, validation_data=None, scheduler=None, callbacks=(), seed: Optional[int] = None,
-        verbose: int = 1, metrics="auto", scheduler_interval: str = "epoch") -> History:
+        verbose: int = 1, metrics="auto", scheduler_interval: str = "epoch", plan="auto") -> History:
     """Train ``model`` on (X, y) with mini-batch gradient descent; returns a :class:`History`.
 
     model: a fastnn Module; trained in train mode, validated in eval mode; each
@@ -486,6 +553,12 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         epoch), 2 one line per epoch plus diagnostics.
     metrics: "auto" (accuracy for CrossEntropyLoss — argmax —, BCELoss — output > 0.5 —
         and BCEWithLogitsLoss — output > 0), ["accuracy"], or None.
+    plan: "auto" (default) trains through a compiled plan (``fastnn.plan``: each step one C
+        call, and whole epochs in C when no metric, per-batch callback or per-batch scheduler
+        needs Python between steps) whenever the model, loss and optimizer are supported, and
+        through the PyTorch-style loop otherwise; False always uses the loop; True requires a
+        plan (``PlanUnsupported`` otherwise). Both give the same parameters; verbose=2 says
+        which one ran and why.
 
     Raises ``fastnn.DivergenceError`` (with ``epoch``, ``step`` (global, 1-based),
     ``batch`` (within the epoch, 1-based), ``loss``, ``lr`` and ``history``) when a loss or
@@ -514,6 +587,8 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         raise ValueError(f"seed: expected None or a non-negative integer, got {seed!r}")
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"scheduler_interval: expected 'epoch' or 'batch', got {scheduler_interval!r}")
+    if not (plan is True or plan is False or plan == "auto"):
+        raise ValueError(f"plan: expected 'auto', True or False, got {plan!r}")
     X, y = _prepare(X, y, loss_fn, model)
     batch_size = resolve_batch_size(batch_size, len(X))
     if validation_data is not None:
@@ -540,6 +615,14 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         callbacks.append(ProgressBar(verbose=verbose))
 
     # --- set-up ---
+    step_plan, plan_note = _compile_plan(model, loss_fn, optimizer, plan, batch_size)
+    whole_epochs = (step_plan is not None and counter is None
+                    and not (scheduler is not None and scheduler_interval == "batch")
+                    and all(type(cb).on_batch_end in (Callback.on_batch_end, ProgressBar.on_batch_end)
+                            for cb in callbacks))
+    if step_plan is not None:
+        plan_note += (" (whole epochs in C)" if whole_epochs else
+                      " (one C call per step; Python between steps for metrics/callbacks/schedulers)")
     rng = np.random.default_rng(draw_seed() if seed is None else int(seed))
     batches = Batches(X, y, batch_size=batch_size, shuffle=shuffle, rng=rng)
     steps = len(batches)
@@ -561,6 +644,11 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         with _DeferredInterrupt() as interrupt:
             for cb in callbacks:
                 cb.on_train_begin({})
+            if verbose == 2:
+                for cb in callbacks:
+                    if isinstance(cb, ProgressBar):
+                        cb._write(plan_note + "\n")
+                        break
             for epoch in range(1, epochs + 1):
                 model.train()
                 lr_epoch = _lrs(optimizer)[0]
@@ -569,24 +657,41 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                 loss_sum = 0.0
                 seen = correct = counted = 0
                 stop = False
-                for b, (xb, yb) in enumerate(batches):
+                if whole_epochs:
+                    step, loss_sum, seen, stop = _plan_epoch(
+                        step_plan, X, y, batches, rng, shuffle, batch_size, callbacks, interrupt, history,
+                        optimizer, weight, epoch, epochs, steps, step)
+                for b, (xb, yb) in enumerate(() if whole_epochs else batches):
                     interrupt.check(f"before step {step + 1} (epoch {epoch}, batch {b + 1}/{steps})")
-                    optimizer.zero_grad()
-                    out = model(xb)
-                    loss = loss_fn(out, yb)
-                    value = float(loss)
-                    if not finite(value):
-                        raise _divergence("the loss became non-finite", value, epoch, epochs, b + 1, steps,
-                                          step + 1, optimizer)
-                    if not hasattr(loss, "backward"):
-                        raise TypeError(f"loss_fn: expected it to return a fastnn Tensor with backward(), "
-                                        f"got {type(loss).__name__}")
-                    loss.backward()
-                    if not _optimizer_finite(optimizer, "grad"):
-                        raise _divergence("a gradient became non-finite", value, epoch, epochs, b + 1, steps,
-                                          step + 1, optimizer)
-                    optimizer.step()
-                    if not _optimizer_finite(optimizer, "data"):
+                    if step_plan is not None:
+                        # zero_grad, forward, loss, backward and step in one C call, which stops
+                        # before the update on a non-finite loss or gradient
+                        value = step_plan.step(xb, yb)
+                        out = step_plan.output(len(xb)) if counter is not None else None
+                        status = step_plan.last_status
+                        if status in (_PLAN_NONFINITE_LOSS, _PLAN_NONFINITE_GRAD):
+                            raise _divergence("the loss became non-finite" if status == _PLAN_NONFINITE_LOSS
+                                              else "a gradient became non-finite", value, epoch, epochs,
+                                              b + 1, steps, step + 1, optimizer)
+                        diverged = status == _PLAN_NONFINITE_PARAM
+                    else:
+                        optimizer.zero_grad()
+                        out = model(xb)
+                        loss = loss_fn(out, yb)
+                        value = float(loss)
+                        if not finite(value):
+                            raise _divergence("the loss became non-finite", value, epoch, epochs, b + 1, steps,
+                                              step + 1, optimizer)
+                        if not hasattr(loss, "backward"):
+                            raise TypeError(f"loss_fn: expected it to return a fastnn Tensor with backward(), "
+                                            f"got {type(loss).__name__}")
+                        loss.backward()
+                        if not _optimizer_finite(optimizer, "grad"):
+                            raise _divergence("a gradient became non-finite", value, epoch, epochs, b + 1, steps,
+                                              step + 1, optimizer)
+                        optimizer.step()
+                        diverged = not _optimizer_finite(optimizer, "data")
+                    if diverged:
                         # Finite gradients times the lr overflowed. Rare (|lr·g| > ~3e38 in float32), and
                         # the one case where the parameters can no longer be the last finite ones.
                         raise _divergence("the update overflowed: the parameters are no longer finite",

@@ -1,0 +1,317 @@
+"""Compiled training plans: no Python in the training loop.
+
+::
+
+    plan = fastnn.plan.compile(model, nn.CrossEntropyLoss(), opt)
+    loss = plan.step(xb, yb)                 # forward, loss, backward, update: one C call
+    losses = plan.epoch(X, y, batch_size=32, shuffle=True, seed=0)   # a whole epoch in C
+
+A plan covers a ``Sequential`` of ``Linear`` layers, ``LayerNorm`` (last axis),
+``BatchNorm1d`` and ``Dropout``, each Linear or norm optionally followed by ReLU,
+LeakyReLU (slope >= 0), Sigmoid, Tanh or (after a Linear) GELU, trained with MSELoss, L1Loss,
+BCELoss, BCEWithLogitsLoss or CrossEntropyLoss by SGD (momentum, dampening,
+Nesterov, weight decay, maximize) or Adam/AdamW (amsgrad) with one parameter
+group. ``compile`` raises :class:`PlanUnsupported` (saying why) for anything
+else; :func:`explain` returns that reason without raising.
+
+The plan holds no copy of the model: it points into the parameter arena and
+the optimizer's flat state buffers, so after ``plan.step`` the model,
+``opt.state_dict()`` and a PyTorch-style loop see the same state and can be
+interleaved. One step is ``opt.zero_grad(); loss_fn(model(xb), yb).backward();
+opt.step()``: the same kernels in the same order (bit for bit) for layers whose
+products take the GEMM's packed path; small layers (≤ 65536 multiply-adds per
+product) run as direct register-blocked loops inside the plan, which agree to
+float rounding. Each path is bitwise identical for any thread count. With
+``fused=True`` the weight update is applied inside the weight-gradient product
+(``dW`` never reaches memory, so ``param.grad`` of the weights is not written);
+results agree with the unfused path (bit for bit in our tests).
+
+Dropout draws its seeds from fastnn's generator exactly as the eager forward does;
+BatchNorm1d and Dropout must be in training mode (checked at every call).
+
+Buffers are sized once per batch size: a step allocates nothing after the first.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import _core
+from .nn.activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from .nn.container import Sequential
+from .nn.linear import Linear
+from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from .nn.dropout import Dropout
+from .nn.normalization import BatchNorm1d, LayerNorm
+
+__all__ = ["Plan", "PlanUnsupported", "compile", "explain"]
+
+_ACT_CODES = {"relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5, "gelu_tanh": 6}
+_ACT_TYPES = (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)
+_LOSSES = {MSELoss: "mse", L1Loss: "l1", BCELoss: "bce", BCEWithLogitsLoss: "bce_logits",
+           CrossEntropyLoss: "cross_entropy"}
+
+
+class PlanUnsupported(ValueError):
+    """The model, loss or optimizer is outside what a compiled plan covers (the message says what)."""
+
+
+def _optimizer_kind(optimizer) -> int:
+    from .optim.adam import Adam, AdamW
+    from .optim.sgd import SGD
+    if type(optimizer) is SGD:
+        return 0
+    if type(optimizer) in (Adam, AdamW):
+        return 1
+    raise PlanUnsupported(f"optimizer: plans support SGD, Adam and AdamW, got {type(optimizer).__name__}")
+
+
+def _describe(model, loss_fn, optimizer):
+    """(layers, loss code, reduction, label smoothing, opt kind, arena, group) or PlanUnsupported."""
+    if type(model) is not Sequential:
+        raise PlanUnsupported(f"model: plans support nn.Sequential, got {type(model).__name__}")
+    children = list(model)
+    watched = []  # modules whose mode and options the plan checks at every call
+    layers = []
+    linears = []
+    i = 0
+    while i < len(children):
+        m = children[i]
+        if type(m) is Dropout:
+            if m.p != 0.0:  # p == 0 is the identity (and draws no seed)
+                layers.append([m, 0, 0.0])
+                linears.append(m)
+            watched.append(m)
+            i += 1
+            continue
+        if (type(m) is LayerNorm and len(m.normalized_shape) == 1) or type(m) is BatchNorm1d:
+            act, param = 0, 0.0
+            if i + 1 < len(children) and type(children[i + 1]) in _ACT_TYPES and type(children[i + 1]) is not GELU:
+                name = children[i + 1].fused_name()
+                if name is not None:  # applied after the norm, differentiated from its output
+                    act, param = _ACT_CODES[name], float(getattr(children[i + 1], "negative_slope", 0.0))
+                    i += 1
+            layers.append([m, act, param])
+            linears.append(m)
+            i += 1
+            continue
+        if type(m) is not Linear:
+            raise PlanUnsupported(f"model[{i}]: plans support Linear layers each optionally followed by one of "
+                                  f"ReLU, LeakyReLU, Sigmoid, Tanh, GELU, and LayerNorm over the last axis; "
+                                  f"got {type(m).__name__} here")
+        act, param = 0, 0.0
+        if i + 1 < len(children) and type(children[i + 1]) not in (Linear, LayerNorm, BatchNorm1d, Dropout):
+            a = children[i + 1]
+            name = a.fused_name() if type(a) in _ACT_TYPES else None
+            if name is None:
+                raise PlanUnsupported(f"model[{i + 1}]: {type(a).__name__} is not supported in a plan "
+                                      f"(supported after a Linear: ReLU, LeakyReLU with slope >= 0, Sigmoid, "
+                                      f"Tanh, GELU)")
+            act, param = _ACT_CODES[name], float(getattr(a, "negative_slope", 0.0))
+            i += 1
+        layers.append([m, act, param])
+        linears.append(m)
+        i += 1
+    if not layers:
+        raise PlanUnsupported("model: an empty Sequential has nothing to train")
+    dims = []
+    for k, m in enumerate(linears):
+        if type(m) is Linear:
+            dims.append((m.in_features, m.out_features))
+        elif type(m) is BatchNorm1d:
+            dims.append((m.num_features,) * 2)
+        elif type(m) is LayerNorm:
+            dims.append((m.normalized_shape[0],) * 2)
+        else:  # Dropout keeps the width of its neighbours
+            width = next((d[1] for d in reversed(dims)), None)
+            if width is None:
+                nxt = next((x for x in linears[k + 1:] if type(x) is not Dropout), None)
+                width = None if nxt is None else (nxt.in_features if type(nxt) is Linear else
+                                                  nxt.num_features if type(nxt) is BatchNorm1d else
+                                                  nxt.normalized_shape[0])
+            dims.append((width, width))
+    if not any(type(m) is Linear for m in linears):
+        raise PlanUnsupported("model: a plan needs at least one Linear layer")
+    for k in range(1, len(linears)):
+        if dims[k][0] != dims[k - 1][1]:
+            raise PlanUnsupported(f"model: layer {k} expects {dims[k][0]} features, "
+                                  f"the previous one gives {dims[k - 1][1]}")
+    lt = type(loss_fn)
+    if lt not in _LOSSES:
+        raise PlanUnsupported(f"loss_fn: plans support MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss and "
+                              f"CrossEntropyLoss, got {lt.__name__}")
+    reduction = {"mean": 0, "sum": 1}[loss_fn.reduction]
+    smoothing = float(getattr(loss_fn, "label_smoothing", 0.0))
+    kind = _optimizer_kind(optimizer)
+    # Something patched onto an instance (a wrapped step, a hooked forward) must run: the plan would bypass it.
+    patched = [f"optimizer.{a}" for a in ("step", "zero_grad", "_update") if a in vars(optimizer)]
+    patched += [f"{type(m).__name__}.{a}" for m in [model, loss_fn] + children
+                for a in ("forward", "backward", "__call__") if a in vars(m)]
+    if patched:
+        raise PlanUnsupported(f"{patched[0]} is overridden on the instance; a plan would bypass it")
+    if len(optimizer.param_groups) != 1:
+        raise PlanUnsupported(f"optimizer: plans support one parameter group, got {len(optimizer.param_groups)}")
+    params = [p for m in linears for p in (getattr(m, "weight", None), getattr(m, "bias", None)) if p is not None]
+    if any(not p.requires_grad for p in params):
+        raise PlanUnsupported("model: a parameter has requires_grad=False (frozen layers are not supported in plans)")
+    group = optimizer.param_groups[0]
+    if {id(p) for p in group["params"]} != {id(p) for p in params} or len(group["params"]) != len(params):
+        raise PlanUnsupported("optimizer: its parameters must be exactly the model's parameters")
+    arenas = optimizer._current_arenas(0)
+    if len(arenas) != 1:
+        raise PlanUnsupported("model: parameters of mixed dtypes are not supported in plans")
+    arena = arenas[0]
+    offset = {id(p): o for p, o in zip(arena.params, arena.offsets)}
+    desc = []
+    for (m, act, param), (n_in, n_out) in zip(layers, dims):
+        w, b = getattr(m, "weight", None), getattr(m, "bias", None)
+        lkind = 1 if type(m) is LayerNorm else 2 if type(m) is BatchNorm1d else 3 if type(m) is Dropout else 0
+        bn = lkind == 2 and m.track_running_stats
+        desc.append((n_in, n_out, -1 if w is None else offset[id(w)], -1 if b is None else offset[id(b)], act, param,
+                     lkind, float(m.p) if lkind == 3 else float(getattr(m, "eps", 0.0)),
+                     -1.0 if lkind != 2 or m.momentum is None else float(m.momentum),
+                     m.running_mean if bn else None, m.running_var if bn else None,
+                     m.num_batches_tracked if bn else None, m if lkind == 2 else None))
+    watched += [m for m in linears if type(m) is BatchNorm1d]
+    return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group, watched
+
+
+def explain(model, loss_fn, optimizer) -> Optional[str]:
+    """None when ``compile(model, loss_fn, optimizer)`` would succeed, else the reason it would not."""
+    try:
+        _describe(model, loss_fn, optimizer)
+    except PlanUnsupported as e:
+        return str(e)
+    return None
+
+
+class Plan(_core.PlanCore):
+    """A compiled training step for (model, loss_fn, optimizer); build it with :func:`compile`.
+
+    ``step(xb, yb)`` — one training step in one C call; returns the loss (a float).
+    xb: (batch, in_features) C-contiguous array of the model's dtype; yb: (batch, out)
+    targets of that dtype, or (batch,) int64 labels for CrossEntropyLoss.
+
+    ``epoch(X, y, batch_size, shuffle, seed, callback, every)`` — one epoch of
+    mini-batches looped in C; returns the per-batch losses.
+    """
+
+    def __new__(cls, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
+        desc, loss, reduction, smoothing, kind, arena, group, watched = _describe(model, loss_fn, optimizer)
+        self = super().__new__(cls, arena.dtype == np.float64, desc, _core.PLAN_LOSSES[loss], reduction, smoothing)
+        self._bind(optimizer, arena, group, optimizer._states[0], kind)
+        self._watch([(m, float(m.p)) if type(m) is Dropout else (m, None) for m in watched])
+        return self
+
+    def __init__(self, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
+        optimizer._check_group(optimizer.param_groups[0])
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.dtype = np.dtype(np.float64 if self.kind else np.float32)
+        self.fused = bool(fused)
+        if batch_size is not None:
+            self.reserve(int(batch_size))
+
+    @property
+    def check_finite(self) -> bool:
+        """Stop before the update on a non-finite loss or gradient (``last_status`` says which;
+        used by ``fit`` for its DivergenceError). Forces the unfused update path."""
+        return bool(self.flags & _core.PLAN_CHECK_FINITE)
+
+    @check_finite.setter
+    def check_finite(self, value: bool) -> None:
+        self.flags = (self.flags | _core.PLAN_CHECK_FINITE) if value else (self.flags & ~_core.PLAN_CHECK_FINITE)
+
+    @property
+    def fused(self) -> bool:
+        """Apply the weight update inside the dW product (param.grad of weights is then not written)."""
+        return bool(self.flags & _core.PLAN_FUSED)
+
+    @fused.setter
+    def fused(self, value: bool) -> None:
+        self.flags = (self.flags | _core.PLAN_FUSED) if value else (self.flags & ~_core.PLAN_FUSED)
+
+    def __repr__(self) -> str:
+        return (f"Plan({len(list(self.model))} modules, {type(self.loss_fn).__name__}, "
+                f"{type(self.optimizer).__name__}, {self.dtype}, fused={self.fused}, capacity={self.capacity})")
+
+    def _arrays(self, X, y):
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        if X.ndim != 2:
+            raise ValueError(f"X: expected shape (samples, {self.n_in}), got {X.shape}")
+        if self.ce:
+            y = np.asarray(y)
+            if y.dtype.kind not in "iu":
+                raise TypeError(f"y: expected integer class labels, got dtype {y.dtype}")
+            y = np.ascontiguousarray(y, dtype=np.int64)
+        else:
+            y = np.ascontiguousarray(y, dtype=self.dtype)
+        return X, y
+
+    def epoch(self, X, y, batch_size: int = 32, shuffle: bool = True, seed: Optional[int] = None,
+              callback: Optional[Callable] = None, every: int = 0, perm=None,
+              stop: Optional[Callable] = None) -> np.ndarray:
+        """One epoch over (X, y) in mini-batches of ``batch_size`` (the last one holds the rest).
+
+        shuffle: visit the samples in the order of ``numpy.random.default_rng(seed).permutation(n)``
+        (or of ``perm`` when given). The batches run in C with the GIL released, in chunks of
+        a few milliseconds; between chunks Ctrl-C is honoured (KeyboardInterrupt, with
+        ``exc.batches_done``: the model holds the last completed step) and, every ``every``
+        batches, ``callback(batches_done, total_batches, losses[:batches_done])`` is called.
+        ``stop()`` (optional) is asked between chunks; True ends the epoch there.
+        Returns the per-batch losses (float64) of the batches run. Stops with
+        ``exc.batches_done`` set on a failing batch (bad labels: IndexError; BCE input out of
+        range: ValueError); with ``check_finite``, stops at a diverging batch (``last_status``).
+        ``last_losses`` keeps the whole array (the failing batch's loss included).
+        """
+        X, y = self._arrays(X, y)
+        n = X.shape[0]
+        if isinstance(batch_size, bool) or int(batch_size) < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        bs = min(int(batch_size), n)
+        nb = -(-n // bs)
+        if perm is None and shuffle and nb > 1:
+            perm = np.random.default_rng(seed).permutation(n)
+        if perm is not None:
+            perm = np.ascontiguousarray(perm, dtype=np.int64)
+            if perm.shape != (n,) or (n and (perm.min() < 0 or perm.max() >= n)):
+                raise ValueError(f"perm: expected a permutation of range({n})")
+        self.optimizer._check_group(self.optimizer.param_groups[0])
+        losses = np.zeros(nb, dtype=np.float64)
+        self.last_losses = losses
+        every = int(every) if callback is not None and every else 0
+        done = 0
+        chunk = 1
+        try:
+            while done < nb:
+                end = min(nb, done + chunk)
+                if every:
+                    end = min(end, (done // every + 1) * every)
+                t0 = time.perf_counter()
+                seeds = self._draw_seeds(end - done)
+                status, ran = self.run(X, y, perm, bs, done, end, losses[done:], seeds)
+                done += ran
+                if status != 0:
+                    return losses[:done]
+                if time.perf_counter() - t0 < 0.002:  # chunks of ~2 ms: Ctrl-C stays responsive
+                    chunk *= 2
+                if every and (done % every == 0 or done == nb):
+                    callback(done, nb, losses[:done])
+                if stop is not None and done < nb and stop():
+                    return losses[:done]
+        except BaseException as e:
+            e.batches_done = done
+            raise
+        return losses
+
+
+def compile(model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False) -> Plan:
+    """A :class:`Plan` for training ``model`` with ``loss_fn`` and ``optimizer``.
+
+    Raises :class:`PlanUnsupported` (a ValueError saying why) when the combination is not
+    covered; use :func:`explain` to ask without raising. ``batch_size`` sizes the buffers now
+    (otherwise the first step does). ``fused=True`` applies weight updates inside the dW
+    product (param.grad of the weights is then not written).
+    """
+    return Plan(model, loss_fn, optimizer, batch_size=batch_size, fused=fused)

@@ -1,0 +1,273 @@
+/* plan.c — whole-step training plans (see plan.h): buffers and bookkeeping
+ * here, the type-generic step in plan.inc (instantiated for float and double). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "plan.h"
+#include "plan_internal.h"
+#include "act_scalar.h"
+#include "dense.h"
+#include "losses.h"
+#include "layers.h"
+#include "optim.h"
+#include "gemm/gemm.h"
+#include "gemm/gemm_internal.h"
+
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
+
+static int64_t g_alloc_count = 0;
+
+int64_t fnn_plan_alloc_count(void)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(&g_alloc_count, __ATOMIC_RELAXED);
+#else
+    return g_alloc_count;
+#endif
+}
+
+void fnn_plan_count_alloc(void)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_add_fetch(&g_alloc_count, 1, __ATOMIC_RELAXED);
+#else
+    g_alloc_count++;
+#endif
+}
+
+static void *plan_alloc64(size_t bytes)
+{
+    fnn_plan_count_alloc();
+#if defined(_WIN32)
+    return _aligned_malloc(bytes, 64);
+#else
+    void *q = NULL;
+    if (posix_memalign(&q, 64, bytes ? bytes : 64) != 0)
+        return NULL;
+    return q;
+#endif
+}
+
+static void plan_free64(void *q)
+{
+#if defined(_WIN32)
+    _aligned_free(q);
+#else
+    free(q);
+#endif
+}
+
+fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
+                          int reduction, double label_smoothing)
+{
+    if (nlayers < 1)
+        return NULL;
+    fnn_plan *p = (fnn_plan *)calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    fnn_plan_count_alloc();
+    p->is_f64 = is_f64;
+    p->nlayers = nlayers;
+    p->loss = loss;
+    p->reduction = reduction;
+    p->label_smoothing = label_smoothing;
+    p->layers = (fnn_plan_dense *)malloc((size_t)nlayers * sizeof *layers);
+    p->y = (void **)calloc((size_t)nlayers, sizeof(void *));
+    p->z = (void **)calloc((size_t)nlayers, sizeof(void *));
+    p->ws = fnn_workspace_create();
+    fnn_plan_count_alloc();
+    if (!p->layers || !p->y || !p->z || !p->ws) {
+        fnn_plan_destroy(p);
+        return NULL;
+    }
+    memcpy(p->layers, layers, (size_t)nlayers * sizeof *layers);
+    int64_t maxw = layers[0].in, maxo = 0;
+    for (int64_t l = 0; l < nlayers; l++) {
+        if (layers[l].in > maxw) maxw = layers[l].in;
+        if (layers[l].out > maxw) maxw = layers[l].out;
+        if (layers[l].out > maxo) maxo = layers[l].out;
+    }
+    p->maxw = maxw;
+    p->maxo = maxo;
+    for (int64_t l = 0; l < nlayers; l++)
+        p->ndrop += layers[l].kind == FNN_PLAN_DROPOUT;
+    int64_t maxwt = 1;
+    for (int64_t l = 0; l < nlayers; l++)
+        if (layers[l].kind == FNN_PLAN_DENSE && layers[l].in * layers[l].out > maxwt)
+            maxwt = layers[l].in * layers[l].out;
+    p->wt = plan_alloc64((size_t)maxwt * (is_f64 ? sizeof(double) : sizeof(float)));
+    if (!p->wt) {
+        fnn_plan_destroy(p);
+        return NULL;
+    }
+#if FNN_HAVE_X86_KERNELS
+    /* The direct kernels' AVX2+FMA build runs where the GEMM runs its AVX2/AVX-512 kernels. */
+    p->avx2 = strcmp(fnn_gemm_kernel_name(), "portable") != 0;
+#endif
+    p->in0 = layers[0].in;
+    p->out_last = layers[nlayers - 1].out;
+    return p;
+}
+
+void fnn_plan_destroy(fnn_plan *p)
+{
+    if (!p)
+        return;
+    plan_free64(p->buf);
+    plan_free64(p->wt);
+    if (p->ws)
+        fnn_workspace_destroy(p->ws);
+    free(p->layers);
+    free(p->y);
+    free(p->z);
+    free(p);
+}
+
+/* Lays out every per-batch buffer in one block (each on a 64-byte boundary). */
+int fnn_plan_reserve(fnn_plan *p, int64_t batch)
+{
+    if (batch <= p->cap)
+        return FNN_OK;
+    const size_t es = p->is_f64 ? sizeof(double) : sizeof(float);
+    size_t off = 0;
+#define PLAN_TAKE(elems, esize) (off += (((size_t)(elems) * (esize) + 63) / 64 * 64), off - (((size_t)(elems) * (esize) + 63) / 64 * 64))
+    size_t oy[FNN_PLAN_MAX_LAYERS_STACK], oz[FNN_PLAN_MAX_LAYERS_STACK];
+    size_t *py = oy, *pz = oz;
+    if (p->nlayers > FNN_PLAN_MAX_LAYERS_STACK) {
+        py = (size_t *)malloc((size_t)p->nlayers * sizeof(size_t));
+        pz = (size_t *)malloc((size_t)p->nlayers * sizeof(size_t));
+        if (!py || !pz) {
+            free(py == oy ? NULL : py);
+            free(pz == oz ? NULL : pz);
+            return FNN_ENOMEM;
+        }
+    }
+    for (int64_t l = 0; l < p->nlayers; l++) {
+        py[l] = PLAN_TAKE(batch * p->layers[l].out, es);
+        /* GELU differentiates from z: keep it. */
+        const int act = p->layers[l].act;
+        pz[l] = p->layers[l].kind == FNN_PLAN_DROPOUT ? PLAN_TAKE(batch * p->layers[l].out, 1)
+                : p->layers[l].kind == FNN_PLAN_LAYER_NORM ? PLAN_TAKE(2 * batch, es)
+                : p->layers[l].kind == FNN_PLAN_BATCH_NORM ? PLAN_TAKE(2 * p->layers[l].out, es)
+                : (act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH) ? PLAN_TAKE(batch * p->layers[l].out, es)
+                                                                    : (size_t)-1;
+    }
+    const size_t og0 = PLAN_TAKE(batch * p->maxw, es);
+    const size_t og1 = PLAN_TAKE(batch * p->maxw, es);
+    const size_t odz = PLAN_TAKE(batch * p->maxo, es);
+    const size_t oxg = PLAN_TAKE(batch * p->in0, es);
+    const size_t oyg = PLAN_TAKE(batch * (p->loss == FNN_PLAN_CE ? 1 : p->out_last), 8);
+#undef PLAN_TAKE
+    void *buf = plan_alloc64(off);
+    if (!buf) {
+        if (py != oy) { free(py); free(pz); }
+        return FNN_ENOMEM;
+    }
+    plan_free64(p->buf);
+    p->buf = buf;
+    p->buf_bytes = off;
+    char *base = (char *)buf;
+    for (int64_t l = 0; l < p->nlayers; l++) {
+        p->y[l] = base + py[l];
+        p->z[l] = pz[l] == (size_t)-1 ? NULL : base + pz[l];
+    }
+    p->g0 = base + og0;
+    p->g1 = base + og1;
+    p->dz = base + odz;
+    p->xg = base + oxg;
+    p->yg = base + oyg;
+    p->cap = batch;
+    if (py != oy) { free(py); free(pz); }
+    return FNN_OK;
+}
+
+int64_t fnn_plan_capacity(const fnn_plan *p) { return p->cap; }
+
+void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds) { p->seeds = seeds; }
+
+size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + fnn_workspace_bytes(p->ws); }
+
+const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nlayers - 1] : NULL; }
+
+
+#define real float
+#define FNN_SINT int32_t
+#define FNN_T(name) name##_f32
+#define FNN_SQRT sqrtf
+#define FNN_ACT_FN fnn_act_f32
+#define FNN_ACT_GRAD fnn_act_grad_f32
+#define FNN_DT(name) FNN_T(name)
+#define FNN_DTARGET
+#include "plan_direct.inc"
+#undef FNN_DT
+#undef FNN_DTARGET
+#if FNN_HAVE_X86_KERNELS
+#define FNN_DT(name) FNN_T(name##_avx2)
+#define FNN_DTARGET FNN_TARGET_AVX2
+#include "plan_direct.inc"
+#undef FNN_DT
+#undef FNN_DTARGET
+#endif
+#include "plan.inc"
+#undef real
+#undef FNN_T
+#undef FNN_ACT_FN
+#undef FNN_ACT_GRAD
+#undef FNN_SQRT
+#undef FNN_SINT
+
+#define real double
+#define FNN_SINT int64_t
+#define FNN_T(name) name##_f64
+#define FNN_SQRT sqrt
+#define FNN_ACT_FN fnn_act_f64
+#define FNN_ACT_GRAD fnn_act_grad_f64
+#define FNN_DT(name) FNN_T(name)
+#define FNN_DTARGET
+#include "plan_direct.inc"
+#undef FNN_DT
+#undef FNN_DTARGET
+#if FNN_HAVE_X86_KERNELS
+#define FNN_DT(name) FNN_T(name##_avx2)
+#define FNN_DTARGET FNN_TARGET_AVX2
+#include "plan_direct.inc"
+#undef FNN_DT
+#undef FNN_DTARGET
+#endif
+#include "plan.inc"
+#undef real
+#undef FNN_T
+#undef FNN_ACT_FN
+#undef FNN_ACT_GRAD
+
+int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
+                  const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
+                  double *loss, int64_t *bad)
+{
+    if (batch < 1 || batch > p->cap)
+        return FNN_ENOMEM;
+    const size_t before = fnn_workspace_bytes(p->ws);
+    p->seed_cur = p->seeds;
+    const int st = p->is_f64 ? plan_step_f64(p, batch, (const double *)x, y, a, o, flags, loss, bad)
+                             : plan_step_f32(p, batch, (const float *)x, y, a, o, flags, loss, bad);
+    if (fnn_workspace_bytes(p->ws) != before)
+        fnn_plan_count_alloc();
+    return st;
+}
+
+int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *Y,
+                 const int64_t *perm, int64_t b0, int64_t b1, const fnn_plan_arena *a,
+                 const fnn_plan_opt *o, int flags, double *losses, int64_t *done, int64_t *bad)
+{
+    *done = 0;
+    if (bs < 1 || bs > p->cap)
+        return FNN_ENOMEM;
+    const size_t before = fnn_workspace_bytes(p->ws);
+    const int st = p->is_f64 ? plan_run_f64(p, n, bs, (const double *)X, Y, perm, b0, b1, a, o, flags, losses, done, bad)
+                             : plan_run_f32(p, n, bs, (const float *)X, Y, perm, b0, b1, a, o, flags, losses, done, bad);
+    if (fnn_workspace_bytes(p->ws) != before)
+        fnn_plan_count_alloc();
+    return st;
+}

@@ -1,0 +1,157 @@
+/* plan.h — whole-step training plans: forward, loss, backward and the
+ * optimizer update of a Sequential of dense layers in ONE C call, and a loop
+ * of such steps over the mini-batches of an epoch.
+ *
+ * Network: L layers, layer l maps (batch, in_l) → (batch, out_l): dense
+ *   z_l = x_l·W_lᵀ + b_l,  x_{l+1} = act_l(z_l)      (W_l is (out_l, in_l))
+ * or layer normalisation over each row (fnn_plan_dense.kind),
+ * then a loss on x_L against the targets, then the optimizer on the flat
+ * parameter arena that holds every W_l and b_l (at the offsets given).
+ *
+ * Buffers: the plan owns one workspace (activations, gradients, batch
+ * gathering, GEMM packing) sized by fnn_plan_reserve for a batch capacity;
+ * steps with batch <= capacity never allocate. Parameters, gradients and
+ * optimizer state are NOT owned: the caller passes the arena pointers at each
+ * call (they are the model's and the optimizer's own buffers).
+ *
+ * Two update paths:
+ *   unfused (default): dW, db are written to the gradient arena (overwritten,
+ *     as after zero_grad + backward), then one fused optimizer pass over the
+ *     whole arena (optim.h). Bitwise equal to the PyTorch-style loop on the
+ *     GEMM path.
+ *   fused (FNN_PLAN_FUSED): for each layer dX is computed first with the old
+ *     W, then every MR×NR tile of dW = dZᵀ·X is finished in one pass over K =
+ *     batch and the optimizer updates W (and its state) from that tile while
+ *     it is in L1; dW never reaches memory. Layers whose batch exceeds one
+ *     K block, and optimizer options with global state, take the unfused
+ *     path for that layer. The gradient arena is then not written for W.
+ *
+ * Every step is bitwise reproducible for any thread count (threads split
+ * rows/columns of products and element ranges of passes only). */
+#ifndef FASTNN_PLAN_H
+#define FASTNN_PLAN_H
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fnn_plan fnn_plan;
+
+/* Layer kinds. */
+enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1, FNN_PLAN_BATCH_NORM = 2, FNN_PLAN_DROPOUT = 3 };
+
+/* One layer. Offsets are in elements from the start of the arena.
+ * DENSE: z = x·Wᵀ + b, y = act(z).
+ * LAYER_NORM: y = (x − μ_r)·invstd_r·w + b over each row (in == out; w_off and b_off
+ *   both −1 without elementwise affine); act must be NONE.
+ * BATCH_NORM: training-mode batch normalisation (batch statistics, batch >= 2); with
+ *   running statistics, *nbt += 1 and running ← (1−m)·running + m·batch with
+ *   m = momentum, or 1/nbt when momentum < 0 (PyTorch's momentum=None).
+ * DROPOUT: y = keep ? x/(1−p) : 0 with layers.h's counter-based mask of the step's seed
+ *   (p = eps field); act must be NONE. Seeds come from fnn_plan_set_seeds. */
+typedef struct {
+    int64_t in, out;
+    int64_t w_off;     /* W (out, in) row-major; the norm's weight (out) */
+    int64_t b_off;     /* b (out), or -1 for no bias */
+    int act;           /* fnn_act */
+    double act_param;  /* leaky_relu slope (>= 0) */
+    int kind;          /* FNN_PLAN_DENSE, FNN_PLAN_LAYER_NORM or FNN_PLAN_BATCH_NORM */
+    double eps;        /* norms */
+    double momentum;   /* batch norm (< 0: cumulative average) */
+    void *running_mean, *running_var;  /* batch norm, of the plan's type; NULL: not tracked */
+    int64_t *nbt;      /* batch norm's num_batches_tracked (with running statistics) */
+} fnn_plan_dense;
+
+/* Losses (the fused kernels of losses.h). */
+enum {
+    FNN_PLAN_MSE = 0,
+    FNN_PLAN_L1 = 1,
+    FNN_PLAN_BCE = 2,
+    FNN_PLAN_BCE_LOGITS = 3,
+    FNN_PLAN_CE = 4
+};
+
+/* Optimizers (the formulas of optim.h, PyTorch's). */
+enum { FNN_PLAN_SGD = 0, FNN_PLAN_ADAM = 1 };
+
+/* Hyper-parameters of one step (of the first step, for fnn_plan_run). */
+typedef struct {
+    int kind;
+    double lr, weight_decay;
+    int maximize;
+    /* SGD */
+    double momentum, dampening;
+    int nesterov;
+    int sgd_mode;    /* fnn_sgd_mode of this step; run() moves FIRST to LATER after it */
+    /* Adam / AdamW */
+    double beta1, beta2, eps;
+    int amsgrad, decoupled;
+    int64_t step;    /* t of this step (>= 1); run() adds one per batch */
+} fnn_plan_opt;
+
+/* The arena and the optimizer state buffers (n elements each, same layout).
+ * state0: SGD momentum buffer or Adam exp_avg; state1: exp_avg_sq;
+ * state2: max_exp_avg_sq (amsgrad). Unused ones may be NULL. */
+typedef struct {
+    int64_t n;
+    void *params, *grads, *state0, *state1, *state2;
+} fnn_plan_arena;
+
+/* Flags of a step. */
+#define FNN_PLAN_CHECK_FINITE 1  /* stop before the update on a non-finite loss or gradient,
+                                    report non-finite parameters after it */
+#define FNN_PLAN_FUSED 2         /* update W in the dW epilogue where possible */
+
+/* Status codes (besides FNN_OK = 0 and FNN_ENOMEM = -1 of gemm.h). */
+#define FNN_PLAN_BAD_INPUT 1      /* loss input out of range (BCE: not in [0,1]); *bad = index */
+#define FNN_PLAN_BAD_TARGET 2     /* target out of range (label, BCE target); *bad = index */
+#define FNN_PLAN_NONFINITE_LOSS 3 /* nothing updated */
+#define FNN_PLAN_NONFINITE_GRAD 4 /* nothing updated (CHECK_FINITE, unfused) */
+#define FNN_PLAN_NONFINITE_PARAM 5 /* the update was applied and overflowed */
+
+/* A plan over `nlayers` dense layers (copied) for one dtype (is_f64), a loss
+ * and its reduction (fnn_reduction) and label smoothing (cross-entropy).
+ * NULL when out of memory. */
+fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
+                          int reduction, double label_smoothing);
+void fnn_plan_destroy(fnn_plan *p);
+/* Size the workspace for batches of up to `batch` rows (grows only). */
+int fnn_plan_reserve(fnn_plan *p, int64_t batch);
+int64_t fnn_plan_capacity(const fnn_plan *p);
+/* Bytes held by the plan's own buffers and its GEMM workspace. */
+size_t fnn_plan_bytes(const fnn_plan *p);
+/* Number of heap allocations every plan has made since the library loaded
+ * (plan buffers and GEMM workspace growth), for tests of "no allocation per step". */
+int64_t fnn_plan_alloc_count(void);
+/* The network's output (batch, out_L) of the last step: valid until the next call. */
+const void *fnn_plan_output(const fnn_plan *p);
+
+/* Dropout seeds: one per dropout layer (in layer order) for fnn_plan_step, or
+ * (b1 − b0) rows of them for fnn_plan_run (row r for batch b0 + r). The array
+ * must stay valid during the calls that use it. */
+void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds);
+
+/* One training step on x (batch, in_0) and y (batch, out_L) of the plan's
+ * type, or int64 labels (batch) for cross-entropy. Writes the loss (as the
+ * loss kernel reports it, in double) to *loss and, on BAD_INPUT/BAD_TARGET,
+ * the offending index to *bad. 1 <= batch <= capacity. */
+int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
+                  const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
+                  double *loss, int64_t *bad);
+
+/* Steps for batches b0 .. b1-1 of an epoch over X (n, in_0), Y (n, …):
+ * batch b holds samples perm[b·bs .. min((b+1)·bs, n)) (perm NULL: in order),
+ * gathered into the plan's buffers (no copy without perm). losses[b - b0]
+ * receives each batch's loss. o->step / o->sgd_mode describe batch b0 and
+ * advance by one per batch. Stops at the first failing batch: *done is the
+ * number of batches completed (their updates applied), the status that of
+ * the failing one. Needs capacity >= bs. */
+int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *Y,
+                 const int64_t *perm, int64_t b0, int64_t b1, const fnn_plan_arena *a,
+                 const fnn_plan_opt *o, int flags, double *losses, int64_t *done, int64_t *bad);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

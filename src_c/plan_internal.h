@@ -1,0 +1,53 @@
+/* plan_internal.h — the plan's private state, shared by plan.c and the fused
+ * dW-update driver (plan_dw_update.c). */
+#ifndef FASTNN_PLAN_INTERNAL_H
+#define FASTNN_PLAN_INTERNAL_H
+#include "plan.h"
+#include "gemm/gemm.h"
+
+#define FNN_PLAN_MAX_LAYERS_STACK 64
+
+/* Products of at most this many multiply-adds run as direct loops (no
+ * packing, no threads, vectorised over the contiguous output dimension);
+ * a network whose products all are, with an arena below the parallel
+ * threshold, takes the tiny path: the whole step without a parallel region. */
+#define FNN_PLAN_DIRECT_WORK 65536.0
+
+struct fnn_plan {
+    int is_f64;
+    int64_t nlayers;
+    fnn_plan_dense *layers;
+    int loss, reduction;
+    double label_smoothing;
+    int64_t in0, out_last, maxw, maxo;
+    int64_t cap;          /* batch capacity of the buffers below */
+    void *buf;            /* one block holding everything below */
+    size_t buf_bytes;
+    void **y;             /* y[l]: layer l's output (cap, out_l) */
+    void **z;             /* z[l]: pre-activation (GELU only), or a norm's mean and invstd,
+                             or a dropout mask (uint8, cap × out), else NULL */
+    void *g0, *g1;        /* ping-pong dY / dX (cap, maxw) */
+    void *dz;             /* dZ = dY ⊙ act'(·) (cap, maxo) */
+    void *xg, *yg;        /* gathered batch (epoch with shuffling) */
+    fnn_workspace *ws;    /* GEMM packing */
+    void *wt;             /* Wᵀ of one layer, for the direct forward of small layers */
+    int avx2;             /* run the direct kernels' AVX2+FMA build */
+    int64_t ndrop;        /* dropout layers */
+    const uint64_t *seeds, *seed_cur;  /* all seeds / this step's row */
+};
+
+void fnn_plan_count_alloc(void);
+
+/* Fused dW + optimizer update of one layer (plan_dw_update.c):
+ *   dW = dZᵀ·X (out × in, K = batch), then W ← update(W, dW, state) tile by tile.
+ * Returns FNN_OK, or 1 when this product can't be fused (the caller takes
+ * the unfused path), or FNN_ENOMEM. state pointers point at the layer's W
+ * segment of each state buffer (NULL when unused). */
+int fnn_plan_dw_update_f32(int64_t out, int64_t in, int64_t batch, const float *dz,
+                           const float *x, float *w, float *s0, float *s1, float *s2,
+                           const fnn_plan_opt *o, fnn_workspace *ws);
+int fnn_plan_dw_update_f64(int64_t out, int64_t in, int64_t batch, const double *dz,
+                           const double *x, double *w, double *s0, double *s1, double *s2,
+                           const fnn_plan_opt *o, fnn_workspace *ws);
+
+#endif
