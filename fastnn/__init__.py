@@ -27,7 +27,7 @@ from .tensor import Tensor  # noqa: F401
 from .gradcheck import gradcheck  # noqa: F401
 from .info import info, show_info  # noqa: F401
 from . import nn, optim  # noqa: F401
-from . import data, datasets  # noqa: F401
+from . import data, datasets, plan  # noqa: F401
 from .io import CheckpointError, load, save  # noqa: F401
 from .train import Callback, EarlyStopping, History, ProgressBar, evaluate, fit  # noqa: F401
 

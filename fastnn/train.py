@@ -616,6 +616,22 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
 
     # --- set-up ---
     step_plan, plan_note = _compile_plan(model, loss_fn, optimizer, plan, batch_size)
+    if step_plan is not None:
+        # The plan checks shapes too, but the first layer's own words are clearer to a user.
+        first = next((m for m in model.modules() if hasattr(m, "in_features")), None)
+        if first is not None and (X.ndim != 2 or X.shape[1] != first.in_features):
+            raise ValueError(f"{first.describe()} expected input with {first.in_features} features, "
+                             f"got array of shape {X.shape}")
+        if isinstance(loss_fn, CrossEntropyLoss):
+            # Labels as the eager loss would take them (integral floats allowed), checked up front.
+            from .ops.losses import _label_error, _labels
+            last = [m for m in model.modules() if hasattr(m, "out_features")]
+            classes = last[-1].out_features if last else np.iinfo(np.int64).max
+            y = _labels(y, len(y), classes)
+            outside = (y < 0) | (y >= classes)
+            if outside.any():
+                bad = int(np.argmax(outside))
+                raise _label_error(int(y[bad]), bad, classes)
     whole_epochs = (step_plan is not None and counter is None
                     and not (scheduler is not None and scheduler_interval == "batch")
                     and all(type(cb).on_batch_end in (Callback.on_batch_end, ProgressBar.on_batch_end)

@@ -65,14 +65,20 @@ def run_steps(quick: bool, torch: bool, threads: Optional[int]) -> Dict[str, Any
     fn = getattr(mod, "run_step_benchmarks", None)
     if fn is None:
         return {"available": False, "note": "fastnn.bench.steps has no run_step_benchmarks(): skipped"}
-    offered = {"quick": quick, "torch": torch, "threads": threads}
-    params = inspect.signature(fn).parameters
-    takes_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in offered.items() if takes_kw or k in params}
-    return {"available": True, "results": fn(**kwargs)}
+    from .. import get_num_threads
+    kwargs: Dict[str, Any] = {"threads": threads or get_num_threads()}
+    if quick:  # the overhead-bound networks only, few blocks: a smoke test, not a measurement
+        kwargs.update(sizes=["tiny_xor", "tiny_flip", "small"], repeats=3)
+    if not torch:
+        kwargs["impls"] = ["fastnn-plan", "fastnn-epoch", "fastnn-eager", "numpy", "jax"]
+    rows = fn(**kwargs)
+    return {"available": True, "results": rows,
+            "text": mod.format_rows(rows) if hasattr(mod, "format_rows") else None}
 
 
 def _steps_text(steps: Dict[str, Any]) -> str:
+    if steps.get("text"):
+        return steps["text"]
     res = steps.get("results")
     if isinstance(res, str):
         return res

@@ -311,7 +311,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
         rows.append({"name": "gemm_1024", "impl": "fastnn-gemm", "time_per_step_s": 2.0 * 1024 ** 3 / peak / 1e9,
                      "ratio": None, "gflops": peak})
     if limiter is not None:
-        limiter.unregister() if hasattr(limiter, "unregister") else None
+        limiter.restore_original_limits()
     return rows
 
 
