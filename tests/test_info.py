@@ -82,3 +82,13 @@ def test_threadpoolctl_sees_and_limits_fastnn_threads():
         a = np.arange(12, dtype=np.float32).reshape(3, 4)
         np.testing.assert_allclose(fastnn.ops.matmul(a, a.T), a @ a.T, rtol=1e-6)
     assert fastnn.get_num_threads() == before
+
+
+def test_extension_is_built_for_the_baseline_isa():
+    """No host-specific ISA flags in the build: a wheel must run on any CPU of its platform,
+    with faster kernels chosen at run time (the AVX kernels carry their own target attributes)."""
+    from fastnn import _build_config
+    flags = _build_config.extra_compile_args.split()
+    assert not [f for f in flags if f.startswith(("-march", "-mcpu", "-mtune", "-mavx", "-mfma", "/arch:"))]
+    kernels = fastnn._core.gemm_available_kernels()
+    assert "portable" in kernels  # the baseline path exists whatever the CPU
