@@ -198,19 +198,7 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #define FNN_SQRT sqrtf
 #define FNN_ACT_FN fnn_act_f32
 #define FNN_ACT_GRAD fnn_act_grad_f32
-#define FNN_DT(name) FNN_T(name)
-#define FNN_DTARGET
-#include "plan_direct.inc"
-#undef FNN_DT
-#undef FNN_DTARGET
-#if FNN_HAVE_X86_KERNELS
-#define FNN_DT(name) FNN_T(name##_avx2)
-#define FNN_DTARGET FNN_TARGET_AVX2
-#include "plan_direct.inc"
-#undef FNN_DT
-#undef FNN_DTARGET
-#endif
-#include "plan.inc"
+#include "plan_instance.inc"
 #undef real
 #undef FNN_T
 #undef FNN_ACT_FN
@@ -224,19 +212,7 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #define FNN_SQRT sqrt
 #define FNN_ACT_FN fnn_act_f64
 #define FNN_ACT_GRAD fnn_act_grad_f64
-#define FNN_DT(name) FNN_T(name)
-#define FNN_DTARGET
-#include "plan_direct.inc"
-#undef FNN_DT
-#undef FNN_DTARGET
-#if FNN_HAVE_X86_KERNELS
-#define FNN_DT(name) FNN_T(name##_avx2)
-#define FNN_DTARGET FNN_TARGET_AVX2
-#include "plan_direct.inc"
-#undef FNN_DT
-#undef FNN_DTARGET
-#endif
-#include "plan.inc"
+#include "plan_instance.inc"
 #undef real
 #undef FNN_T
 #undef FNN_ACT_FN

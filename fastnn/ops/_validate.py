@@ -54,16 +54,20 @@ def _ndim_words(ndim) -> str:
     return f"{ndim}-D"
 
 
-def check_out(out, name: str, shape, dtype) -> np.ndarray:
-    """Validate a caller-supplied output array (exact shape/dtype, C-contiguous, writable)."""
+def check_out(out, name: str, shape, dtype, contiguous: bool = True) -> np.ndarray:
+    """Validate a caller-supplied output array: exact shape and dtype, aligned, writable, and
+    C-contiguous (or, with ``contiguous=False``, any strides that are whole elements — for
+    kernels that take strides, such as the GEMM)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
     if out.dtype != dtype:
         raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
-    if not out.flags.c_contiguous:
+    if contiguous and not out.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array")
+    if not contiguous and any(s % out.itemsize for s in out.strides):
+        raise ValueError(f"{name}: strides {out.strides} are not multiples of the item size")
     if not out.flags.aligned:
         raise ValueError(f"{name}: expected an array aligned to its items")
     if not out.flags.writeable:
@@ -94,6 +98,18 @@ def check_scalar(value, name: str, *, low=None, high=None, low_open=False, high_
     if high is not None and (v > high or (high_open and v == high)):
         raise ValueError(f"{name}: expected a value {'<' if high_open else '<='} {high}, got {v}")
     return v
+
+
+def check_logits(x: np.ndarray):
+    """(rows, classes) of logits that must be a non-empty (N, C) array."""
+    if x.ndim != 2:
+        raise ValueError(f"input: expected logits of shape (N, C), got shape {x.shape}")
+    rows, classes = x.shape
+    if rows == 0:
+        raise ValueError(f"input: empty batch (shape {x.shape})")
+    if classes == 0:
+        raise ValueError(f"input: expected at least one class, got shape {x.shape}")
+    return rows, classes
 
 
 def check_choice(value, name: str, choices) -> str:

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 from .. import _core
-from ._validate import as_float, check_choice, check_no_overlap, check_scalar, result_dtype
+from ._validate import as_float, check_choice, check_no_overlap, check_out, check_scalar, result_dtype
 
 ACTIVATIONS = (None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
 # Codes of src_c/common.h's fnn_act enum.
@@ -43,40 +43,6 @@ def _matrix(a, name: str, dtype) -> np.ndarray:
     if not a.flags.aligned or any(s % a.itemsize for s in a.strides):
         a = np.array(a, order="C")  # a real copy (ascontiguousarray keeps such views)
     return a
-
-
-def _check_output(out, name: str, shape, dtype) -> np.ndarray:
-    """A caller-supplied output: exact shape and dtype, writable; any element strides."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
-    if out.shape != tuple(shape):
-        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
-    if not out.flags.writeable:
-        raise ValueError(f"{name}: array is read-only")
-    if any(s % out.itemsize for s in out.strides):
-        raise ValueError(f"{name}: strides {out.strides} are not multiples of the item size")
-    if not out.flags.aligned:
-        raise ValueError(f"{name}: expected an array aligned to its items")
-    return out
-
-
-def _check_grad(g, name: str, shape, dtype) -> np.ndarray:
-    """A gradient accumulated in place: exact shape and dtype, C-contiguous, writable."""
-    if not isinstance(g, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(g).__name__}")
-    if g.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {g.dtype}")
-    if g.shape != tuple(shape):
-        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {g.shape}")
-    if not g.flags.c_contiguous:
-        raise ValueError(f"{name}: expected a C-contiguous array (it is accumulated in place)")
-    if not g.flags.aligned:
-        raise ValueError(f"{name}: expected an array aligned to its items")
-    if not g.flags.writeable:
-        raise ValueError(f"{name}: array is read-only")
-    return g
 
 
 def _plain(a, b) -> bool:
@@ -130,7 +96,7 @@ def _matmul_checked(a, b, trans_a, trans_b, out, alpha, beta):
             raise ValueError(f"out: beta={beta} needs an out array to scale and add to")
         out = np.empty((m, n), dt)
     else:
-        _check_output(out, "out", (m, n), dt)
+        check_out(out, "out", (m, n), dt, contiguous=False)
         check_no_overlap(out, "out", ("a", a), ("b", b))
     _core.gemm(workspace(), out, a, b, bool(trans_a), bool(trans_b), alpha, beta)
     return out
@@ -192,10 +158,10 @@ def _linear_checked(x, weight, bias, activation, negative_slope, out, preact_out
     if out is None:
         out = np.empty(shape, dt)
     else:
-        _check_output(out, "out", shape, dt)
+        check_out(out, "out", shape, dt, contiguous=False)
         check_no_overlap(out, "out", *inputs)
     if preact_out is not None:
-        _check_output(preact_out, "preact_out", shape, dt)
+        check_out(preact_out, "preact_out", shape, dt, contiguous=False)
         check_no_overlap(preact_out, "preact_out", *inputs, ("out", out))
     _core.dense_forward(workspace(), out, x, weight, bias, preact_out, code, slope)
     return out
@@ -234,10 +200,10 @@ def linear_backward(grad_out, x, weight, grad_weight=None, grad_bias=None, need_
         saved = None
     inputs = (("grad_out", grad_out), ("x", x), ("weight", weight), ("saved", saved))
     if grad_weight is not None:
-        _check_grad(grad_weight, "grad_weight", (n_out, n_in), dt)
+        check_out(grad_weight, "grad_weight", (n_out, n_in), dt)
         check_no_overlap(grad_weight, "grad_weight", *inputs)
     if grad_bias is not None:
-        _check_grad(grad_bias, "grad_bias", (n_out,), dt)
+        check_out(grad_bias, "grad_bias", (n_out,), dt)
         check_no_overlap(grad_bias, "grad_bias", *inputs, ("grad_weight", grad_weight))
     grad_input = np.empty((batch, n_in), dt) if need_grad_input else None
     _core.dense_backward(workspace(), grad_input, grad_weight, grad_bias, grad_out, x, weight, saved,

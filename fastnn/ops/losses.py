@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._validate import as_float, check_no_overlap, check_out, check_scalar
+from ._validate import as_float, check_logits, check_no_overlap, check_out, check_scalar
 
 _REDUCTION_CODES = {"mean": 0, "sum": 1}
 
@@ -131,13 +131,7 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     red = _reduction(reduction)
     eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     x = as_float(input, "input")
-    if x.ndim != 2:
-        raise ValueError(f"input: expected logits of shape (N, C), got shape {x.shape}")
-    rows, classes = x.shape
-    if rows == 0:
-        raise ValueError(f"input: empty batch (shape {x.shape})")
-    if classes == 0:
-        raise ValueError(f"input: expected at least one class, got shape {x.shape}")
+    rows, classes = check_logits(x)
     labels = _labels(target, rows, classes)
     if grad is not None:
         check_out(grad, "grad", x.shape, x.dtype)

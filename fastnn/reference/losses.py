@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops._validate import check_out, check_scalar
+from ..ops._validate import check_logits, check_out, check_scalar
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -152,13 +152,7 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     reduction = _reduction(reduction)
     eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     x = _float(input, "input")
-    if x.ndim != 2:
-        raise ValueError(f"input: expected logits of shape (N, C), got shape {x.shape}")
-    rows, classes = x.shape
-    if rows == 0:
-        raise ValueError(f"input: empty batch (shape {x.shape})")
-    if classes == 0:
-        raise ValueError(f"input: expected at least one class, got shape {x.shape}")
+    rows, classes = check_logits(x)
     labels = _labels(target, rows, classes)
     _check_grad(grad, x.shape, x.dtype)
     if grad is not None and np.shares_memory(grad, x):
