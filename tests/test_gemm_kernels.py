@@ -111,7 +111,7 @@ def test_environment_forces_portable():
     assert out.stdout.strip() == "portable", out.stderr
 
 
-@pytest.mark.parametrize("n", [1, 10, 17, 40])
+@pytest.mark.parametrize("n", [2, 10, 17, 40])
 def test_direct_and_packed_a_agree_bitwise(kernels, n, dtype, rng):
     """Narrow products read a row-major A in place instead of packing it; both paths must
     perform the same operations in the same order (so 1 and N threads agree too)."""
@@ -132,3 +132,49 @@ def test_simd_packers_selftest():
     if result == -1:
         pytest.skip("no AVX2 on this CPU")
     assert result == 0
+
+
+def narrow_shapes(dtype):
+    """Products narrow enough for the blocked dot-product path (n·itemsize < 64) and its
+    3-row × 4-column blocks: every remainder, the 48-row chunk edge, SIMD-width tails of k."""
+    n_max = 64 // np.dtype(dtype).itemsize - 1
+    ks = (1, 7, 8, 9, 31, 300, 1025)
+    return [(m, n, k) for m, n in ((1, 1), (2, 3), (3, 4), (4, 5), (47, n_max), (48, n_max - 2), (49, 6),
+                                   (301, 2), (97, n_max - 1)) for k in ks]
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.5, 0.75)])
+def test_narrow_products(kernels, alpha, beta, dtype, rng):
+    """A·Bᵀ with few columns (a classifier head) on every kernel set, against the reference,
+    into contiguous and strided outputs, bitwise equal at 1 and 2 threads."""
+    for m, n, k in narrow_shapes(dtype):
+        a = rand(rng, (m, k), dtype)
+        w = rand(rng, (n, k), dtype)
+        c0 = rand(rng, (m, n), dtype)
+        expect = reference.matmul(a, w, trans_b=True, out=c0.copy(), alpha=alpha, beta=beta)
+        c1, c2 = c0.copy(), c0.copy()
+        strided = np.zeros((m, 2 * n), dtype)[:, ::2]
+        strided[...] = c0
+        with num_threads(1):
+            ops.matmul(a, w, trans_b=True, out=c1, alpha=alpha, beta=beta)
+        with num_threads(2):
+            ops.matmul(a, w, trans_b=True, out=c2, alpha=alpha, beta=beta)
+            ops.matmul(a, w, trans_b=True, out=strided, alpha=alpha, beta=beta)
+        assert_product_close(c1, expect, alpha * a, w.T, dtype, extra=beta * c0)
+        np.testing.assert_array_equal(c1, c2)
+        np.testing.assert_array_equal(c1, strided)
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_narrow_linear_epilogues(kernels, activation, dtype, rng):
+    """A dense layer with 10 outputs (the head of an MLP): bias, activation and saved
+    pre-activation applied on the narrow path match the reference; NaN in a row stays there."""
+    x, w, bias = layer_data(rng, 131, 517, 7 if dtype == np.float64 else 10, dtype)
+    z = np.empty((131, w.shape[0]), dtype)
+    y = ops.linear(x, w, bias, activation=activation, negative_slope=0.3, preact_out=z)
+    np.testing.assert_allclose(y, reference.linear(x, w, bias, activation=activation, negative_slope=0.3),
+                               **act_tol(dtype))
+    np.testing.assert_allclose(z, reference.linear(x, w, bias), **act_tol(dtype))
+    x[5, 516] = np.nan  # in the masked tail of k (517 = 64·8 + 5)
+    y = ops.linear(x, w, bias, activation=activation, negative_slope=0.3)
+    assert np.isnan(y[5]).all() and not np.isnan(np.delete(y, 5, axis=0)).any()

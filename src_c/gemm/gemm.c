@@ -141,6 +141,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_UKD_T fnn_ukr_direct_f32
 #define FNN_KS_UKD(ks) ((ks)->ukr_direct_f32)
 #define FNN_KS_ILV(ks) ((ks)->interleave_f32)
+#define FNN_DOT_T fnn_dot_f32
+#define FNN_KS_DOT(ks) ((ks)->dot_f32)
 #include "gemm.inc"
 #undef real
 #undef FNN_T
@@ -152,6 +154,10 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #undef FNN_KS_ILV
 #undef FNN_UKD_T
 #undef FNN_KS_UKD
+#undef FNN_DOT_T
+#undef FNN_KS_DOT
+#undef FNN_DOT_ROWS
+#undef FNN_DOT_LDS
 
 #define real double
 #define FNN_T(name) name##_f64
@@ -163,4 +169,6 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_UKD_T fnn_ukr_direct_f64
 #define FNN_KS_UKD(ks) ((ks)->ukr_direct_f64)
 #define FNN_KS_ILV(ks) ((ks)->interleave_f64)
+#define FNN_DOT_T fnn_dot_f64
+#define FNN_KS_DOT(ks) ((ks)->dot_f64)
 #include "gemm.inc"

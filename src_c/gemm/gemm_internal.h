@@ -43,6 +43,15 @@ typedef void (*fnn_ukr_direct_f32)(int64_t k, const float *a, int64_t lda, const
 typedef void (*fnn_ukr_direct_f64)(int64_t k, const double *a, int64_t lda, const double *b, double *c,
                                    int64_t ldc, double alpha, double beta, const fnn_ukr_ep *ep);
 
+/* Blocked dot products for products too narrow in N for the micro-kernel
+ * (dot_avx2.c): s[i*lds + j] = Σ_p a[i*lda + p]·b[j*ldb + p], A's rows and
+ * B's columns contiguous along k. Each element's summation order depends on
+ * k only. */
+typedef void (*fnn_dot_f32)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                            int64_t ldb, float *s, int64_t lds);
+typedef void (*fnn_dot_f64)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, const double *b,
+                            int64_t ldb, double *s, int64_t lds);
+
 /* Largest MR·NR of any kernel (the driver's edge-tile buffer). */
 #define FNN_UKR_MAX_TILE 512
 
@@ -66,6 +75,8 @@ typedef struct {
     fnn_ukr_direct_f64 ukr_direct_f64;
     fnn_interleave_f32 interleave_f32;  /* NULL: the portable loop */
     fnn_interleave_f64 interleave_f64;
+    fnn_dot_f32 dot_f32;                /* NULL: narrow products use the micro-kernel */
+    fnn_dot_f64 dot_f64;
     fnn_blocks f32, f64;  /* MR, NR fixed by the kernel; MC, KC, NC from the caches */
 } fnn_kernel_set;
 
@@ -78,6 +89,10 @@ void fnn_kernels_portable(fnn_kernel_set *ks);
 void fnn_interleave_avx2_f32(int64_t W, int64_t kc, const float *src, int64_t ld, float *dst);
 void fnn_interleave_avx2_f64(int64_t W, int64_t kc, const double *src, int64_t ld, double *dst);
 void fnn_kernels_avx2(fnn_kernel_set *ks);
+void fnn_dot_avx2_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, float *s, int64_t lds);
+void fnn_dot_avx2_f64(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, const double *b,
+                      int64_t ldb, double *s, int64_t lds);
 int fnn_gemm_selftest_packers(void);
 void fnn_kernels_avx512(fnn_kernel_set *ks);
 #endif

@@ -191,6 +191,8 @@ void fnn_kernels_avx2(fnn_kernel_set *ks)
 {
     ks->interleave_f32 = fnn_interleave_avx2_f32;
     ks->interleave_f64 = fnn_interleave_avx2_f64;
+    ks->dot_f32 = fnn_dot_avx2_f32;
+    ks->dot_f64 = fnn_dot_avx2_f64;
     ks->id = FNN_KERNELS_AVX2;
     ks->name = "avx2";
     ks->ukr_f32 = ukr_avx2_f32;

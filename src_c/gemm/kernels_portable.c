@@ -58,6 +58,8 @@ void fnn_kernels_portable(fnn_kernel_set *ks)
     ks->name = "portable";
     ks->interleave_f32 = NULL;
     ks->interleave_f64 = NULL;
+    ks->dot_f32 = NULL;
+    ks->dot_f64 = NULL;
     ks->ukr_f32 = ukr_portable_f32;
     ks->ukr_f64 = ukr_portable_f64;
     ks->ukr_direct_f32 = ukr_portable_direct_f32;
