@@ -37,6 +37,9 @@ cdef extern from "plan.h" nogil:
         double beta1, beta2, eps
         int amsgrad, decoupled
         int64_t step
+        double alpha
+        int centered
+        double lr_decay
     ctypedef struct fnn_plan_arena:
         int64_t n
         void *params
@@ -45,7 +48,7 @@ cdef extern from "plan.h" nogil:
         void *state1
         void *state2
     int FNN_PLAN_MSE, FNN_PLAN_L1, FNN_PLAN_BCE, FNN_PLAN_BCE_LOGITS, FNN_PLAN_CE
-    int FNN_PLAN_SGD, FNN_PLAN_ADAM
+    int FNN_PLAN_SGD, FNN_PLAN_ADAM, FNN_PLAN_RMSPROP, FNN_PLAN_ADAGRAD
     int FNN_PLAN_CHECK_FINITE, FNN_PLAN_FUSED
     int FNN_PLAN_BAD_INPUT, FNN_PLAN_BAD_TARGET, FNN_PLAN_NONFINITE_LOSS
     int FNN_PLAN_NONFINITE_GRAD, FNN_PLAN_NONFINITE_PARAM
@@ -67,6 +70,8 @@ cdef extern from "plan.h" nogil:
 
 PLAN_LOSSES = {"mse": FNN_PLAN_MSE, "l1": FNN_PLAN_L1, "bce": FNN_PLAN_BCE,
                "bce_logits": FNN_PLAN_BCE_LOGITS, "cross_entropy": FNN_PLAN_CE}
+PLAN_OPTIMIZERS = {"sgd": FNN_PLAN_SGD, "adam": FNN_PLAN_ADAM, "rmsprop": FNN_PLAN_RMSPROP,
+                   "adagrad": FNN_PLAN_ADAGRAD}
 PLAN_CHECK_FINITE = FNN_PLAN_CHECK_FINITE
 PLAN_FUSED = FNN_PLAN_FUSED
 PLAN_STATUS = {"bad_input": FNN_PLAN_BAD_INPUT, "bad_target": FNN_PLAN_BAD_TARGET,
@@ -96,7 +101,7 @@ cdef class PlanCore:
     cdef list _watched              # (module, compiled p or None): checked at every call
     cdef readonly int64_t ndrop     # dropout layers (one seed each per step)
     cdef cnp.ndarray _seeds         # this step's seeds
-    cdef double _t_next             # Adam: t of the step being prepared
+    cdef double _t_next             # Adam, RMSprop, Adagrad: the state's step count after this step
 
     def __cinit__(self, int is_f64, list layers, int loss, int reduction, double label_smoothing):
         cdef Py_ssize_t nl = len(layers), i
@@ -225,6 +230,11 @@ cdef class PlanCore:
                 else:
                     o.sgd_mode = 2
                 self.ar.state0 = self._state_ptr(buf, "momentum_buffer")
+            return 0
+        if self.opt_kind == FNN_PLAN_RMSPROP:
+            self._prepare_rmsprop(state, group)
+        elif self.opt_kind == FNN_PLAN_ADAGRAD:
+            self._prepare_adagrad(state, group)
         else:
             o.kind = FNN_PLAN_ADAM
             betas = group["betas"]
@@ -243,8 +253,42 @@ cdef class PlanCore:
             self.ar.state1 = self._state_ptr(state["exp_avg_sq"], "exp_avg_sq")
             if o.amsgrad:
                 self.ar.state2 = self._state_ptr(state["max_exp_avg_sq"], "max_exp_avg_sq")
-            self._t_next = float(state.get("step", 0.0)) + 1.0
-            o.step = <int64_t>self._t_next
+        self._t_next = float(state.get("step", 0.0)) + 1.0
+        o.step = <int64_t>self._t_next
+        return 0
+
+    cdef int _prepare_rmsprop(self, dict state, dict group) except -1:
+        """RMSprop's options and buffers, created when first needed as RMSprop._update creates them."""
+        arena = self._arena
+        cdef fnn_plan_opt *o = &self.op
+        o.kind = FNN_PLAN_RMSPROP
+        o.alpha = group["alpha"]
+        o.eps = group["eps"]
+        o.momentum = group["momentum"]
+        o.centered = 1 if group["centered"] else 0
+        if "square_avg" not in state:
+            state["square_avg"] = arena.zeros_like()
+        if o.momentum > 0 and "momentum_buffer" not in state:
+            state["momentum_buffer"] = arena.zeros_like()
+        if o.centered and "grad_avg" not in state:
+            state["grad_avg"] = arena.zeros_like()
+        self.ar.state0 = self._state_ptr(state["square_avg"], "square_avg")
+        if o.centered:
+            self.ar.state1 = self._state_ptr(state["grad_avg"], "grad_avg")
+        if o.momentum > 0:
+            self.ar.state2 = self._state_ptr(state["momentum_buffer"], "momentum_buffer")
+        return 0
+
+    cdef int _prepare_adagrad(self, dict state, dict group) except -1:
+        """Adagrad's options and its sum (made by the optimizer at construction, as in PyTorch)."""
+        cdef fnn_plan_opt *o = &self.op
+        o.kind = FNN_PLAN_ADAGRAD
+        o.lr_decay = group["lr_decay"]
+        o.eps = group["eps"]
+        if "sum" not in state:
+            raise KeyError("optimizer state 'sum' is missing (Adagrad creates it at construction; a loaded "
+                           "state_dict must include it)")
+        self.ar.state0 = self._state_ptr(state["sum"], "sum")
         return 0
 
     cdef int _check_bn(self) except -1:
@@ -277,8 +321,9 @@ cdef class PlanCore:
         return cnp.PyArray_DATA(a)
 
     cdef void _commit(self, int64_t steps):
-        """After `steps` applied updates: Adam's step count (the only state kept outside C)."""
-        if steps > 0 and self.opt_kind == FNN_PLAN_ADAM:
+        """After `steps` applied updates: the step count of Adam, RMSprop and Adagrad (the only
+        state kept outside C; SGD has none)."""
+        if steps > 0 and self.opt_kind != FNN_PLAN_SGD:
             (<dict>(<list>(<list>self._optimizer._states)[0])[0])["step"] = self._t_next + <double>(steps - 1)
 
     cdef int _check_batch(self, cnp.ndarray x, cnp.ndarray y, str xn, str yn) except -1:

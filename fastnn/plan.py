@@ -10,9 +10,11 @@ A plan covers a ``Sequential`` of ``Linear`` layers, ``LayerNorm`` (last axis),
 ``BatchNorm1d`` and ``Dropout``, each Linear or norm optionally followed by ReLU,
 LeakyReLU (slope >= 0), Sigmoid, Tanh or (after a Linear) GELU, trained with MSELoss, L1Loss,
 BCELoss, BCEWithLogitsLoss or CrossEntropyLoss by SGD (momentum, dampening,
-Nesterov, weight decay, maximize) or Adam/AdamW (amsgrad) with one parameter
-group. ``compile`` raises :class:`PlanUnsupported` (saying why) for anything
-else; :func:`explain` returns that reason without raising.
+Nesterov, weight decay, maximize), Adam/AdamW (amsgrad), RMSprop (alpha, eps,
+weight decay, momentum, centered, maximize) or Adagrad (lr_decay, weight decay,
+initial_accumulator_value, eps, maximize) with one parameter group. ``compile``
+raises :class:`PlanUnsupported` (saying why) for anything else; :func:`explain`
+returns that reason without raising.
 
 The plan holds no copy of the model: it points into the parameter arena and
 the optimizer's flat state buffers, so after ``plan.step`` the model,
@@ -22,9 +24,12 @@ opt.step()``: the same kernels in the same order (bit for bit) for layers whose
 products take the GEMM's packed path; small layers (≤ 65536 multiply-adds per
 product) run as direct register-blocked loops inside the plan, which agree to
 float rounding. Each path is bitwise identical for any thread count. With
-``fused=True`` the weight update is applied inside the weight-gradient product
-(``dW`` never reaches memory, so ``param.grad`` of the weights is not written);
-results agree with the unfused path (bit for bit in our tests).
+``fused=True`` the SGD and Adam weight update is applied inside the weight-gradient
+product (``dW`` never reaches memory, so ``param.grad`` of the weights is not written);
+results agree with the unfused path (bit for bit in our tests). RMSprop and Adagrad
+take the unfused update under ``fused=True`` (each layer's segment is updated by the
+optimizer's kernel right after its ``dW`` product, and ``param.grad`` is written), so
+their results are those of ``fused=False``.
 
 Dropout draws its seeds from fastnn's generator exactly as the eager forward does;
 BatchNorm1d and Dropout must be in training mode (checked at every call).
@@ -59,13 +64,17 @@ class PlanUnsupported(ValueError):
 
 
 def _optimizer_kind(optimizer) -> int:
+    from .optim.adagrad import Adagrad
     from .optim.adam import Adam, AdamW
+    from .optim.rmsprop import RMSprop
     from .optim.sgd import SGD
-    if type(optimizer) is SGD:
-        return 0
-    if type(optimizer) in (Adam, AdamW):
-        return 1
-    raise PlanUnsupported(f"optimizer: plans support SGD, Adam and AdamW, got {type(optimizer).__name__}")
+    # Exact types: a subclass may change the update, which the plan would bypass.
+    kinds = {SGD: "sgd", Adam: "adam", AdamW: "adam", RMSprop: "rmsprop", Adagrad: "adagrad"}
+    kind = kinds.get(type(optimizer))
+    if kind is None:
+        raise PlanUnsupported(f"optimizer: plans support SGD, Adam, AdamW, RMSprop and Adagrad, "
+                              f"got {type(optimizer).__name__}")
+    return _core.PLAN_OPTIMIZERS[kind]
 
 
 def _describe(model, loss_fn, optimizer):
@@ -196,6 +205,13 @@ class Plan(_core.PlanCore):
 
     ``epoch(X, y, batch_size, shuffle, seed, callback, every)`` — one epoch of
     mini-batches looped in C; returns the per-batch losses.
+
+    The optimizer's state (momentum buffers, moments, RMSprop's ``square_avg``/``grad_avg``,
+    Adagrad's ``sum``, the ``step`` count) stays in the optimizer's own buffers, updated by
+    the optimizer's own kernels: ``opt.state_dict()`` after plan steps equals the one after as
+    many eager steps. ``fused=True`` fuses the SGD and Adam weight updates into the ``dW``
+    product; RMSprop and Adagrad then take the unfused update path (same results as
+    ``fused=False``; ``param.grad`` of the weights is written).
     """
 
     def __new__(cls, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
@@ -311,7 +327,8 @@ def compile(model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fuse
 
     Raises :class:`PlanUnsupported` (a ValueError saying why) when the combination is not
     covered; use :func:`explain` to ask without raising. ``batch_size`` sizes the buffers now
-    (otherwise the first step does). ``fused=True`` applies weight updates inside the dW
-    product (param.grad of the weights is then not written).
+    (otherwise the first step does). ``fused=True`` applies SGD and Adam weight updates inside
+    the dW product (param.grad of the weights is then not written); RMSprop and Adagrad take
+    the unfused update path.
     """
     return Plan(model, loss_fn, optimizer, batch_size=batch_size, fused=fused)

@@ -22,9 +22,11 @@
  *   fused (FNN_PLAN_FUSED): for each layer dX is computed first with the old
  *     W, then every MR×NR tile of dW = dZᵀ·X is finished in one pass over K =
  *     batch and the optimizer updates W (and its state) from that tile while
- *     it is in L1; dW never reaches memory. Layers whose batch exceeds one
- *     K block, and optimizer options with global state, take the unfused
- *     path for that layer. The gradient arena is then not written for W.
+ *     it is in L1; dW never reaches memory (SGD and Adam). Layers whose batch
+ *     exceeds one K block, and RMSprop and Adagrad, take the unfused path
+ *     for that layer: dW is written to the gradient arena and the layer's
+ *     segment updated by the optimizer kernel right after its product.
+ *     Otherwise the gradient arena is not written for W.
  *
  * Every step is bitwise reproducible for any thread count (threads split
  * rows/columns of products and element ranges of passes only). */
@@ -72,27 +74,35 @@ enum {
     FNN_PLAN_CE = 4
 };
 
-/* Optimizers (the formulas of optim.h, PyTorch's). */
-enum { FNN_PLAN_SGD = 0, FNN_PLAN_ADAM = 1 };
+/* Optimizers (the kernels of optim.h, PyTorch's formulas). */
+enum { FNN_PLAN_SGD = 0, FNN_PLAN_ADAM = 1, FNN_PLAN_RMSPROP = 2, FNN_PLAN_ADAGRAD = 3 };
 
 /* Hyper-parameters of one step (of the first step, for fnn_plan_run). */
 typedef struct {
     int kind;
     double lr, weight_decay;
     int maximize;
-    /* SGD */
+    /* SGD (momentum: also RMSprop's) */
     double momentum, dampening;
     int nesterov;
     int sgd_mode;    /* fnn_sgd_mode of this step; run() moves FIRST to LATER after it */
-    /* Adam / AdamW */
+    /* Adam / AdamW (eps: also RMSprop's and Adagrad's) */
     double beta1, beta2, eps;
     int amsgrad, decoupled;
-    int64_t step;    /* t of this step (>= 1); run() adds one per batch */
+    int64_t step;    /* t of this step (>= 1; Adam, Adagrad); run() adds one per batch */
+    /* RMSprop */
+    double alpha;
+    int centered;
+    /* Adagrad */
+    double lr_decay;
 } fnn_plan_opt;
 
 /* The arena and the optimizer state buffers (n elements each, same layout).
- * state0: SGD momentum buffer or Adam exp_avg; state1: exp_avg_sq;
- * state2: max_exp_avg_sq (amsgrad). Unused ones may be NULL. */
+ *   SGD:     state0 momentum_buffer
+ *   Adam:    state0 exp_avg, state1 exp_avg_sq, state2 max_exp_avg_sq (amsgrad)
+ *   RMSprop: state0 square_avg, state1 grad_avg (centered), state2 momentum_buffer (momentum > 0)
+ *   Adagrad: state0 sum
+ * Unused ones may be NULL. */
 typedef struct {
     int64_t n;
     void *params, *grads, *state0, *state1, *state2;

@@ -40,9 +40,10 @@ void fnn_plan_count_alloc(void);
 
 /* Fused dW + optimizer update of one layer (plan_dw_update.c):
  *   dW = dZᵀ·X (out × in, K = batch), then W ← update(W, dW, state) tile by tile.
- * Returns FNN_OK, or 1 when this product can't be fused (the caller takes
- * the unfused path), or FNN_ENOMEM. state pointers point at the layer's W
- * segment of each state buffer (NULL when unused). */
+ * Returns FNN_OK, or 1 when this product can't be fused or the optimizer is
+ * RMSprop or Adagrad (the caller takes the unfused path), or FNN_ENOMEM.
+ * state pointers point at the layer's W segment of each state buffer (NULL
+ * when unused). */
 int fnn_plan_dw_update_f32(int64_t out, int64_t in, int64_t batch, const float *dz,
                            const float *x, float *w, float *s0, float *s1, float *s2,
                            const fnn_plan_opt *o, fnn_workspace *ws);
