@@ -82,37 +82,6 @@ FNN_TARGET_AVX2 static inline void transpose8_ps(__m256 v[8])
     }
 }
 
-FNN_TARGET_AVX2 void fnn_interleave_avx2_f32(int64_t W, int64_t kc, const float *src, int64_t ld, float *dst)
-{
-    const int64_t full = W / 8 * 8, r = W - full;
-    int64_t p = 0;
-    __m256 v[8];
-    for (; p + 8 <= kc; p += 8) {
-        float *d = dst + p * W;
-        if (r) {
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++)
-                v[i] = _mm256_loadu_ps(src + (full + (i < r ? i : r - 1)) * ld + p);
-            transpose8_ps(v);
-#pragma GCC unroll 8
-            for (int q = 0; q < 8; q++)
-                _mm256_storeu_ps(d + q * W + full, v[q]);
-        }
-        for (int64_t c0 = 0; c0 < full; c0 += 8) {
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++)
-                v[i] = _mm256_loadu_ps(src + (c0 + i) * ld + p);
-            transpose8_ps(v);
-#pragma GCC unroll 8
-            for (int q = 0; q < 8; q++)
-                _mm256_storeu_ps(d + q * W + c0, v[q]);
-        }
-    }
-    for (; p < kc; p++)
-        for (int64_t i = 0; i < W; i++)
-            dst[p * W + i] = src[i * ld + p];
-}
-
 FNN_TARGET_AVX2 static inline void transpose4_pd(__m256d v[4])
 {
     const __m256d t0 = _mm256_unpacklo_pd(v[0], v[1]), t1 = _mm256_unpackhi_pd(v[0], v[1]);
@@ -123,36 +92,39 @@ FNN_TARGET_AVX2 static inline void transpose4_pd(__m256d v[4])
     v[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
-FNN_TARGET_AVX2 void fnn_interleave_avx2_f64(int64_t W, int64_t kc, const double *src, int64_t ld, double *dst)
-{
-    const int64_t full = W / 4 * 4, r = W - full;
-    int64_t p = 0;
-    __m256d v[4];
-    for (; p + 4 <= kc; p += 4) {
-        double *d = dst + p * W;
-        if (r) {
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++)
-                v[i] = _mm256_loadu_pd(src + (full + (i < r ? i : r - 1)) * ld + p);
-            transpose4_pd(v);
-#pragma GCC unroll 4
-            for (int q = 0; q < 4; q++)
-                _mm256_storeu_pd(d + q * W + full, v[q]);
-        }
-        for (int64_t c0 = 0; c0 < full; c0 += 4) {
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++)
-                v[i] = _mm256_loadu_pd(src + (c0 + i) * ld + p);
-            transpose4_pd(v);
-#pragma GCC unroll 4
-            for (int q = 0; q < 4; q++)
-                _mm256_storeu_pd(d + q * W + c0, v[q]);
-        }
+/* dst[p*W + i] = src[i*ld + p], VL lines × VL steps per register transpose. */
+#define DEFINE_INTERLEAVE(real, SFX, VEC, VL, LOADU, STOREU, TRANSPOSE)                               \
+    FNN_TARGET_AVX2 void fnn_interleave_avx2_##SFX(int64_t W, int64_t kc, const real *src, int64_t ld, \
+                                                   real *dst)                                          \
+    {                                                                                                  \
+        const int64_t full = W / (VL) * (VL), r = W - full;                                            \
+        int64_t p = 0;                                                                                 \
+        VEC v[VL];                                                                                     \
+        for (; p + (VL) <= kc; p += (VL)) {                                                            \
+            real *d = dst + p * W;                                                                     \
+            if (r) {                                                                                   \
+                _Pragma("GCC unroll 8") for (int i = 0; i < (VL); i++)                                 \
+                    v[i] = LOADU(src + (full + (i < r ? i : r - 1)) * ld + p);                         \
+                TRANSPOSE(v);                                                                          \
+                _Pragma("GCC unroll 8") for (int q = 0; q < (VL); q++)                                 \
+                    STOREU(d + q * W + full, v[q]);                                                    \
+            }                                                                                          \
+            for (int64_t c0 = 0; c0 < full; c0 += (VL)) {                                              \
+                _Pragma("GCC unroll 8") for (int i = 0; i < (VL); i++)                                 \
+                    v[i] = LOADU(src + (c0 + i) * ld + p);                                             \
+                TRANSPOSE(v);                                                                          \
+                _Pragma("GCC unroll 8") for (int q = 0; q < (VL); q++)                                 \
+                    STOREU(d + q * W + c0, v[q]);                                                      \
+            }                                                                                          \
+        }                                                                                              \
+        for (; p < kc; p++)                                                                            \
+            for (int64_t i = 0; i < W; i++)                                                            \
+                dst[p * W + i] = src[i * ld + p];                                                      \
     }
-    for (; p < kc; p++)
-        for (int64_t i = 0; i < W; i++)
-            dst[p * W + i] = src[i * ld + p];
-}
+
+DEFINE_INTERLEAVE(float, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, transpose8_ps)
+DEFINE_INTERLEAVE(double, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, transpose4_pd)
+#undef DEFINE_INTERLEAVE
 
 /* Compare the SIMD packers with the plain loop for every width a kernel set
  * uses (AVX-512's too, so they are checked on CPUs without AVX-512), odd

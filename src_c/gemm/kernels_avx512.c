@@ -62,12 +62,10 @@
 
 void fnn_kernels_avx512(fnn_kernel_set *ks)
 {
-    /* Every AVX-512 CPU has AVX2: its transposing packers and narrow dot
-     * products serve here too. */
-    ks->interleave_f32 = fnn_interleave_avx2_f32;
-    ks->interleave_f64 = fnn_interleave_avx2_f64;
-    ks->dot_f32 = fnn_dot_avx2_f32;
-    ks->dot_f64 = fnn_dot_avx2_f64;
+    /* Every AVX-512 CPU has AVX2: start from that set (its transposing
+     * packers and narrow dot products serve here too), then swap in the
+     * 512-bit micro-kernels and their tile shapes. */
+    fnn_kernels_avx2(ks);
     ks->id = FNN_KERNELS_AVX512;
     ks->name = "avx512";
     ks->ukr_f32 = ukr_avx512_f32;
