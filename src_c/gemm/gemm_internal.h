@@ -80,6 +80,15 @@ typedef struct {
     fnn_blocks f32, f64;  /* MR, NR fixed by the kernel; MC, KC, NC from the caches */
 } fnn_kernel_set;
 
+/* Pack an mc×kc block of A into the active set's MR-row micro-panels
+ * (dst[q·MR·kc + p·MR + i], last panel zero-padded), or a kc×nc block of B
+ * into NR-column panels (dst[q·NR·kc + p·NR + j]), as the GEMM driver does.
+ * dst needs 64 bytes of slack past the block (SIMD packers). */
+void fnn_gemm_pack_a_f32(int64_t mc, int64_t kc, const float *a, int64_t rs_a, int64_t cs_a, float *dst);
+void fnn_gemm_pack_a_f64(int64_t mc, int64_t kc, const double *a, int64_t rs_a, int64_t cs_a, double *dst);
+void fnn_gemm_pack_b_f32(int64_t kc, int64_t nc, const float *b, int64_t rs_b, int64_t cs_b, float *dst);
+void fnn_gemm_pack_b_f64(int64_t kc, int64_t nc, const double *b, int64_t rs_b, int64_t cs_b, double *dst);
+
 /* The active set (initialised on first call). */
 const fnn_kernel_set *fnn_gemm_active(void);
 
