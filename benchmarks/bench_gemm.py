@@ -26,40 +26,12 @@ if __name__ == "__main__":  # make the worktree importable when run as a script
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fastnn  # noqa: E402
-from fastnn import _core, ops  # noqa: E402
+from fastnn import _core  # noqa: E402
+from fastnn.bench.kernels import (  # noqa: E402  (the shape tables and operands live in the package)
+    GEMM_QUICK, GEMM_SHAPES, fastnn_matmul, fused_linear_case, matmul_operands, numpy_matmul, time_blocks)
 
-# (label, m, n, k, trans_a, trans_b): C[m,n] = op(A)·op(B), op(A) m×k.
-SHAPES = [
-    ("square 256", 256, 256, 256, False, False),
-    ("square 512", 512, 512, 512, False, False),
-    ("square 1024", 1024, 1024, 1024, False, False),
-    ("square 2048", 2048, 2048, 2048, False, False),
-    ("X·Wᵀ 256×784·784×1024", 256, 1024, 784, False, True),
-    ("H·Wᵀ 256×1024·1024×1024", 256, 1024, 1024, False, True),
-    ("head 256×1024·1024×10", 256, 10, 1024, False, True),
-    ("dZ·W 256×1024·1024×784", 256, 784, 1024, False, False),
-    ("dZᵀ·X 1024×256·256×784", 1024, 784, 256, True, False),
-]
-QUICK = {"square 256", "square 512", "square 1024", "X·Wᵀ 256×784·784×1024", "H·Wᵀ 256×1024·1024×1024",
-         "head 256×1024·1024×10", "dZ·W 256×1024·1024×784", "dZᵀ·X 1024×256·256×784"}
-
-
-def operands(m, n, k, ta, tb, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
-    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
-    return a, b, np.empty((m, n), dtype)
-
-
-def fastnn_call(a, b, c, ta, tb):
-    return lambda: ops.matmul(a, b, trans_a=ta, trans_b=tb, out=c)
-
-
-def numpy_call(a, b, c, ta, tb):
-    A = a.T if ta else a
-    B = b.T if tb else b
-    return lambda: np.matmul(A, B, out=c)
-
+SHAPES = GEMM_SHAPES  # (label, m, n, k, trans_a, trans_b): C[m,n] = op(A)·op(B), op(A) m×k.
+QUICK = {s[0] for s in GEMM_QUICK}
 
 # Seconds per timed block and rounds per case; raise them on a busy machine for a better
 # chance of catching quiet windows (FASTNN_BENCH_BUDGET=0.6 FASTNN_BENCH_ROUNDS=4).
@@ -71,21 +43,8 @@ def best_time(fn, budget=None, clock=time.perf_counter):
     """Fastest per-call time seen in `budget` seconds of repeated calls (calls are grouped so
     each sample lasts >= 1 ms). On a machine shared with other work the minimum is the
     stable statistic: interference only ever adds time."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    reps = max(1, int(1e-3 / once))
-    best = float("inf")
-    budget = BUDGET if budget is None else budget
-    end = time.perf_counter() + budget
-    while True:
-        c0 = clock()
-        for _ in range(reps):
-            fn()
-        best = min(best, (clock() - c0) / reps)
-        if time.perf_counter() >= end:
-            return best
+    per_call, _ = time_blocks(fn, 1e-3, budget_s=BUDGET if budget is None else budget, clock=clock)
+    return min(per_call)
 
 
 def compare(f_fast, f_numpy, rounds=2, pause=0.25, clock=time.perf_counter):
@@ -98,23 +57,6 @@ def compare(f_fast, f_numpy, rounds=2, pause=0.25, clock=time.perf_counter):
         tn.append(best_time(f_numpy, clock=clock))
         time.sleep(pause)
     return min(tf), min(tn)
-
-
-def fused_linear_case(dtype, batch=256, n_in=1024, n_out=1024):
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((batch, n_in)).astype(dtype)
-    w = (rng.standard_normal((n_out, n_in)) / 32).astype(dtype)
-    b = rng.standard_normal(n_out).astype(dtype)
-    y = np.empty((batch, n_out), dtype)
-
-    def fast():
-        ops.linear(x, w, b, activation="relu", out=y)
-
-    def numpy():
-        z = x @ w.T + b
-        np.maximum(z, 0, out=z)
-
-    return fast, numpy, 2.0 * batch * n_in * n_out
 
 
 def run_table(threads, quick):
@@ -130,14 +72,13 @@ def run_table(threads, quick):
                 continue
             if dtype == np.float64 and (label == "square 2048" or (quick and label.startswith("head"))):
                 continue  # keep the table under two minutes
-            a, b, c = operands(m, n, k, ta, tb, dtype)
-            tf, tn = compare(fastnn_call(a, b, c, ta, tb), numpy_call(a, b, c, ta, tb), rounds, clock=clock)
+            a, b, c = matmul_operands(m, n, k, ta, tb, dtype)
+            tf, tn = compare(fastnn_matmul(a, b, c, ta, tb), numpy_matmul(a, b, c, ta, tb), rounds, clock=clock)
             fl = 2.0 * m * n * k
             rows.append((label, np.dtype(dtype).name, threads, fl / tf / 1e9, fl / tn / 1e9, tn / tf))
-        fast, numpy, fl = fused_linear_case(dtype)
+        label, fast, numpy, fl = fused_linear_case(dtype)
         tf, tn = compare(fast, numpy, rounds, clock=clock)
-        rows.append(("linear+bias+ReLU 256, 1024→1024", np.dtype(dtype).name, threads,
-                     fl / tf / 1e9, fl / tn / 1e9, tn / tf))
+        rows.append((label, np.dtype(dtype).name, threads, fl / tf / 1e9, fl / tn / 1e9, tn / tf))
     return rows
 
 
@@ -201,8 +142,8 @@ if pytest is not None:
     @pytest.mark.parametrize("shape", BENCH_SHAPES, ids=[s[0] for s in BENCH_SHAPES])
     def test_gemm(benchmark, shape, dtype, impl):
         label, m, n, k, ta, tb = shape
-        a, b, c = operands(m, n, k, ta, tb, dtype)
-        fn = (fastnn_call if impl == "fastnn" else numpy_call)(a, b, c, ta, tb)
+        a, b, c = matmul_operands(m, n, k, ta, tb, dtype)
+        fn = (fastnn_matmul if impl == "fastnn" else numpy_matmul)(a, b, c, ta, tb)
         time.sleep(0.3)  # let the other library's spinning workers go idle
         benchmark.extra_info["gflop"] = 2.0 * m * n * k / 1e9
         benchmark(fn)
@@ -210,7 +151,7 @@ if pytest is not None:
     @pytest.mark.parametrize("impl", ["fastnn", "numpy"])
     @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
     def test_linear_bias_relu(benchmark, dtype, impl):
-        fast, numpy, fl = fused_linear_case(dtype)
+        _, fast, numpy, fl = fused_linear_case(dtype)
         time.sleep(0.3)
         benchmark.extra_info["gflop"] = fl / 1e9
         benchmark(fast if impl == "fastnn" else numpy)

@@ -91,6 +91,21 @@ FNN_INLINE float fnn_log1p_unit_f32(float e)
     return 2.0f * s * p;
 }
 
+/* Index of the first element of v[lo, hi) outside [0, 1], or −1 (NaN counts as
+ * inside: it propagates to the loss). Counted branch-free first, so the usual
+ * all-valid block costs one vectorised pass; located only if any is bad. */
+static int64_t fnn_first_outside_unit_f32(const float *FNN_RESTRICT v, int64_t lo, int64_t hi)
+{
+    int nbad = 0;
+    for (int64_t i = lo; i < hi; i++)
+        nbad |= (v[i] < 0.0f) | (v[i] > 1.0f);
+    if (nbad)
+        for (int64_t i = lo; i < hi; i++)
+            if (v[i] < 0.0f || v[i] > 1.0f)
+                return i;
+    return -1;
+}
+
 /* float32 BCE-with-logits on elements [lo, hi): loss_block's contract. The
  * transcendental part, e = exp(−|x|) and log1p(e), runs in float in
  * vectorised chunks (a few float ulps); terms max(x,0) − x·y + log1p(e) and
@@ -100,17 +115,11 @@ static double fnn_bce_logits_block_f32(int64_t lo, int64_t hi, float *FNN_RESTRI
                                        const float *FNN_RESTRICT x, const float *FNN_RESTRICT y,
                                        double gscale, int *code, int64_t *bad)
 {
-    /* Targets outside [0, 1] (NaN passes): counted branch-free, located only if any. */
-    int nbad = 0;
-    for (int64_t i = lo; i < hi; i++)
-        nbad |= (y[i] < 0.0f) | (y[i] > 1.0f);
-    if (nbad) {
-        for (int64_t i = lo; i < hi; i++)
-            if (y[i] < 0.0f || y[i] > 1.0f) {
-                *code = FNN_LOSS_BAD_TARGET;
-                *bad = i;
-                return 0.0;
-            }
+    const int64_t bad_y = fnn_first_outside_unit_f32(y, lo, hi);
+    if (bad_y >= 0) {
+        *code = FNN_LOSS_BAD_TARGET;
+        *bad = bad_y;
+        return 0.0;
     }
     enum { CHUNK = 256 };
     float e[CHUNK], l[CHUNK];
@@ -186,22 +195,18 @@ static double fnn_bce_block_f32(int64_t lo, int64_t hi, float *FNN_RESTRICT grad
                                 const float *FNN_RESTRICT x, const float *FNN_RESTRICT y,
                                 double gscale, int *code, int64_t *bad)
 {
-    int nbad = 0; /* NaN passes: it propagates */
-    for (int64_t i = lo; i < hi; i++)
-        nbad |= (x[i] < 0.0f) | (x[i] > 1.0f) | (y[i] < 0.0f) | (y[i] > 1.0f);
-    if (nbad) {
-        for (int64_t i = lo; i < hi; i++) {
-            if (x[i] < 0.0f || x[i] > 1.0f) {
-                *code = FNN_LOSS_BAD_INPUT;
-                *bad = i;
-                return 0.0;
-            }
-            if (y[i] < 0.0f || y[i] > 1.0f) {
-                *code = FNN_LOSS_BAD_TARGET;
-                *bad = i;
-                return 0.0;
-            }
-        }
+    /* The first bad element wins; at one index the input is reported before the target. */
+    const int64_t bad_x = fnn_first_outside_unit_f32(x, lo, hi);
+    const int64_t bad_y = fnn_first_outside_unit_f32(y, lo, hi);
+    if (bad_x >= 0 && (bad_y < 0 || bad_x <= bad_y)) {
+        *code = FNN_LOSS_BAD_INPUT;
+        *bad = bad_x;
+        return 0.0;
+    }
+    if (bad_y >= 0) {
+        *code = FNN_LOSS_BAD_TARGET;
+        *bad = bad_y;
+        return 0.0;
     }
     enum { CHUNK = 256 };
     double lx[CHUNK], l1x[CHUNK];

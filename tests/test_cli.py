@@ -315,3 +315,40 @@ def test_bench_plot(tmp_path, capsys):
     else:
         assert main(["bench", "--quick", "--no-torch", "--only", "optim", "--plot", str(path)]) == 0
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_shares_the_gemm_issue_shapes():
+    """`fastnn bench` (full) times every product and the fused layer that benchmarks/bench_gemm.py does."""
+    from fastnn.bench import kernels
+    full = kernels._matmul_cases(quick=False)
+    assert all(s in full for s in kernels.GEMM_SHAPES)
+    assert kernels.FUSED_LINEAR in kernels.LINEAR_SHAPES
+    assert {s[0] for s in kernels.GEMM_SHAPES} - {s[0] for s in kernels.GEMM_QUICK} == {"square 2048"}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_bench_operands_and_calls_agree(dtype, ta, tb):
+    from fastnn.bench import kernels
+    a, b, c = kernels.matmul_operands(7, 5, 3, ta, tb, dtype)
+    assert a.shape == ((3, 7) if ta else (7, 3)) and b.shape == ((5, 3) if tb else (3, 5)) and c.dtype == dtype
+    c_n = np.empty_like(c)
+    kernels.fastnn_matmul(a, b, c, ta, tb)()
+    kernels.numpy_matmul(a, b, c_n, ta, tb)()
+    np.testing.assert_allclose(c, c_n, rtol=1e-5, atol=1e-5)
+    x, w, bias, y = kernels.linear_operands(5, 7, 3, dtype)
+    y_n = np.empty_like(y)
+    kernels.fastnn_linear(x, w, bias, y)()
+    kernels.numpy_linear(x, w, bias, y_n)()
+    np.testing.assert_allclose(y, y_n, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y, np.maximum(x @ w.T + bias, 0), rtol=1e-5, atol=1e-5)
+
+
+def test_bench_time_blocks_counts_blocks_and_uses_the_clock():
+    from fastnn.bench.kernels import time_blocks
+    ticks = iter(range(1000))
+    per_call, reps = time_blocks(lambda: None, 1e-3, blocks=3, clock=lambda: float(next(ticks)))
+    assert len(per_call) == 3 and reps >= 1
+    assert per_call == [1.0 / reps] * 3  # each block spans one tick of the given clock
+    per_call, _ = time_blocks(lambda: None, 1e-4, budget_s=0.0)
+    assert len(per_call) == 1  # a spent budget still gives one block

@@ -332,6 +332,19 @@ def test_layernorm_converts_input_dtype(rng):
     assert LayerNorm(3, dtype=np.float64)(np.ones((2, 3), np.float32)).dtype == np.float64
 
 
+@pytest.mark.parametrize("make", [lambda: BatchNorm1d(3), lambda: LayerNorm(3)], ids=["batchnorm", "layernorm"])
+def test_norm_backward_checks(make, rng):
+    layer = make()
+    with pytest.raises(RuntimeError, match=r"backward\(\) called before forward\(\)"):
+        layer.backward(np.ones((4, 3), np.float32))
+    layer(rng.standard_normal((4, 3)).astype(np.float32))
+    with pytest.raises(ValueError, match=r"grad_out: expected shape \(4, 3\) \(as the last input\), got \(4, 2\)"):
+        layer.backward(np.ones((4, 2), np.float32))
+    layer.weight.requires_grad = layer.bias.requires_grad = False
+    assert layer.backward(np.ones((4, 3), np.float32), need_input_grad=False) is None  # nothing wanted
+    assert layer.backward(np.ones((4, 3), np.float32)).shape == (4, 3)
+
+
 # ------------------------------------------------------ Flatten, Identity
 
 def test_flatten_shapes_and_backward(rng):

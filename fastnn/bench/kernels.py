@@ -2,8 +2,10 @@
 
 Sections:
 
-* ``matmul`` — float32 products: squares and the shapes of a 784-1024-1024-10 training
-  step (forward, the head, the weight gradient Xᵀ·dZ, the input gradient dZ·W).
+* ``matmul`` — float32 products: squares 256…2048 and the shapes of a 784-1024-1024-10
+  training step (forward, the head, the weight gradients dZᵀ·X and Xᵀ·dZ, the input
+  gradients dZ·W). The shape tables, operand builders and the fused-layer case below are
+  also what ``benchmarks/bench_gemm.py`` times, in float32 and float64.
 * ``linear`` — the fused dense layer y = relu(x·Wᵀ + b) (``fastnn.ops.linear``) against
   NumPy's best form (``np.matmul(x, W.T, out=y); y += b; np.maximum(y, 0, out=y)``).
 * ``optim`` — SGD with momentum and Adam over one large flat float32 arena
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["BenchConfig", "time_call", "run_kernel_benchmarks", "SECTIONS"]
+__all__ = ["BenchConfig", "time_blocks", "time_call", "run_kernel_benchmarks", "SECTIONS", "GEMM_SHAPES",
+           "GEMM_QUICK", "FUSED_LINEAR", "matmul_operands", "fastnn_matmul", "numpy_matmul", "linear_operands",
+           "fastnn_linear", "numpy_linear", "numpy_linear_expr", "fused_linear_case"]
 
 SECTIONS = ("matmul", "linear", "optim")
 
@@ -45,19 +49,35 @@ class BenchConfig:
         return {"quick": self.quick, "blocks": self.blocks, "block_s": self.block_s, "pause_s": self.pause_s}
 
 
-def time_call(fn: Callable[[], Any], cfg: BenchConfig) -> Dict[str, Any]:
-    """Median seconds per call of ``fn`` over ``cfg.blocks`` timed blocks, after warm-up."""
+def time_blocks(fn: Callable[[], Any], block_s: float, blocks: Optional[int] = None, budget_s: float = 0.0,
+                clock: Callable[[], float] = time.perf_counter) -> Tuple[List[float], int]:
+    """Seconds per call in each timed block of repeated calls, and the calls per block.
+
+    After a warm-up call, one call is timed and calls are grouped so a block lasts about
+    ``block_s``. Runs ``blocks`` blocks or, when that is None, blocks until ``budget_s``
+    seconds have passed (at least one). ``clock`` reads the block times (wall clock by
+    default; ``time.thread_time`` for the calling thread's CPU time).
+    """
     fn()  # warm-up: first-touch of buffers, lazy initialisation, thread pools started
     t0 = time.perf_counter()
     fn()
     one = max(time.perf_counter() - t0, 1e-7)
-    reps = max(1, int(cfg.block_s / one))
+    reps = max(1, int(block_s / one))
+    end = time.perf_counter() + budget_s
     per_call: List[float] = []
-    for _ in range(cfg.blocks):
-        t0 = time.perf_counter()
+    while True:
+        c0 = clock()
         for _ in range(reps):
             fn()
-        per_call.append((time.perf_counter() - t0) / reps)
+        per_call.append((clock() - c0) / reps)
+        done = len(per_call) >= blocks if blocks is not None else time.perf_counter() >= end
+        if done:
+            return per_call, reps
+
+
+def time_call(fn: Callable[[], Any], cfg: BenchConfig) -> Dict[str, Any]:
+    """Median seconds per call of ``fn`` over ``cfg.blocks`` timed blocks, after warm-up."""
+    per_call, reps = time_blocks(fn, cfg.block_s, blocks=cfg.blocks)
     return {"median_s": statistics.median(per_call), "min_s": min(per_call), "reps": reps,
             "blocks": len(per_call)}
 
@@ -93,38 +113,116 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float) -> bool:
     return bool(np.max(np.abs(a - b)) <= rtol * scale)
 
 
+# --- shared case tables and operands (benchmarks/bench_gemm.py imports these) ----------------
+# (label, m, n, k, trans_a, trans_b): C (m×n) = op(A) · op(B), op(A) m×k. The GEMM issue's
+# shapes: squares and the products of a 784-1024-1024-10 training step at batch 256.
+GEMM_SHAPES = [
+    ("square 256", 256, 256, 256, False, False),
+    ("square 512", 512, 512, 512, False, False),
+    ("square 1024", 1024, 1024, 1024, False, False),
+    ("square 2048", 2048, 2048, 2048, False, False),
+    ("X·Wᵀ 256×784·784×1024", 256, 1024, 784, False, True),        # forward, first layer
+    ("H·Wᵀ 256×1024·1024×1024", 256, 1024, 1024, False, True),     # forward, hidden layer
+    ("head 256×1024·1024×10", 256, 10, 1024, False, True),         # forward, output layer
+    ("dZ·W 256×1024·1024×784", 256, 784, 1024, False, False),      # input gradient, first layer
+    ("dZᵀ·X 1024×256·256×784", 1024, 784, 256, True, False),       # weight gradient, first layer
+]
+# Quick runs of bench_gemm.py leave out the slowest product.
+GEMM_QUICK = [s for s in GEMM_SHAPES if s[0] != "square 2048"]
+# `fastnn bench` also times the weight gradient in Xᵀ·dZ layout and the hidden layer's input gradient.
+TRAINING_EXTRA_SHAPES = [
+    ("Xᵀ·dZ 784×256·256×1024", 784, 1024, 256, True, False),
+    ("dZ·W 256×1024·1024×1024", 256, 1024, 1024, False, False),
+]
+# `fastnn bench --quick` is a smoke test (CI): small products whose times are not for reading.
+SMOKE_SHAPES = [
+    ("square 128", 128, 128, 128, False, False),
+    ("X·Wᵀ 64×196·196×256", 64, 256, 196, False, True),
+]
+
+# (batch, n_in, n_out) of y = relu(x·Wᵀ + b); FUSED_LINEAR is the GEMM issue's fused-layer case.
+FUSED_LINEAR = (256, 1024, 1024)
+LINEAR_SHAPES = [(256, 784, 1024), FUSED_LINEAR, (1024, 1024, 1024)]
+LINEAR_SMOKE_SHAPES = [(64, 196, 256)]
+
+
+def matmul_operands(m: int, n: int, k: int, ta: bool, tb: bool, dtype=np.float32, seed: int = 0):
+    """A, B stored as op(A) m×k, op(B) k×n need them (transposed storage when ta/tb), and an m×n output."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    return a, b, np.empty((m, n), dtype)
+
+
+def fastnn_matmul(a, b, c, ta: bool, tb: bool) -> Callable[[], Any]:
+    from .. import ops
+    return lambda: ops.matmul(a, b, trans_a=ta, trans_b=tb, out=c)
+
+
+def numpy_matmul(a, b, c, ta: bool, tb: bool) -> Callable[[], Any]:
+    av, bv = (a.T if ta else a), (b.T if tb else b)
+    return lambda: np.matmul(av, bv, out=c)
+
+
+def linear_label(batch: int, n_in: int, n_out: int) -> str:
+    return f"linear+bias+ReLU {batch}, {n_in}→{n_out}"
+
+
+def linear_operands(batch: int, n_in: int, n_out: int, dtype=np.float32, seed: int = 1):
+    """x (batch×n_in), W (n_out×n_in, scaled by 1/√n_in so y stays O(1)), b and a batch×n_out output."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, n_in)).astype(dtype)
+    w = (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    return x, w, b, np.empty((batch, n_out), dtype)
+
+
+def fastnn_linear(x, w, b, y) -> Callable[[], Any]:
+    from .. import ops
+    return lambda: ops.linear(x, w, b, activation="relu", out=y)
+
+
+def numpy_linear(x, w, b, y) -> Callable[[], Any]:
+    """NumPy's best form: the product into y, then bias and ReLU in place."""
+    wt = w.T
+
+    def run():
+        np.matmul(x, wt, out=y)
+        np.add(y, b, out=y)
+        np.maximum(y, 0, out=y)
+    return run
+
+
+def numpy_linear_expr(x, w, b) -> Callable[[], Any]:
+    """The textbook form the GEMM issue's fused-layer target is stated against."""
+    def run():
+        z = x @ w.T + b
+        np.maximum(z, 0, out=z)
+    return run
+
+
+def fused_linear_case(dtype=np.float32):
+    """The GEMM issue's fused layer: (label, fastnn call, NumPy ``x @ w.T + b; maximum`` call, FLOP)."""
+    batch, n_in, n_out = FUSED_LINEAR
+    x, w, b, y = linear_operands(batch, n_in, n_out, dtype)
+    return (linear_label(batch, n_in, n_out), fastnn_linear(x, w, b, y), numpy_linear_expr(x, w, b),
+            2.0 * batch * n_in * n_out)
+
+
 # --- matmul -----------------------------------------------------------------------------------
 def _matmul_cases(quick: bool):
-    # (label, m, n, k, trans_a, trans_b): C (m×n) = op(A) · op(B), op(A) m×k.
-    if quick:
-        return [("square 128", 128, 128, 128, False, False),
-                ("X·Wᵀ 64×196 · 196×256", 64, 256, 196, False, True)]
-    return [
-        ("square 256", 256, 256, 256, False, False),
-        ("square 512", 512, 512, 512, False, False),
-        ("square 1024", 1024, 1024, 1024, False, False),
-        ("X·Wᵀ 256×784 · 784×1024", 256, 1024, 784, False, True),
-        ("H·Wᵀ 256×1024 · 1024×1024", 256, 1024, 1024, False, True),
-        ("head 256×1024 · 1024×10", 256, 10, 1024, False, True),
-        ("Xᵀ·dZ 784×256 · 256×1024", 784, 1024, 256, True, False),
-        ("dZ·W 256×1024 · 1024×1024", 256, 1024, 1024, False, False),
-    ]
+    return SMOKE_SHAPES if quick else GEMM_SHAPES + TRAINING_EXTRA_SHAPES
 
 
 def bench_matmul(cfg: BenchConfig) -> List[Dict[str, Any]]:
-    from .. import ops
     torch = _torch() if cfg.torch else None
-    rng = np.random.default_rng(0)
     out = []
     for label, m, n, k, ta, tb in _matmul_cases(cfg.quick):
-        a = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
-        b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
-        av, bv = (a.T if ta else a), (b.T if tb else b)
-        c_f = np.empty((m, n), np.float32)
-        c_n = np.empty((m, n), np.float32)
+        a, b, c_f = matmul_operands(m, n, k, ta, tb, np.float32)
+        c_n = np.empty_like(c_f)
         impls: Dict[str, Callable[[], Any]] = {
-            "fastnn": lambda: ops.matmul(a, b, trans_a=ta, trans_b=tb, out=c_f),
-            "numpy": lambda: np.matmul(av, bv, out=c_n),
+            "fastnn": fastnn_matmul(a, b, c_f, ta, tb),
+            "numpy": numpy_matmul(a, b, c_n, ta, tb),
         }
         if torch is not None:
             ta_t, tb_t = torch.from_numpy(a), torch.from_numpy(b)
@@ -132,8 +230,8 @@ def bench_matmul(cfg: BenchConfig) -> List[Dict[str, Any]]:
             c_t = torch.empty((m, n), dtype=torch.float32)
             impls["torch"] = lambda: torch.matmul(tav, tbv, out=c_t)
         case = {"section": "matmul", "case": label, "dtype": "float32", "flop": 2.0 * m * n * k}
-        ops.matmul(a, b, trans_a=ta, trans_b=tb, out=c_f)
-        np.matmul(av, bv, out=c_n)
+        impls["fastnn"]()
+        impls["numpy"]()
         case["match"] = _close(c_f, c_n, 1e-4)
         out.append(_measure(case, impls, cfg))
     return out
@@ -141,27 +239,14 @@ def bench_matmul(cfg: BenchConfig) -> List[Dict[str, Any]]:
 
 # --- fused linear + bias + ReLU ---------------------------------------------------------------
 def bench_linear(cfg: BenchConfig) -> List[Dict[str, Any]]:
-    from .. import ops
     torch = _torch() if cfg.torch else None
-    rng = np.random.default_rng(1)
-    shapes = [(64, 196, 256)] if cfg.quick else [(256, 784, 1024), (256, 1024, 1024), (1024, 1024, 1024)]
     out = []
-    for batch, n_in, n_out in shapes:
-        x = rng.standard_normal((batch, n_in), dtype=np.float32)
-        w = (rng.standard_normal((n_out, n_in), dtype=np.float32) / np.sqrt(n_in)).astype(np.float32)
-        b = rng.standard_normal(n_out, dtype=np.float32)
-        y_f = np.empty((batch, n_out), np.float32)
-        y_n = np.empty((batch, n_out), np.float32)
-        wt = w.T
-
-        def numpy_linear():
-            np.matmul(x, wt, out=y_n)
-            np.add(y_n, b, out=y_n)
-            np.maximum(y_n, 0, out=y_n)
-
+    for batch, n_in, n_out in (LINEAR_SMOKE_SHAPES if cfg.quick else LINEAR_SHAPES):
+        x, w, b, y_f = linear_operands(batch, n_in, n_out, np.float32)
+        y_n = np.empty_like(y_f)
         impls: Dict[str, Callable[[], Any]] = {
-            "fastnn": lambda: ops.linear(x, w, b, activation="relu", out=y_f),
-            "numpy": numpy_linear,
+            "fastnn": fastnn_linear(x, w, b, y_f),
+            "numpy": numpy_linear(x, w, b, y_n),
         }
         if torch is not None:
             tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
@@ -171,10 +256,10 @@ def bench_linear(cfg: BenchConfig) -> List[Dict[str, Any]]:
                 torch.addmm(tb, tx, tw.t(), out=ty)
                 torch.relu_(ty)
             impls["torch"] = torch_linear
-        case = {"section": "linear", "case": f"relu(x·Wᵀ+b) {batch}×{n_in} → {n_out}", "dtype": "float32",
+        case = {"section": "linear", "case": linear_label(batch, n_in, n_out), "dtype": "float32",
                 "flop": 2.0 * batch * n_in * n_out}
-        ops.linear(x, w, b, activation="relu", out=y_f)
-        numpy_linear()
+        impls["fastnn"]()
+        impls["numpy"]()
         case["match"] = _close(y_f, y_n, 1e-4)
         out.append(_measure(case, impls, cfg))
     return out

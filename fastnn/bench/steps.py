@@ -91,16 +91,20 @@ def build_fastnn_epoch(sizes, act, out_act, loss, batch, steps):
     return lambda: p.epoch(X, Y, batch_size=batch, shuffle=False)
 
 
-def build_fastnn_eager(sizes, act, out_act, loss, batch):
-    model, loss_fn, opt = _fastnn_model(sizes, act, out_act, loss)
-    x, y = _data(sizes, loss, batch)
-
+def _eager_step(model, loss_fn, opt, x, y):
+    """One PyTorch-style training step (fastnn's eager API and PyTorch's are the same)."""
     def step():
         opt.zero_grad()
         v = loss_fn(model(x), y)
         v.backward()
         opt.step()
     return step
+
+
+def build_fastnn_eager(sizes, act, out_act, loss, batch):
+    model, loss_fn, opt = _fastnn_model(sizes, act, out_act, loss)
+    x, y = _data(sizes, loss, batch)
+    return _eager_step(model, loss_fn, opt, x, y)
 
 
 def build_numpy(sizes, act, out_act, loss, batch):
@@ -125,14 +129,7 @@ def build_torch(sizes, act, out_act, loss, batch):
     loss_fn = {"mse": torch.nn.MSELoss, "bce": torch.nn.BCELoss, "ce": torch.nn.CrossEntropyLoss}[loss]()
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     x, y = _data(sizes, loss, batch)
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        v = loss_fn(model(x), y)
-        v.backward()
-        opt.step()
-    return step
+    return _eager_step(model, loss_fn, opt, torch.from_numpy(x), torch.from_numpy(y))
 
 
 def build_jax(sizes, act, out_act, loss, batch):

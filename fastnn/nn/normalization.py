@@ -28,6 +28,25 @@ def _grad_or_none(p):
     return p.grad if p is not None and p.requires_grad else None
 
 
+def _data_or_none(p):
+    return None if p is None else p.data
+
+
+def _backward_inputs(layer, grad_out, need_input_grad: bool):
+    """(grad_out checked against the saved input, weight grad, bias grad) for a norm layer's
+    backward, or None when neither the input's gradient nor a parameter's is wanted."""
+    if layer._saved is None:
+        raise RuntimeError(f"{layer.describe()}: backward() called before forward()")
+    gw, gb = _grad_or_none(layer.weight), _grad_or_none(layer.bias)
+    if not need_input_grad and gw is None and gb is None:
+        return None
+    x = layer._saved[0]
+    g = as_float(grad_out, "grad_out", dtype=layer.dtype)
+    if g.shape != x.shape:
+        raise ValueError(f"grad_out: expected shape {x.shape} (as the last input), got {g.shape}")
+    return g, gw, gb
+
+
 class BatchNorm1d(Module):
     """Batch normalisation of (N, C) inputs, per feature.
 
@@ -97,8 +116,7 @@ class BatchNorm1d(Module):
         c = self.num_features
         save_mean, save_invstd = np.empty(c, self.dtype), np.empty(c, self.dtype)
         y = backend.current().batch_norm(
-            x, None if self.weight is None else self.weight.data,
-            None if self.bias is None else self.bias.data,
+            x, _data_or_none(self.weight), _data_or_none(self.bias),
             self.running_mean if self.track_running_stats else None,
             self.running_var if self.track_running_stats else None,
             batch_stats, momentum=factor, eps=self.eps, save_mean=save_mean, save_invstd=save_invstd)
@@ -106,17 +124,13 @@ class BatchNorm1d(Module):
         return y
 
     def backward(self, grad_out, need_input_grad: bool = True):
-        if self._saved is None:
-            raise RuntimeError(f"{self.describe()}: backward() called before forward()")
-        x, save_mean, save_invstd, batch_stats = self._saved
-        gw, gb = _grad_or_none(self.weight), _grad_or_none(self.bias)
-        if not need_input_grad and gw is None and gb is None:
+        grads = _backward_inputs(self, grad_out, need_input_grad)
+        if grads is None:
             return None
-        g = as_float(grad_out, "grad_out", dtype=self.dtype)
-        if g.shape != x.shape:
-            raise ValueError(f"grad_out: expected shape {x.shape} (as the last input), got {g.shape}")
+        g, gw, gb = grads
+        x, save_mean, save_invstd, batch_stats = self._saved
         return backend.current().batch_norm_backward(
-            g, x, None if self.weight is None else self.weight.data, save_mean, save_invstd,
+            g, x, _data_or_none(self.weight), save_mean, save_invstd,
             grad_weight=gw, grad_bias=gb, training=batch_stats, need_grad_input=bool(need_input_grad))
 
     def extra_repr(self) -> str:
@@ -171,24 +185,19 @@ class LayerNorm(Module):
         x = np.ascontiguousarray(self._as_input(x))
         save_mean, save_invstd = np.empty(x.shape[:-1], self.dtype), np.empty(x.shape[:-1], self.dtype)
         y = backend.current().layer_norm(
-            x, None if self.weight is None else self.weight.data,
-            None if self.bias is None else self.bias.data,
+            x, _data_or_none(self.weight), _data_or_none(self.bias),
             eps=self.eps, save_mean=save_mean, save_invstd=save_invstd)
         self._saved = (x, save_mean, save_invstd)
         return y
 
     def backward(self, grad_out, need_input_grad: bool = True):
-        if self._saved is None:
-            raise RuntimeError(f"{self.describe()}: backward() called before forward()")
-        x, save_mean, save_invstd = self._saved
-        gw, gb = _grad_or_none(self.weight), _grad_or_none(self.bias)
-        if not need_input_grad and gw is None and gb is None:
+        grads = _backward_inputs(self, grad_out, need_input_grad)
+        if grads is None:
             return None
-        g = as_float(grad_out, "grad_out", dtype=self.dtype)
-        if g.shape != x.shape:
-            raise ValueError(f"grad_out: expected shape {x.shape} (as the last input), got {g.shape}")
+        g, gw, gb = grads
+        x, save_mean, save_invstd = self._saved
         return backend.current().layer_norm_backward(
-            g, x, None if self.weight is None else self.weight.data, save_mean, save_invstd,
+            g, x, _data_or_none(self.weight), save_mean, save_invstd,
             grad_weight=gw, grad_bias=gb, need_grad_input=bool(need_input_grad))
 
     def extra_repr(self) -> str:
