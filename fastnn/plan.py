@@ -44,6 +44,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import _core
+from .nn.arena import only_padding_nonfinite
 from .nn.activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.container import Sequential
 from .nn.linear import Linear
@@ -308,6 +309,8 @@ class Plan(_core.PlanCore):
                 seeds = self._draw_seeds(end - done)
                 status, ran = self.run(X, y, perm, bs, done, end, losses[done:], seeds)
                 done += ran
+                if status == _core.PLAN_STATUS["nonfinite_param"] and only_padding_nonfinite(self.optimizer):
+                    self.last_status = status = 0  # the update was applied; only padding held 0/0
                 if status != 0:
                     return losses[:done]
                 if time.perf_counter() - t0 < 0.002:  # chunks of ~2 ms: Ctrl-C stays responsive

@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from . import backend
+from .nn.arena import only_padding_nonfinite
 from .data import Batches, resolve_batch_size
 from .errors import DivergenceError
 from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss
@@ -689,7 +690,7 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                             raise _divergence("the loss became non-finite" if status == _PLAN_NONFINITE_LOSS
                                               else "a gradient became non-finite", value, epoch, epochs,
                                               b + 1, steps, step + 1, optimizer)
-                        diverged = status == _PLAN_NONFINITE_PARAM
+                        diverged = status == _PLAN_NONFINITE_PARAM and not only_padding_nonfinite(optimizer)
                     else:
                         optimizer.zero_grad()
                         out = model(xb)
@@ -706,7 +707,8 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                             raise _divergence("a gradient became non-finite", value, epoch, epochs, b + 1, steps,
                                               step + 1, optimizer)
                         optimizer.step()
-                        diverged = not _optimizer_finite(optimizer, "data")
+                        diverged = (not _optimizer_finite(optimizer, "data")
+                                    and not only_padding_nonfinite(optimizer))
                     if diverged:
                         # Finite gradients times the lr overflowed. Rare (|lr·g| > ~3e38 in float32), and
                         # the one case where the parameters can no longer be the last finite ones.

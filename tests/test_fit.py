@@ -355,6 +355,40 @@ def test_overflowing_update_is_reported_as_applied():
     assert info.value.step == 1 and np.isfinite(info.value.loss) and info.value.lr == 1e38
 
 
+@pytest.mark.parametrize("plan", ["auto", False])
+@pytest.mark.parametrize("batch_size", [8, None])
+@pytest.mark.parametrize("make_opt", [lambda ps: optim.Adam(ps, lr=1e-2, eps=0.0),
+                                      lambda ps: optim.RMSprop(ps, lr=1e-3, eps=0.0),
+                                      lambda ps: optim.Adagrad(ps, lr=1e-2, eps=0.0)],
+                         ids=["adam", "rmsprop", "adagrad"])
+def test_eps_zero_nan_in_arena_padding_is_not_divergence(make_opt, batch_size, plan):
+    """eps=0 turns the zero-gradient, zero-state alignment padding into 0/0 = NaN. It belongs to no
+    parameter: fit trains on (eager loop, plan steps and plan epochs) as with eps>0, and the
+    padding is zero again afterwards. (Tanh: no exactly-zero gradient in a real parameter.)"""
+    X, y = blobs()
+    fnn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 3))  # 10, 5, 15, 3 elements: padded
+    opt = make_opt(model.parameters())
+    hist = fit(model, nn.CrossEntropyLoss(), opt, X, y, epochs=3, batch_size=batch_size, verbose=0, plan=plan)
+    assert len(hist.history["loss"]) == 3 and all(np.isfinite(hist.history["loss"]))
+    arena = opt._arenas[0][0]
+    assert arena.data.size > sum(p.size for p in model.parameters())  # there is padding
+    assert np.isfinite(arena.data).all()
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+def test_eps_zero_nan_in_a_parameter_is_still_divergence():
+    # A parameter with zero gradient and zero state gets 0/0 = NaN for real (as in PyTorch).
+    X, y = blobs()
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 3))
+    with np.errstate(all="ignore"):
+        model[0].weight.data[...] = 0.0  # no gradient reaches layer 0's weight through zero layer-1 rows
+        model[1].weight.data[...] = 0.0
+    with pytest.raises(fnn.DivergenceError, match="update overflowed"):
+        fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), eps=0.0), X, y, epochs=1,
+            batch_size=None, verbose=0)
+
+
 # --- Ctrl-C ---------------------------------------------------------------------------------------
 def test_keyboard_interrupt_from_a_callback_carries_history():
     X, y = linear_problem(n=8)

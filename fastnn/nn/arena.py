@@ -13,8 +13,11 @@ optimizer) checks ``stale`` and rebuilds, so two optimizers over overlapping
 parameters stay correct.
 
 Each parameter's segment starts on a 64-byte boundary (cache line and
-AVX-512 vector), so per-parameter views are aligned; the padding is zero and
-never touched by updates because it has zero gradient and zero state.
+AVX-512 vector), so per-parameter views are aligned. The padding has zero
+gradient and zero state, so updates leave it zero, except those whose formula
+gives 0/0 there: Adam, RMSprop and Adagrad with eps=0 write NaN (as PyTorch
+does on any element whose gradient and state are zero). Such NaN belongs to
+no parameter; :func:`only_padding_nonfinite` tells it apart and clears it.
 """
 from __future__ import annotations
 
@@ -82,6 +85,12 @@ class Arena:
     def zero_grad(self) -> None:
         self.grad.fill(0)
 
+    def clear_padding(self) -> None:
+        """Zero ``data`` between (and after) the parameters' segments."""
+        ends = [o + p.size for p, o in zip(self.params, self.offsets)]
+        for end, nxt in zip(ends, self.offsets[1:] + [self.data.size]):
+            self.data[end:nxt] = 0
+
     def owns(self, params: Sequence[Parameter]) -> bool:
         """True if this arena is current and holds exactly ``params`` in this order."""
         return (not self.stale and len(params) == len(self.params)
@@ -117,3 +126,14 @@ def zero_grads(params: Iterable[Parameter]) -> None:
                 arena.zero_grad()
         else:
             p.zero_grad()
+
+
+def only_padding_nonfinite(optimizer) -> bool:
+    """After a flat check of ``optimizer``'s arenas found non-finite values: True, with the
+    padding cleared, when every parameter itself is finite (the NaN was 0/0 in padding)."""
+    if not all(np.isfinite(p.data).all() for g in optimizer.param_groups for p in g["params"]):
+        return False
+    for group in getattr(optimizer, "_arenas", None) or ():
+        for arena in group:
+            arena.clear_padding()
+    return True
