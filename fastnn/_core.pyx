@@ -12,6 +12,8 @@ Each area lives in its own include file so it can be read on its own.
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 
+import time
+
 cnp.import_array()
 
 include "_checks.pxi"

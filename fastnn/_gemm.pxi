@@ -34,6 +34,8 @@ cdef extern from "gemm/gemm.h" nogil:
     int fnn_gemm_set_kernels(const char *name)
     void fnn_gemm_block_sizes(int is_f64, int64_t *out)
     int fnn_gemm_selftest()
+    int fnn_fma_peak_run(int64_t iters, float *sink)
+    int64_t fnn_fma_peak_flops_per_iter()
 
 
 cdef class Workspace:
@@ -164,6 +166,33 @@ def set_gemm_kernels(name):
                          f"(available: {', '.join(gemm_available_kernels())})")
     if st != 0:
         raise ValueError(f"name: unknown kernel set {name!r}")
+
+
+def fma_peak_gflops(double seconds=0.2):
+    """The machine's float32 multiply-add ceiling in GFLOP/s, measured now with fastnn's thread
+    count and active kernel set: independent FMA chains on registers, no memory traffic (the
+    yardstick for achieved GFLOP/s; about ``seconds`` of work, best of three runs)."""
+    if not seconds > 0:
+        raise ValueError(f"seconds: expected a positive duration, got {seconds!r}")
+    cdef int64_t iters = 1 << 14
+    cdef float sink = 0
+    cdef int team = 1
+    cdef double t = 0.0, best = 0.0
+    while True:
+        t0 = time.perf_counter()
+        with nogil:
+            team = fnn_fma_peak_run(iters, &sink)
+        t = time.perf_counter() - t0
+        if t >= seconds / 4 or iters >= (1 << 40):
+            break
+        iters *= 2
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with nogil:
+            team = fnn_fma_peak_run(iters, &sink)
+        t = time.perf_counter() - t0
+        best = max(best, <double>team * iters * fnn_fma_peak_flops_per_iter() / t / 1e9)
+    return best
 
 
 def gemm_block_sizes():

@@ -178,3 +178,14 @@ def test_narrow_linear_epilogues(kernels, activation, dtype, rng):
     x[5, 516] = np.nan  # in the masked tail of k (517 = 64·8 + 5)
     y = ops.linear(x, w, bias, activation=activation, negative_slope=0.3)
     assert np.isnan(y[5]).all() and not np.isnan(np.delete(y, 5, axis=0)).any()
+
+
+def test_fma_peak_probe_runs_on_each_kernel_set(kernels):
+    """The FMA-ceiling probe (the benchmarks' yardstick) runs every set's chains on the team and
+    reports a positive finite rate; bad durations are refused."""
+    with num_threads(2):
+        gflops = _core.fma_peak_gflops(0.01)
+    assert np.isfinite(gflops) and gflops > 0
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="^seconds: expected a positive duration"):
+            _core.fma_peak_gflops(bad)

@@ -220,9 +220,20 @@ def _gemm_peak_gflops(threads: int) -> Optional[float]:
     return 2.0 * 1024 ** 3 / t / 1e9
 
 
+def _fma_peak_gflops() -> Optional[float]:
+    """The machine's float32 FMA ceiling with fastnn's thread count (registers only), GFLOP/s."""
+    try:
+        from fastnn import _core
+        return _core.fma_peak_gflops(0.2)
+    except (ImportError, AttributeError):
+        return None
+
+
 def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=None,
                         clock: str = "wall") -> List[dict]:
-    """Rows of {name, impl, time_per_step_s, ratio, best_s, best_ratio[, gflops, pct_gemm_peak]}.
+    """Rows of {name, impl, time_per_step_s, ratio, best_s, best_ratio[, gflops, pct_gemm_peak,
+    pct_fma_peak]}; the medium and large networks add rows for fastnn's 1024³ GEMM and for the
+    machine's FMA ceiling (``fastnn._core.fma_peak_gflops``), both measured in this run.
 
     clock: "wall" (default) or "cpu" — the process's CPU time (all its threads), which on a
     machine shared with other jobs excludes the time the OS gives them; use it with threads=1.
@@ -253,6 +264,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
     impls = all_impls if impls is None else list(impls)
     rows: List[dict] = []
     peak = _gemm_peak_gflops(threads) if any(n in ("medium", "large") for n in names) else None
+    fma_peak = _fma_peak_gflops() if peak else None
     builders = {"fastnn-plan": build_fastnn_plan, "fastnn-eager": build_fastnn_eager,
                 "fastnn-fused": lambda *a: build_fastnn_plan(*a, fused=True),
                 "numpy": build_numpy, "torch": build_torch, "jax": build_jax}
@@ -303,10 +315,16 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
                 row["gflops"] = flops / t / 1e9
                 if peak:
                     row["pct_gemm_peak"] = 100.0 * row["gflops"] / peak
+                if fma_peak:
+                    row["pct_fma_peak"] = 100.0 * row["gflops"] / fma_peak
             rows.append(row)
     if peak:
         rows.append({"name": "gemm_1024", "impl": "fastnn-gemm", "time_per_step_s": 2.0 * 1024 ** 3 / peak / 1e9,
                      "ratio": None, "gflops": peak})
+    if fma_peak:
+        rows[-1]["pct_fma_peak"] = 100.0 * peak / fma_peak
+        rows.append({"name": "fma_peak", "impl": "registers", "time_per_step_s": 2.0 * 1024 ** 3 / fma_peak / 1e9,
+                     "ratio": None, "gflops": fma_peak, "pct_fma_peak": 100.0})
     if limiter is not None:
         limiter.restore_original_limits()
     return rows
@@ -317,14 +335,15 @@ def format_rows(rows: List[dict]) -> str:
     def fmt(t):
         return f"{t * 1e6:.3f} us" if t < 1e-3 else f"{t * 1e3:.3f} ms"
     lines = [f"{'network':<10} {'impl':<13} {'median/step':>12} {'plan x faster':>14} {'best/step':>12} "
-             f"{'(best) x':>9} {'GFLOP/s':>8}"]
+             f"{'(best) x':>9} {'GFLOP/s':>8} {'%FMA peak':>9}"]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") else ""
         bratio = f"{r['best_ratio']:.2f}" if r.get("best_ratio") else ""
         best = fmt(r["best_s"]) if "best_s" in r else ""
         gf = f"{r['gflops']:.1f}" if "gflops" in r else ""
+        pct = f"{r['pct_fma_peak']:.0f}%" if "pct_fma_peak" in r else ""
         lines.append(f"{r['name']:<10} {r['impl']:<13} {fmt(r['time_per_step_s']):>12} {ratio:>14} {best:>12} "
-                     f"{bratio:>9} {gf:>8}")
+                     f"{bratio:>9} {gf:>8} {pct:>9}")
     return "\n".join(lines)
 
 

@@ -90,6 +90,13 @@ int fnn_gemm_set_kernels(const char *name);
  * double: out[0..4] = MR, NR, MC, KC, NC; out[5..7] = L1d, L2, L3 bytes. */
 void fnn_gemm_block_sizes(int is_f64, int64_t out[8]);
 
+/* The machine's float32 multiply-add ceiling, measured (fma_peak.c): run
+ * `iters` steps of independent register-only FMA chains, in the active set's
+ * vector width, on every thread of the team; returns the team size (time the
+ * call: flops = team · iters · fnn_fma_peak_flops_per_iter()). */
+int fnn_fma_peak_run(int64_t iters, float *sink);
+int64_t fnn_fma_peak_flops_per_iter(void);
+
 /* Self-test of the SIMD packing routines (all widths, odd lengths) against
  * the plain loop: number of mismatches, or -1 when the CPU cannot run them. */
 int fnn_gemm_selftest(void);

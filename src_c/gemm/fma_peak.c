@@ -1,0 +1,105 @@
+/* fma_peak.c — the machine's multiply-add ceiling, measured.
+ *
+ * Benchmarks quote achieved GFLOP/s against this: every thread of the team
+ * runs independent chains of vector FMAs on registers (no memory traffic),
+ * enough chains to cover the FMA latency on two pipes, with the vector width
+ * of the active kernel set. A figure read off the running machine, not a
+ * datasheet's clock × width, so a VM's real clock and sharing are in it. */
+#include "gemm_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define PEAK_CHAINS 12
+
+#if FNN_HAVE_X86_KERNELS
+#include <immintrin.h>
+
+FNN_TARGET_AVX2 static float chains_avx2(int64_t iters)
+{
+    __m256 acc[PEAK_CHAINS];
+    const __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-7f);
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        acc[c] = _mm256_set1_ps((float)c);
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int c = 0; c < PEAK_CHAINS; c++)
+            acc[c] = _mm256_fmadd_ps(acc[c], mul, add);
+    }
+    __m256 s = acc[0];
+    for (int c = 1; c < PEAK_CHAINS; c++)
+        s = _mm256_add_ps(s, acc[c]);
+    return _mm256_cvtss_f32(s);  /* used, so the chains are not optimised away */
+}
+
+FNN_TARGET_AVX512 static float chains_avx512(int64_t iters)
+{
+    __m512 acc[PEAK_CHAINS];
+    const __m512 mul = _mm512_set1_ps(0.999999f), add = _mm512_set1_ps(1e-7f);
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        acc[c] = _mm512_set1_ps((float)c);
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int c = 0; c < PEAK_CHAINS; c++)
+            acc[c] = _mm512_fmadd_ps(acc[c], mul, add);
+    }
+    __m512 s = acc[0];
+    for (int c = 1; c < PEAK_CHAINS; c++)
+        s = _mm512_add_ps(s, acc[c]);
+    return _mm512_reduce_add_ps(s);
+}
+#endif
+
+static float chains_portable(int64_t iters)
+{
+    float acc[PEAK_CHAINS];
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        acc[c] = (float)c;
+    for (int64_t it = 0; it < iters; it++)
+        for (int c = 0; c < PEAK_CHAINS; c++)
+            acc[c] = acc[c] * 0.999999f + 1e-7f;
+    float s = 0;
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        s += acc[c];
+    return s;
+}
+
+/* Multiply-adds per chain step (vector lanes) of the active set. */
+static int lanes_f32(int id)
+{
+    return id == FNN_KERNELS_AVX512 ? 16 : id == FNN_KERNELS_AVX2 ? 8 : 1;
+}
+
+int64_t fnn_fma_peak_flops_per_iter(void)
+{
+    return 2 * PEAK_CHAINS * (int64_t)lanes_f32(fnn_gemm_active()->id);
+}
+
+/* Run `iters` chain steps on every thread of the team; returns the number of
+ * threads that ran (the caller times the call: flops = threads · iters ·
+ * fnn_fma_peak_flops_per_iter()). `sink` receives a result so the work stays. */
+int fnn_fma_peak_run(int64_t iters, float *sink)
+{
+    const int id = fnn_gemm_active()->id;
+    int team = 1;
+    float total = 0;
+    FNN_PRAGMA(omp parallel reduction(+ : total) num_threads(fnn_get_num_threads()))
+    {
+#ifdef _OPENMP
+        FNN_PRAGMA(omp single)
+        team = omp_get_num_threads();
+#endif
+#if FNN_HAVE_X86_KERNELS
+        if (id == FNN_KERNELS_AVX512)
+            total += chains_avx512(iters);
+        else if (id == FNN_KERNELS_AVX2)
+            total += chains_avx2(iters);
+        else
+#endif
+            total += chains_portable(iters);
+    }
+    (void)id;
+    *sink = total;
+    return team;
+}
