@@ -208,21 +208,23 @@ cdef class PlanCore:
             raise RuntimeError("plan: the optimizer's parameters were moved to another arena since the plan "
                                "was compiled; compile a new plan")
         cdef dict group = <dict>self._group
-        cdef dict state = <dict>(<list>(<list>self._optimizer._states)[0])[0]
-        self.ar.state0 = NULL
-        self.ar.state1 = NULL
-        self.ar.state2 = NULL
         cdef fnn_plan_opt *o = &self.op
         o.lr = group["lr"]
         o.weight_decay = group["weight_decay"]
         o.maximize = 1 if group["maximize"] else 0
+        o.momentum = group["momentum"] if self.opt_kind == FNN_PLAN_SGD else 0.0
+        # SGD without momentum keeps no state: skip looking it up (tiny steps are this short).
+        cdef dict state = (None if self.opt_kind == FNN_PLAN_SGD and o.momentum == 0.0
+                           else <dict>(<list>(<list>self._optimizer._states)[0])[0])
+        self.ar.state0 = NULL
+        self.ar.state1 = NULL
+        self.ar.state2 = NULL
         if self.opt_kind == FNN_PLAN_SGD:
             o.kind = FNN_PLAN_SGD
-            o.momentum = group["momentum"]
-            o.dampening = group["dampening"]
-            o.nesterov = 1 if group["nesterov"] else 0
             o.sgd_mode = 0
-            if o.momentum != 0.0:
+            if o.momentum != 0.0:  # dampening and nesterov only matter with momentum
+                o.dampening = group["dampening"]
+                o.nesterov = 1 if group["nesterov"] else 0
                 buf = state.get("momentum_buffer")
                 if buf is None:  # PyTorch: the first step copies the gradient into the buffer
                     buf = state["momentum_buffer"] = arena.zeros_like()

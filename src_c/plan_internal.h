@@ -34,6 +34,8 @@ struct fnn_plan {
     int avx2;             /* run the direct kernels' AVX2+FMA build */
     int64_t ndrop;        /* dropout layers */
     const uint64_t *seeds, *seed_cur;  /* all seeds / this step's row */
+    int64_t tiny_batch, tiny_n;  /* plan_is_tiny's last question (batch 0: none yet) */
+    int tiny;                    /* and its answer */
 };
 
 void fnn_plan_count_alloc(void);

@@ -145,6 +145,40 @@ def test_no_bias_and_single_layer(dtype):
         assert_same_params(params_of(m1), params_of(m2), dtype)
 
 
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "gelu", "none"])
+@pytest.mark.parametrize("opt", ["sgd", "sgd_nesterov", "adam"])
+def test_narrow_layers_on_the_tiny_path(act, opt, dtype):
+    """Layers narrower than a vector (computed element by element on the tiny path), alone and next
+    to wider ones, single rows and odd batches, against the eager loop."""
+    cases = (([2, 4, 1], 4, "bce"), ([4, 3, 4], 1, "mse"), ([1, 9, 1], 3, "mse_sum"), ([7, 2, 11, 3], 2, "ce"),
+             ([3, 5], 6, "l1"), ([5, 1, 6], 5, "bce_logits"))
+    for sizes, batch, loss in cases:
+        m1, o1, m2, o2 = run_both(sizes, act, loss, opt, dtype, batch=batch, steps=5)
+        assert_same_params(params_of(m1), params_of(m2), dtype)
+
+
+def test_sgd_momentum_switched_on_between_steps(dtype):
+    """A plan over plain SGD re-reads momentum, dampening and nesterov at every step."""
+    X, y = make_data(40, [3, 4, 2], "mse", dtype)
+    m1, l1, o1 = setup([3, 4, 2], "tanh", "mse", "sgd", dtype)
+    m2, l2, o2 = setup([3, 4, 2], "tanh", "mse", "sgd", dtype)
+    plan = fplan.compile(m2, l2, o2)
+    for s in range(8):
+        for o in (o1, o2):
+            if s == 2:
+                o.param_groups[0].update(momentum=0.9, dampening=0.2)
+            if s == 5:
+                o.param_groups[0].update(momentum=0.5, dampening=0.0, nesterov=True)
+        xb, yb = X[s * 5:(s + 1) * 5], y[s * 5:(s + 1) * 5]
+        eager_step(m1, l1, o1, xb, yb)
+        plan.step(xb, yb)
+    assert_same_params(params_of(m1), params_of(m2), dtype)
+    s1, s2 = o1.state_dict()["state"], o2.state_dict()["state"]
+    assert s1.keys() == s2.keys() and all("momentum_buffer" in s2[k] for k in s2)
+    for k in s1:
+        np.testing.assert_allclose(s2[k]["momentum_buffer"], s1[k]["momentum_buffer"], rtol=2e-4, atol=1e-6)
+
+
 def test_interleaving_with_eager_loop_and_lr_changes():
     """plan.step, opt.step and lr changes mix: the plan reads the optimizer's state and group each step."""
     dtype = np.float32
