@@ -176,6 +176,42 @@ def linear_backward(grad_out, x, weight, grad_weight=None, grad_bias=None, need_
     returns grad_input = dZ·weight (a new array; None if need_grad_input is False),
     grad_weight += dZᵀ·x and grad_bias += Σ_rows dZ, both accumulated in place (skipped if None).
     """
+    if _backward_fast_ok(grad_out, x, weight, grad_weight, grad_bias, activation, saved, negative_slope):
+        grad_input = np.empty((x.shape[0], weight.shape[1]), x.dtype) if need_grad_input else None
+        try:  # fast path, as in matmul (the compiled wrapper raises before touching any memory)
+            _core.dense_backward(workspace(), grad_input, grad_weight, grad_bias, grad_out, x, weight,
+                                 saved if activation is not None else None, _ACT_CODES[activation],
+                                 negative_slope)
+            return grad_input
+        except (ValueError, TypeError):
+            pass
+    return _linear_backward_checked(grad_out, x, weight, grad_weight, grad_bias, need_grad_input,
+                                    activation, saved, negative_slope)
+
+
+def _backward_fast_ok(grad_out, x, weight, grad_weight, grad_bias, activation, saved, slope) -> bool:
+    """True when the arguments are the common case the compiled wrapper checks completely: plain
+    arrays of one float dtype, outputs of the exact shapes and clear of every input. Anything else
+    (conversions, odd outputs, a possible overlap) takes the full validation."""
+    if not (_plain(x, weight) and type(grad_out) is np.ndarray and grad_out.dtype is x.dtype
+            and x.ndim == 2 and weight.ndim == 2 and type(slope) is float and math.isfinite(slope)):
+        return False
+    if grad_weight is not None and not (type(grad_weight) is np.ndarray and grad_weight.dtype is x.dtype
+                                        and grad_weight.shape == weight.shape):
+        return False
+    if grad_bias is not None and not (type(grad_bias) is np.ndarray and grad_bias.dtype is x.dtype
+                                      and grad_bias.shape == weight.shape[:1]):
+        return False
+    if activation is not None:
+        if (type(activation) is not str or activation not in _ACT_CODES or type(saved) is not np.ndarray
+                or saved.dtype is not x.dtype or (activation == "leaky_relu" and slope < 0)):
+            return False
+    return (grad_weight is None and grad_bias is None) or _core.spans_disjoint(
+        (grad_weight, grad_bias), (grad_out, x, weight, saved if activation is not None else None))
+
+
+def _linear_backward_checked(grad_out, x, weight, grad_weight, grad_bias, need_grad_input, activation,
+                             saved, negative_slope):
     dt = result_dtype(grad_out, x, weight)
     weight = _matrix(weight, "weight", dt)
     n_out, n_in = weight.shape

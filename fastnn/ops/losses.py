@@ -20,6 +20,8 @@ from .. import _core
 from ._validate import as_float, check_logits, check_no_overlap, check_out, check_scalar
 
 _REDUCTION_CODES = {"mean": 0, "sum": 1}
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
 
 
 def _reduction(reduction) -> int:
@@ -48,9 +50,27 @@ def _pair(input, target, grad):
     return x, y
 
 
+def _ready(a, like) -> bool:
+    """``a`` is an array the kernel reads as it is: what ``as_float(a, dtype=like.dtype)`` returns unchanged."""
+    return (isinstance(a, np.ndarray) and a.dtype is like.dtype and a.shape == like.shape
+            and a.flags.c_contiguous and a.flags.aligned)
+
+
+def _pair_fast(input, target, grad) -> bool:
+    """True when input, target and grad need no conversion and cannot overlap: the usual call,
+    whose remaining checks (sizes, writability) the compiled wrapper makes itself."""
+    return (isinstance(input, np.ndarray) and (input.dtype is _F32 or input.dtype is _F64)
+            and _ready(input, input) and _ready(target, input)
+            and (grad is None or (type(grad) is np.ndarray and _ready(grad, input) and grad.flags.writeable
+                                  and _core.spans_disjoint((grad,), (input, target)))))
+
+
 def _run(fn, input, target, reduction, grad) -> float:
     red = _reduction(reduction)
-    x, y = _pair(input, target, grad)
+    if _pair_fast(input, target, grad) and input.size:
+        x, y = input, target
+    else:
+        x, y = _pair(input, target, grad)
     status, bad, loss = fn(x, y, grad, red)
     # The kernel stops at the first element out of range (input checked before target).
     if status == 1:
@@ -129,11 +149,19 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     [0, C) raises IndexError before it is used.
     """
     red = _reduction(reduction)
-    eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0:
+        eps = label_smoothing  # the usual case, without the generic number checks
+    else:
+        eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     x = as_float(input, "input")
     rows, classes = check_logits(x)
-    labels = _labels(target, rows, classes)
-    if grad is not None:
+    if type(target) is np.ndarray and target.dtype == np.int64 and target.shape == (rows,) \
+            and target.flags.c_contiguous and target.flags.aligned:
+        labels = target  # what _labels returns for them, without its conversions
+    else:
+        labels = _labels(target, rows, classes)
+    if grad is not None and not (type(grad) is np.ndarray and _ready(grad, x) and grad.flags.writeable
+                                 and _core.spans_disjoint((grad,), (x, labels))):
         check_out(grad, "grad", x.shape, x.dtype)
         check_no_overlap(grad, "grad", ("input", x), ("target", labels))
     status, bad, loss = _core.cross_entropy_fused(x, labels, grad, red, eps)
