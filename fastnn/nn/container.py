@@ -46,7 +46,8 @@ class Sequential(Module):
         children = list(self._modules.values())
         fused = []
         i = 0
-        while i < len(children):
+        n = len(children)
+        while i < n:
             pair = self._fusable(children, i)
             if pair is not None:
                 x = children[i]._forward_fused(x, children[i + 1], *pair)
@@ -56,8 +57,9 @@ class Sequential(Module):
                 x = children[i](x)
                 i += 1
         # Backward relies on each child's state from this call: remember which call it was.
-        object.__setattr__(self, "_child_calls", [m._call_count for m in children])
-        object.__setattr__(self, "_fused_at", fused)
+        d = self.__dict__  # plain state: no Parameter/Module registration needed
+        d["_child_calls"] = [m._call_count for m in children]
+        d["_fused_at"] = fused
         return x
 
     def backward(self, grad_out, need_input_grad: bool = True):
@@ -67,7 +69,7 @@ class Sequential(Module):
             raise RuntimeError(
                 "backward: a layer of this Sequential was called on its own after the Sequential's last "
                 "forward (or there was no forward); run the forward again before backward()")
-        fused = set(self._fused_at)
+        fused = self._fused_at
         i = len(children) - 1
         while i >= 0:
             if i - 1 in fused:

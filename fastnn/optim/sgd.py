@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..ops._validate import check_scalar
+from ..ops.optim import check_real
 from .optimizer import Optimizer
 
 
@@ -19,22 +19,25 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
     def _check_group(self, group):
-        check_scalar(group["lr"], "lr", low=0.0)
-        check_scalar(group["momentum"], "momentum", low=0.0)
-        check_scalar(group["dampening"], "dampening")
-        check_scalar(group["weight_decay"], "weight_decay", low=0.0)
-        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+        # check_real: check_scalar's checks and errors, with a fast path for plain floats and ints
+        # (this runs at every step, as schedulers may have changed the values).
+        check_real(group["lr"], "lr", low=0.0)
+        momentum = check_real(group["momentum"], "momentum", low=0.0)
+        dampening = check_real(group["dampening"], "dampening")
+        check_real(group["weight_decay"], "weight_decay", low=0.0)
+        if group["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov: Nesterov momentum requires a momentum > 0 and zero dampening")
 
     def _update(self, arena, state, group):
         buf = None
         first = False
-        if group["momentum"] != 0:
+        momentum = group["momentum"]
+        if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:  # PyTorch: the first step copies the gradient into the buffer
                 buf = state["momentum_buffer"] = arena.zeros_like()
                 first = True
         backend.current().sgd_step(
-            arena.data, arena.grad, buf, lr=group["lr"], momentum=group["momentum"],
+            arena.data, arena.grad, buf, lr=group["lr"], momentum=momentum,
             dampening=group["dampening"], weight_decay=group["weight_decay"],
             nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]), first_step=first)
