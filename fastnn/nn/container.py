@@ -34,28 +34,24 @@ class Sequential(Module):
             for i, m in enumerate(modules):
                 self.add_module(str(i), m)
 
-    def _fusable(self, children, i):
-        """(activation name, slope) if children[i], children[i+1] can run as one fused Linear."""
-        if not self.fuse or i + 1 >= len(children) or type(children[i]) is not Linear:
-            return None
-        act = children[i + 1]
-        name = act.fused_name() if isinstance(act, _Elementwise) else None
-        return None if name is None else (name, getattr(act, "negative_slope", 0.0))
-
     def forward(self, x):
         children = list(self._modules.values())
         fused = []
         i = 0
         n = len(children)
+        fuse = self.fuse
         while i < n:
-            pair = self._fusable(children, i)
-            if pair is not None:
-                x = children[i]._forward_fused(x, children[i + 1], *pair)
-                fused.append(i)
-                i += 2
-            else:
-                x = children[i](x)
-                i += 1
+            module = children[i]
+            if fuse and type(module) is Linear and i + 1 < n:  # _fusable, inlined: this runs every step
+                act = children[i + 1]
+                name = act.fused_name() if isinstance(act, _Elementwise) else None
+                if name is not None:
+                    x = module._forward_fused(x, act, name, getattr(act, "negative_slope", 0.0))
+                    fused.append(i)
+                    i += 2
+                    continue
+            x = module(x)
+            i += 1
         # Backward relies on each child's state from this call: remember which call it was.
         d = self.__dict__  # plain state: no Parameter/Module registration needed
         d["_child_calls"] = [m._call_count for m in children]

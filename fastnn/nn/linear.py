@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, ops
+from ..ops import linalg as _c_linalg
 from ..random import default_generator
 from .module import Module
 from .parameter import Parameter
@@ -25,6 +26,26 @@ def _float_dtype(dtype) -> np.dtype:
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
     return dtype
+
+
+def _dense_forward(x2, weight, bias, activation=None, slope=0.01, preact=None):
+    """The layer's product on the current backend (the compiled one through its entry point for
+    layers, which skips the checks Linear has already made)."""
+    B = backend.current()
+    if B is ops:
+        return _c_linalg._layer_forward(x2, weight, bias, activation, slope, preact)
+    return B.linear(x2, weight, bias, activation=activation, negative_slope=slope, preact_out=preact)
+
+
+def _dense_backward(g, x2, weight, grad_weight, grad_bias, need_input_grad, activation=None, saved=None,
+                    slope=0.01):
+    B = backend.current()
+    if B is ops:
+        return _c_linalg._layer_backward(g, x2, weight, grad_weight, grad_bias, need_input_grad,
+                                         activation, saved, slope)
+    return B.linear_backward(g, x2, weight, grad_weight=grad_weight, grad_bias=grad_bias,
+                             need_grad_input=need_input_grad, activation=activation, saved=saved,
+                             negative_slope=slope)
 
 
 class Linear(Module):
@@ -48,10 +69,11 @@ class Linear(Module):
 
     def _as_input(self, x) -> np.ndarray:
         x = np.asarray(x)
-        if x.dtype != self.weight.dtype:
+        dtype = self.weight.data.dtype
+        if x.dtype != dtype:
             if x.dtype.kind not in "iuf":
                 raise TypeError(f"{self.describe()}: expected a numeric input, got dtype {x.dtype}")
-            x = x.astype(self.weight.dtype)
+            x = x.astype(dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self.describe()} expected input with {self.in_features} features, "
                              f"got array of shape {x.shape}")
@@ -60,6 +82,9 @@ class Linear(Module):
     def _input2d(self, x):
         """x as (rows, in_features) in the layer's dtype, and the output's leading shape when x
         is not already 2-D (None otherwise: the common case skips the reshapes)."""
+        if (type(x) is np.ndarray and x.ndim == 2 and x.dtype is self.weight.data.dtype
+                and x.shape[1] == self.in_features):
+            return x, None  # what _as_input returns for it, without its calls
         x = self._as_input(x)
         if x.ndim == 2:
             return x, None
@@ -68,8 +93,8 @@ class Linear(Module):
     def _grads(self):
         """(grad_weight, grad_bias) to accumulate into; None for a frozen parameter or no bias."""
         w, b = self.weight, self.bias
-        return (w.grad if w.requires_grad else None,
-                None if b is None or not b.requires_grad else b.grad)
+        return (w._grad if w.requires_grad else None,
+                None if b is None or not b.requires_grad else b._grad)
 
     def describe(self) -> str:
         return f"Linear({self.in_features}→{self.out_features})"
@@ -77,7 +102,8 @@ class Linear(Module):
     def forward(self, x):
         x2, lead = self._input2d(x)
         self.__dict__["_x"] = x2  # plain state, not a Parameter: no registration needed
-        y = backend.current().linear(x2, self.weight.data, None if self.bias is None else self.bias.data)
+        bias = self.bias
+        y = _dense_forward(x2, self.weight.data, None if bias is None else bias.data)
         return y if lead is None else y.reshape(lead + (self.out_features,))
 
     def backward(self, grad_out, need_input_grad: bool = True):
@@ -85,12 +111,11 @@ class Linear(Module):
             raise RuntimeError(f"{self.describe()}: backward() called before forward()")
         x2 = self._x
         shape2 = (x2.shape[0], self.out_features)
-        g = np.asarray(grad_out, dtype=self.weight.dtype)
+        g = np.asarray(grad_out, dtype=self.weight.data.dtype)
         if g.shape != shape2:
             g = g.reshape(shape2)
         grad_weight, grad_bias = self._grads()
-        gx = backend.current().linear_backward(g, x2, self.weight.data, grad_weight=grad_weight,
-                                               grad_bias=grad_bias, need_grad_input=need_input_grad)
+        gx = _dense_backward(g, x2, self.weight.data, grad_weight, grad_bias, need_input_grad)
         return self._input_grad(gx, grad_out, g)
 
     def _input_grad(self, gx, grad_out, g):
@@ -106,9 +131,9 @@ class Linear(Module):
         x2, lead = self._input2d(x)
         d = self.__dict__
         d["_x"] = x2
-        z = np.empty((x2.shape[0], self.out_features), self.weight.dtype) if act_module.reads_preact else None
-        y = backend.current().linear(x2, self.weight.data, None if self.bias is None else self.bias.data,
-                                     activation=act_name, negative_slope=slope, preact_out=z)
+        z = np.empty((x2.shape[0], self.out_features), x2.dtype) if act_module.reads_preact else None
+        bias = self.bias
+        y = _dense_forward(x2, self.weight.data, None if bias is None else bias.data, act_name, slope, z)
         d["_call_count"] = self._call_count + 1
         shape = None if lead is None else lead + (self.out_features,)
         act_module._record_fused(y if z is None else z, shape)
@@ -118,16 +143,15 @@ class Linear(Module):
         """Backward of the fused pair: dZ = grad_out ⊙ act'(saved) as the GEMM's prologue."""
         x2 = self._x
         shape2 = (x2.shape[0], self.out_features)
-        g = np.asarray(grad_out, dtype=self.weight.dtype)
+        g = np.asarray(grad_out, dtype=self.weight.data.dtype)
         if g.shape != shape2:
             g = g.reshape(shape2)
         saved = np.asarray(saved)
         if saved.shape != shape2:
             saved = saved.reshape(shape2)
         grad_weight, grad_bias = self._grads()
-        gx = backend.current().linear_backward(
-            g, x2, self.weight.data, grad_weight=grad_weight, grad_bias=grad_bias,
-            need_grad_input=need_input_grad, activation=act_name, saved=saved, negative_slope=slope)
+        gx = _dense_backward(g, x2, self.weight.data, grad_weight, grad_bias, need_input_grad, act_name,
+                             saved, slope)
         return self._input_grad(gx, grad_out, g)
 
     def extra_repr(self) -> str:

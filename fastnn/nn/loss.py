@@ -15,6 +15,7 @@ from ..ops._validate import as_float, check_choice, check_scalar
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum")
+_F64 = np.dtype(np.float64)
 _F32_MAX = float(np.finfo(np.float32).max)  # a float32 loss beyond it overflows to inf
 
 
@@ -36,7 +37,7 @@ class _Loss(Module):
         grad = np.empty(x.shape, x.dtype) if wants_grad else None
         value = getattr(backend.current(), self._op)(x, target, reduction=self.reduction, grad=grad, **self._kwargs())
         self.__dict__["_grad"] = grad  # plain state: no Parameter/Module registration needed
-        if x.dtype == np.float64 or abs(value) <= _F32_MAX:
+        if x.dtype is _F64 or abs(value) <= _F32_MAX:
             return np.array(value, x.dtype)
         with np.errstate(over="ignore"):  # a diverging float32 loss becomes inf, reported by fit()
             return np.asarray(value, dtype=x.dtype)

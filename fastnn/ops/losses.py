@@ -50,28 +50,35 @@ def _pair(input, target, grad):
     return x, y
 
 
-def _ready(a, like) -> bool:
-    """``a`` is an array the kernel reads as it is: what ``as_float(a, dtype=like.dtype)`` returns unchanged."""
-    return (isinstance(a, np.ndarray) and a.dtype is like.dtype and a.shape == like.shape
-            and a.flags.c_contiguous and a.flags.aligned)
+def _same(a, like) -> bool:
+    """An ndarray of like's dtype and shape."""
+    return isinstance(a, np.ndarray) and a.dtype is like.dtype and a.shape == like.shape
 
 
 def _pair_fast(input, target, grad) -> bool:
-    """True when input, target and grad need no conversion and cannot overlap: the usual call,
-    whose remaining checks (sizes, writability) the compiled wrapper makes itself."""
+    """True for the usual call: aligned float arrays of one dtype and shape (C never sees
+    unaligned memory, not even to reject it), grad clear of both. The compiled wrapper checks
+    the rest (non-empty, contiguous, grad writable) and raises before running; then _pair
+    converts or explains."""
     return (isinstance(input, np.ndarray) and (input.dtype is _F32 or input.dtype is _F64)
-            and _ready(input, input) and _ready(target, input)
-            and (grad is None or (type(grad) is np.ndarray and _ready(grad, input) and grad.flags.writeable
+            and _same(target, input) and input.flags.aligned and target.flags.aligned
+            and (grad is None or (type(grad) is np.ndarray and _same(grad, input) and grad.flags.aligned
                                   and _core.spans_disjoint((grad,), (input, target)))))
 
 
 def _run(fn, input, target, reduction, grad) -> float:
     red = _reduction(reduction)
-    if _pair_fast(input, target, grad) and input.size:
+    result = None
+    if _pair_fast(input, target, grad):
         x, y = input, target
-    else:
+        try:
+            result = fn(x, y, grad, red)
+        except (ValueError, TypeError):
+            pass
+    if result is None:
         x, y = _pair(input, target, grad)
-    status, bad, loss = fn(x, y, grad, red)
+        result = fn(x, y, grad, red)
+    status, bad, loss = result
     # The kernel stops at the first element out of range (input checked before target).
     if status == 1:
         raise ValueError(f"input: expected probabilities in [0, 1], got {float(x.flat[bad])} "
@@ -160,7 +167,8 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
         labels = target  # what _labels returns for them, without its conversions
     else:
         labels = _labels(target, rows, classes)
-    if grad is not None and not (type(grad) is np.ndarray and _ready(grad, x) and grad.flags.writeable
+    if grad is not None and not (type(grad) is np.ndarray and _same(grad, x) and grad.flags.c_contiguous
+                                 and grad.flags.aligned and grad.flags.writeable
                                  and _core.spans_disjoint((grad,), (x, labels))):
         check_out(grad, "grad", x.shape, x.dtype)
         check_no_overlap(grad, "grad", ("input", x), ("target", labels))
