@@ -18,18 +18,21 @@ module is called again before ``backward`` on an earlier output, that
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 
-class _Link:
-    """How a Tensor was produced: ``module(input)`` at the module's call number ``version``."""
+class _Link(tuple):
+    """How a Tensor was produced: ``module(input)`` at the module's call number ``version``.
 
-    __slots__ = ("module", "version", "input")
+    ``_Link((module, version, input))``: a tuple, so making one (at every module call) runs
+    no Python ``__init__``; the fields are read through C-level item getters."""
 
-    def __init__(self, module, version: int, input):
-        self.module = module
-        self.version = version
-        self.input = input
+    __slots__ = ()
+    module = property(operator.itemgetter(0))
+    version = property(operator.itemgetter(1))
+    input = property(operator.itemgetter(2))
 
 
 class Tensor(np.ndarray):

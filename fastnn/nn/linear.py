@@ -49,6 +49,7 @@ def _dense_backward(g, x2, weight, grad_weight, grad_bias, need_input_grad, acti
 
 
 class Linear(Module):
+    # The hot paths read Parameter._data/_grad (what the data/grad properties return) directly.
     """Fully connected layer on inputs of shape (*, in_features).
 
     Weights and bias start uniform in ±1/√in_features (PyTorch's default),
@@ -82,7 +83,7 @@ class Linear(Module):
     def _input2d(self, x):
         """x as (rows, in_features) in the layer's dtype, and the output's leading shape when x
         is not already 2-D (None otherwise: the common case skips the reshapes)."""
-        if (type(x) is np.ndarray and x.ndim == 2 and x.dtype is self.weight.data.dtype
+        if (type(x) is np.ndarray and x.ndim == 2 and x.dtype is self.weight._data.dtype
                 and x.shape[1] == self.in_features):
             return x, None  # what _as_input returns for it, without its calls
         x = self._as_input(x)
@@ -103,7 +104,7 @@ class Linear(Module):
         x2, lead = self._input2d(x)
         self.__dict__["_x"] = x2  # plain state, not a Parameter: no registration needed
         bias = self.bias
-        y = _dense_forward(x2, self.weight.data, None if bias is None else bias.data)
+        y = _dense_forward(x2, self.weight._data, None if bias is None else bias._data)
         return y if lead is None else y.reshape(lead + (self.out_features,))
 
     def backward(self, grad_out, need_input_grad: bool = True):
@@ -111,11 +112,11 @@ class Linear(Module):
             raise RuntimeError(f"{self.describe()}: backward() called before forward()")
         x2 = self._x
         shape2 = (x2.shape[0], self.out_features)
-        g = np.asarray(grad_out, dtype=self.weight.data.dtype)
+        g = np.asarray(grad_out, dtype=self.weight._data.dtype)
         if g.shape != shape2:
             g = g.reshape(shape2)
         grad_weight, grad_bias = self._grads()
-        gx = _dense_backward(g, x2, self.weight.data, grad_weight, grad_bias, need_input_grad)
+        gx = _dense_backward(g, x2, self.weight._data, grad_weight, grad_bias, need_input_grad)
         return self._input_grad(gx, grad_out, g)
 
     def _input_grad(self, gx, grad_out, g):
@@ -133,7 +134,7 @@ class Linear(Module):
         d["_x"] = x2
         z = np.empty((x2.shape[0], self.out_features), x2.dtype) if act_module.reads_preact else None
         bias = self.bias
-        y = _dense_forward(x2, self.weight.data, None if bias is None else bias.data, act_name, slope, z)
+        y = _dense_forward(x2, self.weight._data, None if bias is None else bias._data, act_name, slope, z)
         d["_call_count"] = self._call_count + 1
         shape = None if lead is None else lead + (self.out_features,)
         act_module._record_fused(y if z is None else z, shape)
@@ -143,14 +144,14 @@ class Linear(Module):
         """Backward of the fused pair: dZ = grad_out ⊙ act'(saved) as the GEMM's prologue."""
         x2 = self._x
         shape2 = (x2.shape[0], self.out_features)
-        g = np.asarray(grad_out, dtype=self.weight.data.dtype)
+        g = np.asarray(grad_out, dtype=self.weight._data.dtype)
         if g.shape != shape2:
             g = g.reshape(shape2)
         saved = np.asarray(saved)
         if saved.shape != shape2:
             saved = saved.reshape(shape2)
         grad_weight, grad_bias = self._grads()
-        gx = _dense_backward(g, x2, self.weight.data, grad_weight, grad_bias, need_input_grad, act_name,
+        gx = _dense_backward(g, x2, self.weight._data, grad_weight, grad_bias, need_input_grad, act_name,
                              saved, slope)
         return self._input_grad(gx, grad_out, g)
 

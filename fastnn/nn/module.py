@@ -84,7 +84,7 @@ class Module:
         d["_forward_io"] = (x, out) if self._modules else None
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)
-        return Tensor._wrap(out, _Link(self, self._call_count, x))
+        return Tensor._wrap(out, _Link((self, self._call_count, x)))
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
