@@ -49,7 +49,6 @@ def _dense_backward(g, x2, weight, grad_weight, grad_bias, need_input_grad, acti
 
 
 class Linear(Module):
-    # The hot paths read Parameter._data/_grad (what the data/grad properties return) directly.
     """Fully connected layer on inputs of shape (*, in_features).
 
     Weights and bias start uniform in ±1/√in_features (PyTorch's default),
@@ -80,6 +79,8 @@ class Linear(Module):
                              f"got array of shape {x.shape}")
         return x
 
+    # The per-step paths below read Parameter._data/_grad (what the data/grad properties
+    # return) directly: they run at every step, and a property call is a function call.
     def _input2d(self, x):
         """x as (rows, in_features) in the layer's dtype, and the output's leading shape when x
         is not already 2-D (None otherwise: the common case skips the reshapes)."""

@@ -279,7 +279,8 @@ def _layer_backward(grad_out, x, weight, grad_weight, grad_bias, need_grad_input
             and (grad_weight is None or grad_weight.shape == weight.shape)
             and (grad_bias is None or grad_bias.shape == weight.shape[:1])
             # The layer's input and the incoming gradient may come from the user: rule out that
-            # they share memory with the gradients accumulated into.
+            # they share memory with the gradients accumulated into. (weight and saved are the
+            # layers' own arrays, never a view of a gradient.)
             and _core.spans_disjoint((grad_weight, grad_bias), (grad_out, x))):
         grad_input = np.empty((x.shape[0], weight.shape[1]), x.dtype) if need_grad_input else None
         ws = getattr(_local, "ws", None) or workspace()

@@ -5,10 +5,10 @@ import math
 
 from .. import backend
 from ..ops.optim import check_real
+from .optimizer import Optimizer
 
 _INF = math.inf
 _FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay")
-from .optimizer import Optimizer
 
 
 def check_hyper(value, name: str, what: str, **bounds) -> float:

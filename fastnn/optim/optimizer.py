@@ -129,7 +129,7 @@ class Optimizer:
         PyTorch compatibility; gradients always exist in fastnn, so both zero them."""
         for gi in range(len(self.param_groups)):
             for arena in self._current_arenas(gi):
-                arena.grad.fill(0)  # Arena.zero_grad, without the extra call
+                arena.zero_grad()
 
     def step(self, closure=None):
         """One update of every parameter; returns ``closure()``'s loss if a closure is given."""

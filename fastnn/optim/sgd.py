@@ -6,9 +6,9 @@ import math
 from .. import backend, ops
 from ..ops import optim as _c_optim
 from ..ops.optim import check_real
+from .optimizer import Optimizer
 
 _INF = math.inf
-from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
