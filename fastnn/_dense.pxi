@@ -137,3 +137,56 @@ def dense_backward(Workspace ws, object grad_input, object grad_weight, object g
                                         act, param, ws.ws)
     _status(st)
     return grad_input
+
+
+# --- a cheap overlap test for the Python fast paths -------------------------------------
+
+cdef inline bint _byte_span(object a, size_t *lo, size_t *hi):
+    """[lo, hi): the bytes an ndarray can touch, whatever its strides; False if empty."""
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int d
+    cdef Py_ssize_t n, s
+    cdef size_t base = <size_t>cnp.PyArray_DATA(arr)
+    cdef size_t down = 0, up = <size_t>cnp.PyArray_ITEMSIZE(arr)
+    if cnp.PyArray_SIZE(arr) == 0:
+        return False
+    for d in range(cnp.PyArray_NDIM(arr)):
+        n = cnp.PyArray_DIM(arr, d)
+        s = cnp.PyArray_STRIDE(arr, d)
+        if s < 0:
+            down += <size_t>(-s) * <size_t>(n - 1)
+        else:
+            up += <size_t>s * <size_t>(n - 1)
+    lo[0] = base - down
+    hi[0] = base + up
+    return True
+
+
+def spans_disjoint(tuple outs, tuple ins):
+    """True when the byte range of each array in ``outs`` meets neither another one of ``outs``
+    nor any of ``ins`` (None entries are skipped; anything not an ndarray answers False).
+
+    Conservative: interleaved strided views whose ranges meet are reported as overlapping,
+    so a False sends the caller to its exact (slower) check, never to an error by itself."""
+    cdef Py_ssize_t i, j, n_out = len(outs), n_in = len(ins)
+    cdef size_t lo_i, hi_i, lo_j, hi_j
+    cdef object a, b
+    for i in range(n_out):
+        a = outs[i]
+        if a is None:
+            continue
+        if not isinstance(a, cnp.ndarray):
+            return False
+        if not _byte_span(a, &lo_i, &hi_i):
+            continue
+        for j in range(n_out + n_in):
+            if j == i:
+                continue
+            b = outs[j] if j < n_out else ins[j - n_out]
+            if b is None:
+                continue
+            if not isinstance(b, cnp.ndarray):
+                return False
+            if _byte_span(b, &lo_j, &hi_j) and lo_i < hi_j and lo_j < hi_i:
+                return False
+    return True

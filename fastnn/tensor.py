@@ -18,32 +18,34 @@ module is called again before ``backward`` on an earlier output, that
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 
-class _Link:
-    """How a Tensor was produced: ``module(input)`` at the module's call number ``version``."""
+class _Link(tuple):
+    """How a Tensor was produced: ``module(input)`` at the module's call number ``version``.
 
-    __slots__ = ("module", "version", "input")
+    ``_Link((module, version, input))``: a tuple, so making one (at every module call) runs
+    no Python ``__init__``; the fields are read through C-level item getters."""
 
-    def __init__(self, module, version: int, input):
-        self.module = module
-        self.version = version
-        self.input = input
+    __slots__ = ()
+    module = property(operator.itemgetter(0))
+    version = property(operator.itemgetter(1))
+    input = property(operator.itemgetter(2))
 
 
 class Tensor(np.ndarray):
+    # Views and results of NumPy operations are plain data, not chain links: a new array
+    # object starts with an empty __dict__, so it reads this class default. (No
+    # __array_finalize__ is needed for that, and not having one keeps every view cheap.)
     _link = None
-
-    def __array_finalize__(self, obj):
-        # Views and results of NumPy operations are plain data, not chain links.
-        self._link = None
 
     @staticmethod
     def _wrap(array: np.ndarray, link) -> "Tensor":
         t = array.view(Tensor)
         t._link = link
-        t.flags.writeable = False
+        t.setflags(write=False)  # the same as flags.writeable = False, at a third of the cost
         return t
 
     @property
@@ -86,11 +88,12 @@ def backprop(tensor, grad=None, need_input_grad: bool = False, stop_at=None):
         raise RuntimeError(
             "backward: this array was not produced by a fastnn module (or was derived from one by a "
             "NumPy operation), so there is nothing to backpropagate through")
+    scalar = (tensor.ndim if isinstance(tensor, np.ndarray) else np.ndim(tensor)) == 0
     if grad is None:
-        if np.ndim(tensor) != 0:
+        if not scalar:
             raise RuntimeError(f"backward: grad is required for a non-scalar output of shape {np.shape(tensor)}")
         grad = 1.0
-    elif np.ndim(tensor) != 0:
+    elif not scalar:
         grad = np.asarray(grad)
         if grad.shape != np.shape(tensor):
             raise ValueError(f"grad: expected shape {np.shape(tensor)}, got {grad.shape}")

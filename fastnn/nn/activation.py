@@ -18,9 +18,11 @@ class _Elementwise(Module):
         return None
 
     def _record_fused(self, saved, shape):
-        """State after a fused Linear+activation forward: ``saved`` is y, or z when reads_preact."""
-        self._saved = saved.reshape(shape)
-        object.__setattr__(self, "_call_count", self._call_count + 1)
+        """State after a fused Linear+activation forward: ``saved`` is y, or z when reads_preact,
+        2-D; ``shape`` the output's shape when that is not 2-D (None otherwise)."""
+        d = self.__dict__  # plain state: no Parameter/Module registration needed
+        d["_saved"] = saved if shape is None else saved.reshape(shape)
+        d["_call_count"] = self._call_count + 1
 
     def __init__(self):
         super().__init__()
@@ -29,7 +31,7 @@ class _Elementwise(Module):
     def forward(self, x):
         x = as_float(x, "input")
         y = self._forward(backend.current(), x)
-        self._saved = y if self.reads_output else x
+        self.__dict__["_saved"] = y if self.reads_output else x
         return y
 
     def backward(self, grad_out, need_input_grad: bool = True):

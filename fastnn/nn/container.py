@@ -34,30 +34,28 @@ class Sequential(Module):
             for i, m in enumerate(modules):
                 self.add_module(str(i), m)
 
-    def _fusable(self, children, i):
-        """(activation name, slope) if children[i], children[i+1] can run as one fused Linear."""
-        if not self.fuse or i + 1 >= len(children) or type(children[i]) is not Linear:
-            return None
-        act = children[i + 1]
-        name = act.fused_name() if isinstance(act, _Elementwise) else None
-        return None if name is None else (name, getattr(act, "negative_slope", 0.0))
-
     def forward(self, x):
         children = list(self._modules.values())
         fused = []
         i = 0
-        while i < len(children):
-            pair = self._fusable(children, i)
-            if pair is not None:
-                x = children[i]._forward_fused(x, children[i + 1], *pair)
-                fused.append(i)
-                i += 2
-            else:
-                x = children[i](x)
-                i += 1
+        n = len(children)
+        fuse = self.fuse
+        while i < n:
+            module = children[i]
+            if fuse and type(module) is Linear and i + 1 < n:  # _fusable, inlined: this runs every step
+                act = children[i + 1]
+                name = act.fused_name() if isinstance(act, _Elementwise) else None
+                if name is not None:
+                    x = module._forward_fused(x, act, name, getattr(act, "negative_slope", 0.0))
+                    fused.append(i)
+                    i += 2
+                    continue
+            x = module(x)
+            i += 1
         # Backward relies on each child's state from this call: remember which call it was.
-        object.__setattr__(self, "_child_calls", [m._call_count for m in children])
-        object.__setattr__(self, "_fused_at", fused)
+        d = self.__dict__  # plain state: no Parameter/Module registration needed
+        d["_child_calls"] = [m._call_count for m in children]
+        d["_fused_at"] = fused
         return x
 
     def backward(self, grad_out, need_input_grad: bool = True):
@@ -67,7 +65,7 @@ class Sequential(Module):
             raise RuntimeError(
                 "backward: a layer of this Sequential was called on its own after the Sequential's last "
                 "forward (or there was no forward); run the forward again before backward()")
-        fused = set(self._fused_at)
+        fused = self._fused_at
         i = len(children) - 1
         while i >= 0:
             if i - 1 in fused:

@@ -15,6 +15,8 @@ from ..ops._validate import as_float, check_choice, check_scalar
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum")
+_F64 = np.dtype(np.float64)
+_F32_MAX = float(np.finfo(np.float32).max)  # a float32 loss beyond it overflows to inf
 
 
 class _Loss(Module):
@@ -31,9 +33,12 @@ class _Loss(Module):
     def forward(self, input, target):
         x = as_float(input, "input")
         wants_grad = getattr(input, "_link", None) is not None
-        grad = np.empty_like(x) if wants_grad else None
+        # A plain ndarray (empty_like would make a Tensor of a Tensor input).
+        grad = np.empty(x.shape, x.dtype) if wants_grad else None
         value = getattr(backend.current(), self._op)(x, target, reduction=self.reduction, grad=grad, **self._kwargs())
-        self._grad = grad
+        self.__dict__["_grad"] = grad  # plain state: no Parameter/Module registration needed
+        if x.dtype is _F64 or abs(value) <= _F32_MAX:
+            return np.array(value, x.dtype)
         with np.errstate(over="ignore"):  # a diverging float32 loss becomes inf, reported by fit()
             return np.asarray(value, dtype=x.dtype)
 
@@ -44,7 +49,7 @@ class _Loss(Module):
                                f"backpropagate through")
         if not need_input_grad:
             return None
-        scale = float(np.asarray(grad_out))
+        scale = grad_out if type(grad_out) is float else float(np.asarray(grad_out))
         return self._grad if scale == 1.0 else self._grad * self._grad.dtype.type(scale)
 
     def extra_repr(self):

@@ -44,15 +44,18 @@ class Module:
 
     # --- registration -----------------------------------------------------------
     def __setattr__(self, name, value):
-        if "_parameters" not in self.__dict__:
+        d = self.__dict__
+        if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  f"before assigning attributes")
-        for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
+        params, modules, buffers = d["_parameters"], d["_modules"], d["_buffers"]
+        for registry in (params, modules, buffers):
+            if name in registry:
+                del registry[name]
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            params[name] = value
         elif isinstance(value, Module):
-            self._modules[name] = value
+            modules[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
@@ -72,13 +75,16 @@ class Module:
 
     # --- calling --------------------------------------------------------------
     def __call__(self, x, *args, **kwargs):
-        object.__setattr__(self, "_call_count", self._call_count + 1)
+        # The bookkeeping attributes are written straight into __dict__: they are never
+        # Parameters or Modules, so __setattr__'s registration has nothing to do for them.
+        d = self.__dict__
+        d["_call_count"] = self._call_count + 1
         out = self.forward(x, *args, **kwargs)
         # Composites keep their inner chain so the default backward can walk it.
-        object.__setattr__(self, "_forward_io", (x, out) if self._modules else None)
+        d["_forward_io"] = (x, out) if self._modules else None
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)
-        return Tensor._wrap(out, _Link(self, self._call_count, x))
+        return Tensor._wrap(out, _Link((self, self._call_count, x)))
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._validate import as_float, check_choice, check_scalar, out_or_new
+from ._validate import as_float, check_choice, check_out, check_scalar, out_or_new
 
 # Codes of src_c/common.h's fnn_act enum.
 ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5, "gelu_tanh": 6}
@@ -39,8 +39,11 @@ def _gelu_code(approximate: str) -> int:
 
 def _forward(x, code: int, param: float, out):
     x = as_float(x, "x")
-    out = out_or_new(out, "out", x.shape, x.dtype)
-    _check_alias(out, ("x", x))
+    if out is None:
+        out = np.empty(x.shape, x.dtype)  # new memory: nothing to alias
+    else:
+        check_out(out, "out", x.shape, x.dtype)
+        _check_alias(out, ("x", x))
     _core.act_forward(out, x, code, param)
     return out
 
@@ -50,8 +53,11 @@ def _backward(grad_out, saved, saved_name: str, code: int, param: float, out):
     saved = as_float(saved, saved_name, dtype=grad_out.dtype)
     if saved.shape != grad_out.shape:
         raise ValueError(f"{saved_name}: expected shape {grad_out.shape} (as grad_out), got {saved.shape}")
-    out = out_or_new(out, "out", grad_out.shape, grad_out.dtype)
-    _check_alias(out, ("grad_out", grad_out), (saved_name, saved))
+    if out is None:
+        out = np.empty(grad_out.shape, grad_out.dtype)
+    else:
+        check_out(out, "out", grad_out.shape, grad_out.dtype)
+        _check_alias(out, ("grad_out", grad_out), (saved_name, saved))
     _core.act_backward(out, grad_out, saved, code, param)
     return out
 

@@ -46,7 +46,7 @@ def _matrix(a, name: str, dtype) -> np.ndarray:
 
 
 def _plain(a, b) -> bool:
-    """Two ndarrays of one native float dtype: the case the fast paths take."""
+    """Two aligned ndarrays of one native float dtype: the case the fast paths take."""
     return (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is b.dtype
             and (a.dtype is _F32 or a.dtype is _F64) and a.flags.aligned and b.flags.aligned)
 
@@ -176,6 +176,44 @@ def linear_backward(grad_out, x, weight, grad_weight=None, grad_bias=None, need_
     returns grad_input = dZ·weight (a new array; None if need_grad_input is False),
     grad_weight += dZᵀ·x and grad_bias += Σ_rows dZ, both accumulated in place (skipped if None).
     """
+    if _backward_fast_ok(grad_out, x, weight, grad_weight, grad_bias, activation, saved, negative_slope):
+        grad_input = np.empty((x.shape[0], weight.shape[1]), x.dtype) if need_grad_input else None
+        try:  # fast path, as in matmul (the compiled wrapper raises before touching any memory)
+            _core.dense_backward(workspace(), grad_input, grad_weight, grad_bias, grad_out, x, weight,
+                                 saved if activation is not None else None, _ACT_CODES[activation],
+                                 negative_slope)
+            return grad_input
+        except (ValueError, TypeError):
+            pass
+    return _linear_backward_checked(grad_out, x, weight, grad_weight, grad_bias, need_grad_input,
+                                    activation, saved, negative_slope)
+
+
+def _backward_fast_ok(grad_out, x, weight, grad_weight, grad_bias, activation, saved, slope) -> bool:
+    """True when the arguments are the common case the compiled wrapper checks completely: plain
+    arrays of one float dtype, outputs of the exact shapes and clear of every input. Anything else
+    (conversions, odd outputs, a possible overlap) takes the full validation."""
+    if not (_plain(x, weight) and type(grad_out) is np.ndarray and grad_out.dtype is x.dtype
+            and grad_out.flags.aligned and x.ndim == 2 and weight.ndim == 2
+            and type(slope) is float and math.isfinite(slope)):
+        return False
+    if grad_weight is not None and not (type(grad_weight) is np.ndarray and grad_weight.dtype is x.dtype
+                                        and grad_weight.shape == weight.shape and grad_weight.flags.aligned):
+        return False
+    if grad_bias is not None and not (type(grad_bias) is np.ndarray and grad_bias.dtype is x.dtype
+                                      and grad_bias.shape == weight.shape[:1] and grad_bias.flags.aligned):
+        return False
+    if activation is not None:
+        if (type(activation) is not str or activation not in _ACT_CODES or type(saved) is not np.ndarray
+                or saved.dtype is not x.dtype or not saved.flags.aligned
+                or (activation == "leaky_relu" and slope < 0)):
+            return False
+    return (grad_weight is None and grad_bias is None) or _core.spans_disjoint(
+        (grad_weight, grad_bias), (grad_out, x, weight, saved if activation is not None else None))
+
+
+def _linear_backward_checked(grad_out, x, weight, grad_weight, grad_bias, need_grad_input, activation,
+                             saved, negative_slope):
     dt = result_dtype(grad_out, x, weight)
     weight = _matrix(weight, "weight", dt)
     n_out, n_in = weight.shape
@@ -209,6 +247,52 @@ def linear_backward(grad_out, x, weight, grad_weight=None, grad_bias=None, need_
     _core.dense_backward(workspace(), grad_input, grad_weight, grad_bias, grad_out, x, weight, saved,
                          code, slope)
     return grad_input
+
+
+# --- entry points for fastnn's own layers --------------------------------------------------
+# nn.Linear calls these (backend "c" only) instead of linear()/linear_backward(): it has already
+# made x a 2-D ndarray of the weight's dtype, passes its own Parameters' arrays and new outputs,
+# and a float slope from a module attribute. What that leaves to check, the compiled wrapper
+# checks; on any complaint, or anything unusual, the public function runs and explains it.
+
+
+def _layer_forward(x, weight, bias, activation, negative_slope, preact_out):
+    code = _ACT_CODES.get(activation) if activation is None or type(activation) is str else None
+    if (code is not None and type(negative_slope) is float and math.isfinite(negative_slope)
+            and x.flags.aligned):  # C never sees unaligned memory, not even to reject it
+        out = np.empty((x.shape[0], weight.shape[0]), x.dtype)
+        ws = getattr(_local, "ws", None) or workspace()
+        try:  # raises before writing anything
+            return _core.dense_forward(ws, out, x, weight, bias, preact_out, code, negative_slope)
+        except (ValueError, TypeError):
+            pass
+    return linear(x, weight, bias, activation=activation, negative_slope=negative_slope, preact_out=preact_out)
+
+
+def _layer_backward(grad_out, x, weight, grad_weight, grad_bias, need_grad_input, activation, saved,
+                    negative_slope):
+    code = _ACT_CODES.get(activation) if activation is None or type(activation) is str else None
+    if (code is not None and type(grad_out) is np.ndarray and type(x) is np.ndarray
+            and grad_out.flags.aligned and x.flags.aligned
+            and type(negative_slope) is float and math.isfinite(negative_slope)
+            and not (code == 2 and negative_slope < 0) and (code == 0 or type(saved) is np.ndarray)
+            and (grad_weight is None or grad_weight.shape == weight.shape)
+            and (grad_bias is None or grad_bias.shape == weight.shape[:1])
+            # The layer's input and the incoming gradient may come from the user: rule out that
+            # they share memory with the gradients accumulated into. (weight and saved are the
+            # layers' own arrays, never a view of a gradient.)
+            and _core.spans_disjoint((grad_weight, grad_bias), (grad_out, x))):
+        grad_input = np.empty((x.shape[0], weight.shape[1]), x.dtype) if need_grad_input else None
+        ws = getattr(_local, "ws", None) or workspace()
+        try:  # raises before writing anything
+            _core.dense_backward(ws, grad_input, grad_weight, grad_bias, grad_out, x, weight,
+                                 saved if code else None, code, negative_slope)
+            return grad_input
+        except (ValueError, TypeError):
+            pass
+    return linear_backward(grad_out, x, weight, grad_weight=grad_weight, grad_bias=grad_bias,
+                           need_grad_input=need_grad_input, activation=activation, saved=saved,
+                           negative_slope=negative_slope)
 
 
 __all__ = ["matmul", "linear", "linear_backward"]

@@ -20,6 +20,8 @@ from .. import _core
 from ._validate import as_float, check_logits, check_no_overlap, check_out, check_scalar
 
 _REDUCTION_CODES = {"mean": 0, "sum": 1}
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
 
 
 def _reduction(reduction) -> int:
@@ -48,10 +50,35 @@ def _pair(input, target, grad):
     return x, y
 
 
+def _same(a, like) -> bool:
+    """An ndarray of like's dtype and shape."""
+    return isinstance(a, np.ndarray) and a.dtype is like.dtype and a.shape == like.shape
+
+
+def _pair_fast(input, target, grad) -> bool:
+    """True for the usual call: aligned float arrays of one dtype and shape (C never sees
+    unaligned memory, not even to reject it), grad clear of both. The compiled wrapper checks
+    the rest (non-empty, contiguous, grad writable) and raises before running; then _pair
+    converts or explains."""
+    return (isinstance(input, np.ndarray) and (input.dtype is _F32 or input.dtype is _F64)
+            and _same(target, input) and input.flags.aligned and target.flags.aligned
+            and (grad is None or (type(grad) is np.ndarray and _same(grad, input) and grad.flags.aligned
+                                  and _core.spans_disjoint((grad,), (input, target)))))
+
+
 def _run(fn, input, target, reduction, grad) -> float:
     red = _reduction(reduction)
-    x, y = _pair(input, target, grad)
-    status, bad, loss = fn(x, y, grad, red)
+    result = None
+    if _pair_fast(input, target, grad):
+        x, y = input, target
+        try:
+            result = fn(x, y, grad, red)
+        except (ValueError, TypeError):
+            pass
+    if result is None:
+        x, y = _pair(input, target, grad)
+        result = fn(x, y, grad, red)
+    status, bad, loss = result
     # The kernel stops at the first element out of range (input checked before target).
     if status == 1:
         raise ValueError(f"input: expected probabilities in [0, 1], got {float(x.flat[bad])} "
@@ -129,11 +156,20 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     [0, C) raises IndexError before it is used.
     """
     red = _reduction(reduction)
-    eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0:
+        eps = label_smoothing  # the usual case, without the generic number checks
+    else:
+        eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     x = as_float(input, "input")
     rows, classes = check_logits(x)
-    labels = _labels(target, rows, classes)
-    if grad is not None:
+    if type(target) is np.ndarray and target.dtype == np.int64 and target.shape == (rows,) \
+            and target.flags.c_contiguous and target.flags.aligned:
+        labels = target  # what _labels returns for them, without its conversions
+    else:
+        labels = _labels(target, rows, classes)
+    if grad is not None and not (type(grad) is np.ndarray and _same(grad, x) and grad.flags.c_contiguous
+                                 and grad.flags.aligned and grad.flags.writeable
+                                 and _core.spans_disjoint((grad,), (x, labels))):
         check_out(grad, "grad", x.shape, x.dtype)
         check_no_overlap(grad, "grad", ("input", x), ("target", labels))
     status, bad, loss = _core.cross_entropy_fused(x, labels, grad, red, eps)

@@ -72,6 +72,39 @@ def check_real(value, name: str, *, low=None, high=None, high_open=False) -> flo
     return check_scalar(value, name, low=low, high=high, high_open=high_open)
 
 
+def _arrays(*values) -> bool:
+    """All are ndarrays (the compiled wrappers take them typed, and must never see None)."""
+    for v in values:
+        if not isinstance(v, np.ndarray):
+            return False
+    return True
+
+
+def _bools(*values) -> bool:
+    """All are True or False (the flags' usual form; _flag also takes 0, 1 and numpy bools)."""
+    for v in values:
+        if v is not True and v is not False:
+            return False
+    return True
+
+
+def _finite_float(v) -> bool:
+    return type(v) is float and math.isfinite(v)
+
+
+def _reals_ok(*values) -> bool:
+    """All are finite Python floats >= 0 (what check_real(v, low=0.0) accepts without a word)."""
+    for v in values:
+        if type(v) is not float or not (0.0 <= v < math.inf):
+            return False
+    return True
+
+
+def _unit_float(v) -> bool:
+    """A Python float in [0, 1) (Adam's betas)."""
+    return type(v) is float and 0.0 <= v < 1.0
+
+
 def _flag(value, name: str) -> bool:
     if value is True or value is False:
         return value
@@ -213,6 +246,18 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
              nesterov=False, maximize=False, first_step=False):
     """SGD update in place. ``first_step``: the momentum buffer is set to the (decayed,
     sign-adjusted) gradient instead of being blended (PyTorch's first step)."""
+    if (_arrays(param, grad) and _bools(nesterov, maximize, first_step) and _reals_ok(lr, momentum, weight_decay)
+            and _finite_float(dampening) and not (nesterov and (momentum <= 0 or dampening != 0))):
+        # Fast path: the hyper-parameters are plain and in range, and the compiled wrapper checks
+        # the arrays completely (raising before it touches memory); a complaint from it goes
+        # through the checks below, which name the problem properly.
+        mode = 0 if momentum == 0 else (1 if first_step else 2)
+        try:
+            _core.sgd_step(param, grad, momentum_buffer if mode else None, lr, momentum, dampening,
+                           weight_decay, mode, nesterov, maximize)
+            return
+        except (ValueError, TypeError):
+            pass
     hp = check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
                    maximize, first_step, overlap=False)  # _core checks overlap
     mode = 0 if hp["momentum"] == 0 else (1 if hp["first_step"] else 2)
@@ -220,9 +265,34 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
                    hp["dampening"], hp["weight_decay"], mode, hp["nesterov"], hp["maximize"])
 
 
+def _optimizer_sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
+                        maximize, first_step):
+    """sgd_step for fastnn.optim.SGD, whose parameter group has passed its checks (the same ranges
+    as sgd_step's) and whose flags are bools; the arrays (its arena's buffers) are checked by the
+    compiled wrapper. Anything else goes through sgd_step."""
+    if type(lr) is float and type(momentum) is float and type(dampening) is float and type(weight_decay) is float:
+        try:  # raises before writing anything
+            _core.sgd_step(param, grad, momentum_buffer if momentum != 0 else None, lr, momentum, dampening,
+                           weight_decay, 0 if momentum == 0 else (1 if first_step else 2), nesterov, maximize)
+            return
+        except (ValueError, TypeError):
+            pass
+    sgd_step(param, grad, momentum_buffer, lr=lr, momentum=momentum, dampening=dampening,
+             weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, first_step=first_step)
+
+
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, beta1, beta2, eps,
               weight_decay=0.0, amsgrad=False, maximize=False, decoupled_weight_decay=False):
     """Adam (AdamW when ``decoupled_weight_decay``) update in place at step ``step`` >= 1."""
+    if (_arrays(param, grad, exp_avg, exp_avg_sq) and _bools(amsgrad, maximize, decoupled_weight_decay)
+            and _reals_ok(lr, eps, weight_decay)
+            and _unit_float(beta1) and _unit_float(beta2) and type(step) is int and 1 <= step < 2**63):
+        try:  # fast path, as in sgd_step
+            _core.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None, step,
+                            lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)
+            return
+        except (ValueError, TypeError):
+            pass
     hp = check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
                     weight_decay, amsgrad, maximize, decoupled_weight_decay, overlap=False)
     _core.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if hp["amsgrad"] else None,

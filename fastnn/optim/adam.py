@@ -1,9 +1,14 @@
 """Adam and AdamW (PyTorch's formulas and arguments), one fused pass per arena and step."""
 from __future__ import annotations
 
+import math
+
 from .. import backend
 from ..ops.optim import check_real
 from .optimizer import Optimizer
+
+_INF = math.inf
+_FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay")
 
 
 def check_hyper(value, name: str, what: str, **bounds) -> float:
@@ -37,6 +42,8 @@ class Adam(Optimizer):
                                       decoupled_weight_decay=decoupled_weight_decay))
 
     def _check_group(self, group):
+        if self._plain_group(group):
+            return
         check_hyper(group["lr"], "lr", "learning rate", low=0.0)
         check_hyper(group["eps"], "eps", "epsilon value", low=0.0)
         betas = group["betas"]
@@ -47,6 +54,19 @@ class Adam(Optimizer):
         check_hyper(group["weight_decay"], "weight_decay", "weight_decay value", low=0.0)
         for flag in ("amsgrad", "maximize", "decoupled_weight_decay"):
             check_flag(group[flag], flag)
+
+    @staticmethod
+    def _plain_group(group) -> bool:
+        """True for plain floats in range and bool flags: what the checks below accept without a
+        word, tested in one expression (this runs at every step)."""
+        lr, eps, wd, betas = group["lr"], group["eps"], group["weight_decay"], group["betas"]
+        if not (type(betas) is tuple or type(betas) is list) or len(betas) != 2:
+            return False
+        b1, b2 = betas
+        return (type(lr) is float and type(eps) is float and type(wd) is float and type(b1) is float
+                and type(b2) is float and 0.0 <= lr < _INF and 0.0 <= eps < _INF and 0.0 <= wd < _INF
+                and 0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0
+                and all(group[f] is True or group[f] is False for f in _FLAGS))
 
     def _update(self, arena, state, group):
         if "exp_avg" not in state:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..nn.arena import Arena, consolidate
 from ..nn.parameter import Parameter
-from ..ops._validate import check_scalar
+from ..ops.optim import check_real
 
 
 def _plain(value):
@@ -90,13 +90,16 @@ class Optimizer:
         self._states.append([{} for _ in arenas])
 
     def _check_group(self, group: Dict[str, Any]) -> None:
-        check_scalar(group["lr"], "lr", low=0.0)
+        check_real(group["lr"], "lr", low=0.0)
 
     # --- arenas ---------------------------------------------------------------------
     def _current_arenas(self, gi: int) -> List[Arena]:
         """The group's arenas, rebuilt (state carried over) if another owner moved its parameters."""
         arenas = self._arenas[gi]
-        if all(not a.stale for a in arenas):
+        for a in arenas:
+            if a.stale:
+                break
+        else:
             return arenas
         old_views = [{k: a.views(v) for k, v in st.items() if isinstance(v, np.ndarray)}
                      for a, st in zip(arenas, self._states[gi])]
@@ -131,10 +134,15 @@ class Optimizer:
     def step(self, closure=None):
         """One update of every parameter; returns ``closure()``'s loss if a closure is given."""
         loss = closure() if closure is not None else None
+        states = self._states
         for gi, group in enumerate(self.param_groups):
             self._check_group(group)
-            for arena, state in zip(self._current_arenas(gi), self._states[gi]):
-                self._update(arena, state, group)
+            arenas = self._current_arenas(gi)
+            if len(arenas) == 1:  # the usual single-dtype group
+                self._update(arenas[0], states[gi][0], group)
+            else:
+                for arena, state in zip(arenas, states[gi]):
+                    self._update(arena, state, group)
         return loss
 
     def _update(self, arena: Arena, state: dict, group: Dict[str, Any]) -> None:

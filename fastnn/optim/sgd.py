@@ -1,9 +1,14 @@
 """SGD with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's formulas)."""
 from __future__ import annotations
 
-from .. import backend
-from ..ops._validate import check_scalar
+import math
+
+from .. import backend, ops
+from ..ops import optim as _c_optim
+from ..ops.optim import check_real
 from .optimizer import Optimizer
+
+_INF = math.inf
 
 
 class SGD(Optimizer):
@@ -19,22 +24,36 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
     def _check_group(self, group):
-        check_scalar(group["lr"], "lr", low=0.0)
-        check_scalar(group["momentum"], "momentum", low=0.0)
-        check_scalar(group["dampening"], "dampening")
-        check_scalar(group["weight_decay"], "weight_decay", low=0.0)
-        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+        # This runs at every step (schedulers may have changed the values): plain floats in range
+        # pass in one expression, anything else gets check_real's (check_scalar's) checks and errors.
+        lr, momentum, dampening, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
+        if (type(lr) is float and type(momentum) is float and type(dampening) is float and type(wd) is float
+                and 0.0 <= lr < _INF and 0.0 <= momentum < _INF and -_INF < dampening < _INF
+                and 0.0 <= wd < _INF and not (group["nesterov"] and (momentum <= 0 or dampening != 0))):
+            return
+        check_real(group["lr"], "lr", low=0.0)
+        momentum = check_real(group["momentum"], "momentum", low=0.0)
+        dampening = check_real(group["dampening"], "dampening")
+        check_real(group["weight_decay"], "weight_decay", low=0.0)
+        if group["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov: Nesterov momentum requires a momentum > 0 and zero dampening")
 
     def _update(self, arena, state, group):
         buf = None
         first = False
-        if group["momentum"] != 0:
+        momentum = group["momentum"]
+        if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:  # PyTorch: the first step copies the gradient into the buffer
                 buf = state["momentum_buffer"] = arena.zeros_like()
                 first = True
-        backend.current().sgd_step(
-            arena.data, arena.grad, buf, lr=group["lr"], momentum=group["momentum"],
+        B = backend.current()
+        if B is ops:  # the group passed _check_group: the entry point for optimizers skips those checks
+            _c_optim._optimizer_sgd_step(arena.data, arena.grad, buf, group["lr"], momentum, group["dampening"],
+                                         group["weight_decay"], bool(group["nesterov"]),
+                                         bool(group["maximize"]), first)
+            return
+        B.sgd_step(
+            arena.data, arena.grad, buf, lr=group["lr"], momentum=momentum,
             dampening=group["dampening"], weight_decay=group["weight_decay"],
             nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]), first_step=first)
