@@ -299,6 +299,9 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
         for _ in range(repeats):
             for impl, fn in fns.items():
                 time.sleep(PAUSE_S)
+                # ~100 ms untimed first: after the pause the cores (a VM's vCPUs) have gone idle,
+                # and the first ~50 ms of work after that run up to 1.5x slower.
+                _time_block(fn, 2 * counts[impl])
                 samples[impl].append(_time_block(fn, counts[impl]) / per_call[impl])
         times = {impl: statistics.median(v) for impl, v in samples.items()}
         bests = {impl: min(v) for impl, v in samples.items()}
