@@ -87,11 +87,10 @@ def assert_same_params(a, b, dtype, exact=False):
             np.testing.assert_allclose(pa, pb, **tol)
 
 
-def run_both(sizes, act, loss, opt, dtype, steps=6, batch=5, fused=False):
-    data_loss = loss.split("_")[0] if loss.startswith(("ce", "mse")) else loss
-    X, y = make_data(batch * steps, sizes, data_loss, dtype)
-    m1, l1, o1 = setup(sizes, act, loss, opt, dtype)
-    m2, l2, o2 = setup(sizes, act, loss, opt, dtype)
+def step_both(eager, twin, X, y, batch, steps, dtype, fused=False):
+    """`steps` batches through the eager loop on `eager` = (model, loss, opt) and through a plan
+    compiled for its `twin`, checking the losses agree; returns (m1, o1, m2, o2)."""
+    (m1, l1, o1), (m2, l2, o2) = eager, twin
     plan = fplan.compile(m2, l2, o2, fused=fused)
     for s in range(steps):
         xb, yb = X[s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch]
@@ -99,6 +98,13 @@ def run_both(sizes, act, loss, opt, dtype, steps=6, batch=5, fused=False):
         v2 = plan.step(xb, yb)
         np.testing.assert_allclose(v2, v1, rtol=1e-5 if np.dtype(dtype) == np.float32 else 1e-12)
     return m1, o1, m2, o2
+
+
+def run_both(sizes, act, loss, opt, dtype, steps=6, batch=5, fused=False):
+    data_loss = loss.split("_")[0] if loss.startswith(("ce", "mse")) else loss
+    X, y = make_data(batch * steps, sizes, data_loss, dtype)
+    return step_both(setup(sizes, act, loss, opt, dtype), setup(sizes, act, loss, opt, dtype), X, y, batch,
+                     steps, dtype, fused)
 
 
 # --- plan vs eager ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from fastnn import plan as fplan
 from fastnn.optim import SGD, Adagrad, RMSprop
 
 from conftest import num_threads
-from test_plan import assert_same_params, eager_step, make_data, make_net, params_of
+from test_plan import assert_same_params, eager_step, make_data, make_net, params_of, step_both
 
 RMSPROP_OPTIONS = [dict(centered=c, momentum=m, weight_decay=w, maximize=x)
                    for c, m, w, x in itertools.product([False, True], [0.0, 0.9], [0.0, 1e-2], [False, True])]
@@ -68,15 +68,8 @@ def assert_same_state(o1, o2, exact, dtype=None):
 
 def run_steps(sizes, batch, name, opts, dtype, steps=4, fused=False):
     X, y = make_data(batch * steps, sizes, "ce", dtype)
-    m1, l1, o1 = setup(sizes, name, opts, dtype)
-    m2, l2, o2 = setup(sizes, name, opts, dtype)
-    plan = fplan.compile(m2, l2, o2, fused=fused)
-    for s in range(steps):
-        xb, yb = X[s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch]
-        v1 = eager_step(m1, l1, o1, xb, yb)
-        v2 = plan.step(xb, yb)
-        np.testing.assert_allclose(v2, v1, rtol=1e-5 if np.dtype(dtype) == np.float32 else 1e-12)
-    return m1, o1, m2, o2
+    return step_both(setup(sizes, name, opts, dtype), setup(sizes, name, opts, dtype), X, y, batch, steps,
+                     dtype, fused)
 
 
 # --- every option combination ------------------------------------------------------------------------

@@ -16,39 +16,30 @@
 #if FNN_HAVE_X86_KERNELS
 #include <immintrin.h>
 
-FNN_TARGET_AVX2 static float chains_avx2(int64_t iters)
-{
-    __m256 acc[PEAK_CHAINS];
-    const __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-7f);
-    for (int c = 0; c < PEAK_CHAINS; c++)
-        acc[c] = _mm256_set1_ps((float)c);
-    for (int64_t it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-        for (int c = 0; c < PEAK_CHAINS; c++)
-            acc[c] = _mm256_fmadd_ps(acc[c], mul, add);
+/* PEAK_CHAINS independent a = a·m + c chains of one vector width; the sum of
+ * the results is returned so the work is not optimised away. */
+#define DEFINE_CHAINS(NAME, ATTR, VEC, SET1, FMADD, ADD, TO_FLOAT)                          \
+    ATTR static float NAME(int64_t iters)                                                  \
+    {                                                                                      \
+        VEC acc[PEAK_CHAINS];                                                              \
+        const VEC mul = SET1(0.999999f), add = SET1(1e-7f);                                \
+        for (int c = 0; c < PEAK_CHAINS; c++)                                              \
+            acc[c] = SET1((float)c);                                                       \
+        for (int64_t it = 0; it < iters; it++) {                                           \
+            _Pragma("GCC unroll 12") for (int c = 0; c < PEAK_CHAINS; c++)                 \
+                acc[c] = FMADD(acc[c], mul, add);                                          \
+        }                                                                                  \
+        VEC s = acc[0];                                                                    \
+        for (int c = 1; c < PEAK_CHAINS; c++)                                              \
+            s = ADD(s, acc[c]);                                                            \
+        return TO_FLOAT(s);                                                                \
     }
-    __m256 s = acc[0];
-    for (int c = 1; c < PEAK_CHAINS; c++)
-        s = _mm256_add_ps(s, acc[c]);
-    return _mm256_cvtss_f32(s);  /* used, so the chains are not optimised away */
-}
 
-FNN_TARGET_AVX512 static float chains_avx512(int64_t iters)
-{
-    __m512 acc[PEAK_CHAINS];
-    const __m512 mul = _mm512_set1_ps(0.999999f), add = _mm512_set1_ps(1e-7f);
-    for (int c = 0; c < PEAK_CHAINS; c++)
-        acc[c] = _mm512_set1_ps((float)c);
-    for (int64_t it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-        for (int c = 0; c < PEAK_CHAINS; c++)
-            acc[c] = _mm512_fmadd_ps(acc[c], mul, add);
-    }
-    __m512 s = acc[0];
-    for (int c = 1; c < PEAK_CHAINS; c++)
-        s = _mm512_add_ps(s, acc[c]);
-    return _mm512_reduce_add_ps(s);
-}
+DEFINE_CHAINS(chains_avx2, FNN_TARGET_AVX2, __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps,
+              _mm256_cvtss_f32)
+DEFINE_CHAINS(chains_avx512, FNN_TARGET_AVX512, __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps,
+              _mm512_reduce_add_ps)
+#undef DEFINE_CHAINS
 #endif
 
 static float chains_portable(int64_t iters)
