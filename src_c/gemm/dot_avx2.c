@@ -51,7 +51,7 @@ FNN_TARGET_AVX2 static inline __m256i tail_mask64(int64_t rem)
 /* One R×C block: s[i*lds + j] = Σ_p a[i*lda + p]·b[j*ldb + p]. R and C are
  * compile-time constants at every call (the switch below), so the
  * accumulators live in registers. */
-#define DOT_BLOCK_BODY(real, VEC, VL, LOADU, MASKLOAD, MASK, FMA, ZERO, HSUM)           \
+#define DOT_BLOCK_BODY(VEC, VL, LOADU, MASKLOAD, MASK, FMA, ZERO, HSUM)                 \
     VEC acc[DOT_RMAX][DOT_CMAX];                                                         \
     for (int i = 0; i < R; i++)                                                          \
         for (int j = 0; j < C; j++)                                                      \
@@ -86,7 +86,7 @@ FNN_TARGET_AVX2 __attribute__((always_inline)) static inline void
 dot_block_f32(int R, int C, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *s,
               int64_t lds)
 {
-    DOT_BLOCK_BODY(float, __m256, 8, _mm256_loadu_ps, _mm256_maskload_ps, tail_mask32, _mm256_fmadd_ps,
+    DOT_BLOCK_BODY(__m256, 8, _mm256_loadu_ps, _mm256_maskload_ps, tail_mask32, _mm256_fmadd_ps,
                    _mm256_setzero_ps, hsum8)
 }
 
@@ -94,7 +94,7 @@ FNN_TARGET_AVX2 __attribute__((always_inline)) static inline void
 dot_block_f64(int R, int C, int64_t k, const double *a, int64_t lda, const double *b, int64_t ldb, double *s,
               int64_t lds)
 {
-    DOT_BLOCK_BODY(double, __m256d, 4, _mm256_loadu_pd, _mm256_maskload_pd, tail_mask64, _mm256_fmadd_pd,
+    DOT_BLOCK_BODY(__m256d, 4, _mm256_loadu_pd, _mm256_maskload_pd, tail_mask64, _mm256_fmadd_pd,
                    _mm256_setzero_pd, hsum4)
 }
 #undef DOT_BLOCK_BODY

@@ -22,6 +22,10 @@
 /* Products below this many multiply-adds run on one thread: a fork costs a
  * few microseconds, about what one core does in 2^18 multiply-adds. */
 #define FNN_GEMM_PAR_MIN_WORK 262144.0
+/* The narrow (dot-product) path finishes rows in chunks of FNN_DOT_ROWS
+ * through a stack buffer with FNN_DOT_LDS columns (≥ the widest narrow n). */
+#define FNN_DOT_ROWS 48
+#define FNN_DOT_LDS 16
 
 struct fnn_workspace {
     void *b;
@@ -156,8 +160,6 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #undef FNN_KS_UKD
 #undef FNN_DOT_T
 #undef FNN_KS_DOT
-#undef FNN_DOT_ROWS
-#undef FNN_DOT_LDS
 
 #define real double
 #define FNN_T(name) name##_f64
