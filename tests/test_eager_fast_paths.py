@@ -1,5 +1,5 @@
-"""The eager step's fast paths (fastnn.ops fast paths, the entry points for fastnn's own layers
-and optimizers) must give the full path's results and the full path's errors."""
+"""The eager step's fast paths (the fast paths of fastnn.ops, which fastnn's own layers and
+optimizers call) must give the full path's results and the full path's errors."""
 import warnings
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 import fastnn as fnn
 from fastnn import _core, nn, ops
 from fastnn.ops import linalg, losses
-from fastnn.ops import optim as ops_optim
+from fastnn.nn.linear import _dense_backward
 
 
 # --- the byte-span overlap test ------------------------------------------------------------
@@ -54,7 +54,7 @@ def test_linear_backward_fast_path_matches_full_path(dtype, activation):
     g = rng.standard_normal((5, 7)).astype(dtype)
     assert linalg._backward_fast_ok(g, x, w, np.ones_like(w), np.ones(7, dtype), activation, saved, 0.1)
     results = []
-    for fn in (linalg.linear_backward, linalg._linear_backward_checked, linalg._layer_backward):
+    for fn in (linalg.linear_backward, linalg._linear_backward_checked, _dense_backward):
         gw, gb = np.ones_like(w), np.ones(7, dtype)
         if fn is linalg.linear_backward:
             gx = fn(g, x, w, grad_weight=gw, grad_bias=gb, activation=activation, saved=saved, negative_slope=0.1)
@@ -66,6 +66,24 @@ def test_linear_backward_fast_path_matches_full_path(dtype, activation):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_fast_path_with_preact_matches_full_path(dtype):
+    """GELU's layer keeps z: linear's fast path takes preact_out, the checked path agrees."""
+    rng = np.random.default_rng(2)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((5, 3), (7, 3), (7,)))
+    z_fast, z_full = np.empty((5, 7), dtype), np.empty((5, 7), dtype)
+    y_fast = ops.linear(x, w, b, activation="gelu", preact_out=z_fast)
+    y_full = linalg._linear_checked(x, w, b, "gelu", 0.01, None, z_full)
+    np.testing.assert_array_equal(y_fast, y_full)
+    np.testing.assert_array_equal(z_fast, z_full)
+
+
+def test_linear_preact_overlapping_an_input_still_raises():
+    x = np.ones((3, 3), np.float32)
+    with pytest.raises(ValueError, match="preact_out"):
+        ops.linear(x, np.ones((3, 3), np.float32), activation="gelu", preact_out=x)
+
+
 @pytest.mark.parametrize("fn", ["public", "layer"])
 def test_linear_backward_overlap_still_raises(fn):
     w = np.ones((3, 4), np.float32)
@@ -75,7 +93,7 @@ def test_linear_backward_overlap_still_raises(fn):
         if fn == "public":
             ops.linear_backward(g, gw, w, grad_weight=gw)
         else:
-            linalg._layer_backward(g, gw, w, gw, None, True, None, None, 0.01)
+            _dense_backward(g, gw, w, gw, None, True)
 
 
 def test_linear_backward_interleaved_outputs_still_work():
@@ -158,15 +176,6 @@ def test_sgd_fast_path_matches_checked_path(momentum, nesterov):
         # numpy floats and 0/1 flags are valid but not the fast path's plain floats and bools
         ops.sgd_step(slow[0], slow[1], slow[2], lr=np.float64(0.1), momentum=momentum, weight_decay=0.01,
                      nesterov=int(nesterov), first_step=int(first))
-    for a, b in zip(fast, slow):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_sgd_optimizer_entry_point_matches_public_function():
-    fast, slow = _arrays(4), _arrays(4)
-    ops_optim._optimizer_sgd_step(fast[0], fast[1], fast[2], 0.1, 0.9, 0.1, 0.01, False, True, True)
-    ops.sgd_step(slow[0], slow[1], slow[2], lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01,
-                 maximize=True, first_step=True)
     for a, b in zip(fast, slow):
         np.testing.assert_array_equal(a, b)
 

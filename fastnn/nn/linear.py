@@ -5,8 +5,7 @@ import math
 
 import numpy as np
 
-from .. import backend, ops
-from ..ops import linalg as _c_linalg
+from .. import backend
 from ..random import default_generator
 from .module import Module
 from .parameter import Parameter
@@ -29,23 +28,16 @@ def _float_dtype(dtype) -> np.dtype:
 
 
 def _dense_forward(x2, weight, bias, activation=None, slope=0.01, preact=None):
-    """The layer's product on the current backend (the compiled one through its entry point for
-    layers, which skips the checks Linear has already made)."""
-    B = backend.current()
-    if B is ops:
-        return _c_linalg._layer_forward(x2, weight, bias, activation, slope, preact)
-    return B.linear(x2, weight, bias, activation=activation, negative_slope=slope, preact_out=preact)
+    """The layer's product on the current backend."""
+    return backend.current().linear(x2, weight, bias, activation=activation, negative_slope=slope,
+                                    preact_out=preact)
 
 
 def _dense_backward(g, x2, weight, grad_weight, grad_bias, need_input_grad, activation=None, saved=None,
                     slope=0.01):
-    B = backend.current()
-    if B is ops:
-        return _c_linalg._layer_backward(g, x2, weight, grad_weight, grad_bias, need_input_grad,
-                                         activation, saved, slope)
-    return B.linear_backward(g, x2, weight, grad_weight=grad_weight, grad_bias=grad_bias,
-                             need_grad_input=need_input_grad, activation=activation, saved=saved,
-                             negative_slope=slope)
+    return backend.current().linear_backward(g, x2, weight, grad_weight=grad_weight, grad_bias=grad_bias,
+                                             need_grad_input=need_input_grad, activation=activation,
+                                             saved=saved, negative_slope=slope)
 
 
 class Linear(Module):

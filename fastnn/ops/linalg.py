@@ -130,14 +130,17 @@ def linear(x, weight, bias=None, activation=None, negative_slope=0.01, out=None,
     'leaky_relu' (negative_slope), 'sigmoid', 'tanh', 'gelu', 'gelu_tanh'. preact_out, if
     given, also receives z = x·weightᵀ + bias (GELU's backward needs it).
     """
-    if (_plain(x, weight) and out is None and preact_out is None and type(negative_slope) is float
+    if (_plain(x, weight) and out is None and type(negative_slope) is float
             and math.isfinite(negative_slope)
-            and (bias is None or (type(bias) is np.ndarray and bias.dtype is x.dtype and bias.ndim == 1))):
+            and (bias is None or (type(bias) is np.ndarray and bias.dtype is x.dtype and bias.ndim == 1))
+            and (preact_out is None or (type(preact_out) is np.ndarray and preact_out.dtype is x.dtype
+                                        and preact_out.flags.aligned
+                                        and _core.spans_disjoint((preact_out,), (x, weight, bias))))):
         code = _ACT_CODES.get(activation) if isinstance(activation, (str, type(None))) else None
         if code is not None and x.ndim == 2 and weight.ndim == 2:
             res = np.empty((x.shape[0], weight.shape[0]), x.dtype)
-            try:  # fast path, as in matmul
-                return _core.dense_forward(workspace(), res, x, weight, bias, None, code, negative_slope)
+            try:  # fast path, as in matmul (the compiled wrapper raises before writing anything)
+                return _core.dense_forward(workspace(), res, x, weight, bias, preact_out, code, negative_slope)
             except (ValueError, TypeError):
                 pass
     return _linear_checked(x, weight, bias, activation, negative_slope, out, preact_out)
@@ -247,52 +250,6 @@ def _linear_backward_checked(grad_out, x, weight, grad_weight, grad_bias, need_g
     _core.dense_backward(workspace(), grad_input, grad_weight, grad_bias, grad_out, x, weight, saved,
                          code, slope)
     return grad_input
-
-
-# --- entry points for fastnn's own layers --------------------------------------------------
-# nn.Linear calls these (backend "c" only) instead of linear()/linear_backward(): it has already
-# made x a 2-D ndarray of the weight's dtype, passes its own Parameters' arrays and new outputs,
-# and a float slope from a module attribute. What that leaves to check, the compiled wrapper
-# checks; on any complaint, or anything unusual, the public function runs and explains it.
-
-
-def _layer_forward(x, weight, bias, activation, negative_slope, preact_out):
-    code = _ACT_CODES.get(activation) if activation is None or type(activation) is str else None
-    if (code is not None and type(negative_slope) is float and math.isfinite(negative_slope)
-            and x.flags.aligned):  # C never sees unaligned memory, not even to reject it
-        out = np.empty((x.shape[0], weight.shape[0]), x.dtype)
-        ws = getattr(_local, "ws", None) or workspace()
-        try:  # raises before writing anything
-            return _core.dense_forward(ws, out, x, weight, bias, preact_out, code, negative_slope)
-        except (ValueError, TypeError):
-            pass
-    return linear(x, weight, bias, activation=activation, negative_slope=negative_slope, preact_out=preact_out)
-
-
-def _layer_backward(grad_out, x, weight, grad_weight, grad_bias, need_grad_input, activation, saved,
-                    negative_slope):
-    code = _ACT_CODES.get(activation) if activation is None or type(activation) is str else None
-    if (code is not None and type(grad_out) is np.ndarray and type(x) is np.ndarray
-            and grad_out.flags.aligned and x.flags.aligned
-            and type(negative_slope) is float and math.isfinite(negative_slope)
-            and not (code == 2 and negative_slope < 0) and (code == 0 or type(saved) is np.ndarray)
-            and (grad_weight is None or grad_weight.shape == weight.shape)
-            and (grad_bias is None or grad_bias.shape == weight.shape[:1])
-            # The layer's input and the incoming gradient may come from the user: rule out that
-            # they share memory with the gradients accumulated into. (weight and saved are the
-            # layers' own arrays, never a view of a gradient.)
-            and _core.spans_disjoint((grad_weight, grad_bias), (grad_out, x))):
-        grad_input = np.empty((x.shape[0], weight.shape[1]), x.dtype) if need_grad_input else None
-        ws = getattr(_local, "ws", None) or workspace()
-        try:  # raises before writing anything
-            _core.dense_backward(ws, grad_input, grad_weight, grad_bias, grad_out, x, weight,
-                                 saved if code else None, code, negative_slope)
-            return grad_input
-        except (ValueError, TypeError):
-            pass
-    return linear_backward(grad_out, x, weight, grad_weight=grad_weight, grad_bias=grad_bias,
-                           need_grad_input=need_grad_input, activation=activation, saved=saved,
-                           negative_slope=negative_slope)
 
 
 __all__ = ["matmul", "linear", "linear_backward"]

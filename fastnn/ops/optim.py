@@ -265,22 +265,6 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
                    hp["dampening"], hp["weight_decay"], mode, hp["nesterov"], hp["maximize"])
 
 
-def _optimizer_sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                        maximize, first_step):
-    """sgd_step for fastnn.optim.SGD, whose parameter group has passed its checks (the same ranges
-    as sgd_step's) and whose flags are bools; the arrays (its arena's buffers) are checked by the
-    compiled wrapper. Anything else goes through sgd_step."""
-    if type(lr) is float and type(momentum) is float and type(dampening) is float and type(weight_decay) is float:
-        try:  # raises before writing anything
-            _core.sgd_step(param, grad, momentum_buffer if momentum != 0 else None, lr, momentum, dampening,
-                           weight_decay, 0 if momentum == 0 else (1 if first_step else 2), nesterov, maximize)
-            return
-        except (ValueError, TypeError):
-            pass
-    sgd_step(param, grad, momentum_buffer, lr=lr, momentum=momentum, dampening=dampening,
-             weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, first_step=first_step)
-
-
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, beta1, beta2, eps,
               weight_decay=0.0, amsgrad=False, maximize=False, decoupled_weight_decay=False):
     """Adam (AdamW when ``decoupled_weight_decay``) update in place at step ``step`` >= 1."""

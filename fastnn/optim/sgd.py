@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .. import backend, ops
-from ..ops import optim as _c_optim
+from .. import backend
 from ..ops.optim import check_real
 from .optimizer import Optimizer
 
@@ -47,13 +46,7 @@ class SGD(Optimizer):
             if buf is None:  # PyTorch: the first step copies the gradient into the buffer
                 buf = state["momentum_buffer"] = arena.zeros_like()
                 first = True
-        B = backend.current()
-        if B is ops:  # the group passed _check_group: the entry point for optimizers skips those checks
-            _c_optim._optimizer_sgd_step(arena.data, arena.grad, buf, group["lr"], momentum, group["dampening"],
-                                         group["weight_decay"], bool(group["nesterov"]),
-                                         bool(group["maximize"]), first)
-            return
-        B.sgd_step(
+        backend.current().sgd_step(
             arena.data, arena.grad, buf, lr=group["lr"], momentum=momentum,
             dampening=group["dampening"], weight_decay=group["weight_decay"],
             nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]), first_step=first)
