@@ -4,6 +4,12 @@ cdef extern from "common.h":
     int fnn_get_num_threads() nogil
     void fnn_set_num_threads(int n) nogil
     int fnn_has_openmp() nogil
+    int64_t FNN_PAR_MIN_WORK
+    int64_t FNN_COST_ARITH
+    int64_t FNN_COST_TRANSCENDENTAL
+
+cdef extern from "gemm/gemm_internal.h":
+    double FNN_GEMM_PAR_MIN_WORK
 
 
 def get_num_threads():
@@ -31,6 +37,15 @@ def set_num_threads(n):
     if n > max_num_threads():
         raise ValueError(f"n: expected at most {max_num_threads()} threads, got {n}")
     fnn_set_num_threads(n)
+
+
+def parallel_thresholds():
+    """When kernels fork their thread team: an elementwise pass of n elements that cost c cheap
+    passes each runs on every thread when n·c >= "elementwise" (c = 1, "arith" for divisions,
+    square roots or hashing, "transcendental" for exp/log/erf/tanh); a product of m·n·k
+    multiply-adds when that is >= "gemm". Below, the calling thread does it alone."""
+    return {"elementwise": int(FNN_PAR_MIN_WORK), "arith": int(FNN_COST_ARITH),
+            "transcendental": int(FNN_COST_TRANSCENDENTAL), "gemm": int(FNN_GEMM_PAR_MIN_WORK)}
 
 
 def has_openmp():

@@ -35,13 +35,23 @@
 #define FNN_PRAGMA(x)
 #endif
 
-/* `#pragma omp parallel for` over a loop of `work` units of work, forked only
- * when the work pays for the fork (one team wake-up costs a few µs). */
-#define FNN_PAR_FOR(work) \
-    FNN_PRAGMA(omp parallel for schedule(static) num_threads(fnn_get_num_threads()) if ((work) >= FNN_PAR_MIN_WORK))
+/* `#pragma omp parallel for` over n elements costing `cost` cheap
+ * element-passes each, forked only when that work pays for the fork. Waking a
+ * sleeping team (OMP_WAIT_POLICY=PASSIVE, see fastnn/__init__.py) and joining
+ * it costs 15–35 µs on a KVM guest, a few µs on bare metal; one core streams
+ * a cheap pass at ~0.3 ns an element, so a split saves that only from ~2^17
+ * elements on. exp/log/erf/tanh cost ~10–30 ns an element: those passes fork
+ * from a few thousand. */
+#define FNN_PAR_FOR_COST(n, cost)                                                     \
+    FNN_PRAGMA(omp parallel for schedule(static) num_threads(fnn_get_num_threads()) \
+                   if ((n) * (int64_t)(cost) >= FNN_PAR_MIN_WORK))
+#define FNN_PAR_FOR(n) FNN_PAR_FOR_COST(n, 1)
 
-/* Elementwise passes below this many elements run on one thread. */
-#define FNN_PAR_MIN_WORK 32768
+#define FNN_PAR_MIN_WORK 131072
+/* Per-element costs, in cheap passes: a few divisions, square roots or a
+ * hash (optimizer updates, dropout); a transcendental function. */
+#define FNN_COST_ARITH 4
+#define FNN_COST_TRANSCENDENTAL 32
 
 /* Reductions (loss sums, bias gradients) are split into blocks of this many
  * elements; each block is summed serially and the block sums are added in
@@ -59,6 +69,12 @@ typedef enum {
     FNN_ACT_GELU = 5,       /* exact: x·Φ(x) */
     FNN_ACT_GELU_TANH = 6   /* approximate='tanh' */
 } fnn_act;
+
+/* Per-element cost of an activation or its derivative (FNN_PAR_FOR_COST). */
+FNN_INLINE int64_t fnn_act_cost(int act)
+{
+    return act == FNN_ACT_NONE || act == FNN_ACT_RELU || act == FNN_ACT_LEAKY_RELU ? 1 : FNN_COST_TRANSCENDENTAL;
+}
 
 /* Loss reductions. */
 typedef enum { FNN_REDUCE_MEAN = 0, FNN_REDUCE_SUM = 1 } fnn_reduction;

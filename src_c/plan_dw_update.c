@@ -18,8 +18,6 @@
 
 /* Products this small run as the plan's direct loops on both paths. */
 #define FNN_DWU_MIN_WORK FNN_PLAN_DIRECT_WORK
-/* Below this, one thread (a fork costs a few µs). */
-#define FNN_DWU_PAR_MIN_WORK 262144.0
 /* B panels per group: 8 × NR × KC (128 KiB for 16 × 256 floats) stays in L2
  * beside the A block. */
 #define FNN_DWU_GROUP 8

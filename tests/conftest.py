@@ -10,9 +10,13 @@ import fastnn
 
 DTYPES = [np.float32, np.float64]
 
-# Odd lengths: 1, tiny, primes, non-multiples of every SIMD width, and one past
-# the kernels' parallel threshold (32768) so the OpenMP path runs too.
-SIZES = [1, 2, 3, 7, 16, 17, 64, 255, 1027, 40009]
+# A prime length past the kernels' parallel threshold for the cheapest pass
+# (fastnn._core.parallel_thresholds(); test_ops_activations checks it stays past), so
+# the OpenMP path of every elementwise kernel runs too.
+PAR_N = 131101
+
+# Odd lengths: 1, tiny, primes, non-multiples of every SIMD width, and PAR_N.
+SIZES = [1, 2, 3, 7, 16, 17, 64, 255, 1027, PAR_N]
 
 # Relative/absolute tolerances for comparing a kernel with the NumPy reference.
 TOL = {np.dtype(np.float32): dict(rtol=2e-5, atol=1e-6), np.dtype(np.float64): dict(rtol=1e-12, atol=1e-13)}

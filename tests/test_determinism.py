@@ -1,9 +1,9 @@
 """Determinism: with a fixed seed, training gives bitwise-identical parameters, buffers, optimizer
 state and losses on repeated runs and for 1, 2 and 3 threads — for every layer, every optimizer and
-through fit(). Sizes are above every kernel's parallel threshold (32768 elements for elementwise
-passes and optimizer updates, 2^18 multiply-adds for the GEMM, 4096-element loss blocks, more than one
-256-column block in the dense backward and 16-column block in batch norm), so the
-multi-threaded paths really run."""
+through fit(). Sizes are above every kernel's parallel threshold (``fastnn._core.parallel_thresholds()``:
+elementwise passes, optimizer updates and GEMMs; 4096-element loss blocks, more than one 256-column
+block in the dense backward and 16-column block in batch norm), so the multi-threaded paths really
+run; test_sizes_reach_every_parallel_path checks that."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +14,17 @@ from fastnn import nn, optim
 
 from conftest import num_threads
 
-BATCH, D_IN, HIDDEN, D_OUT = 256, 64, 320, 10   # 256·320 activations; dense dZ/db pass in 2 column blocks
+BATCH, D_IN, HIDDEN, D_OUT = 256, 64, 544, 10   # 256·544 activations; dense dZ/db pass in 3 column blocks
+
+
+def test_sizes_reach_every_parallel_path():
+    from fastnn import _core
+    th = _core.parallel_thresholds()
+    assert BATCH * HIDDEN >= th["elementwise"]                  # ReLU, dZ/db, dropout: cheap passes
+    assert HIDDEN * HIDDEN >= th["elementwise"]                 # SGD over the middle layer's weights
+    assert BATCH * D_IN * HIDDEN >= th["gemm"]
+    # The 256×10 loss and the narrow head are below their thresholds here; their threaded
+    # paths are checked at 1 and 2 threads in test_ops_losses and test_gemm_kernels.
 
 
 def _digest(model, opt, losses):

@@ -136,18 +136,21 @@ def test_simd_packers_selftest():
 
 def narrow_shapes(dtype):
     """Products narrow enough for the blocked dot-product path (n·itemsize < 64) and its
-    3-row × 4-column blocks: every remainder, the 48-row chunk edge, SIMD-width tails of k."""
+    3-row × 4-column blocks: every remainder, the 48-row chunk edge, SIMD-width tails of k,
+    and (613 rows, k = 1025) one big enough to be split between threads."""
     n_max = 64 // np.dtype(dtype).itemsize - 1
     ks = (1, 7, 8, 9, 31, 300, 1025)
     return [(m, n, k) for m, n in ((1, 1), (2, 3), (3, 4), (4, 5), (47, n_max), (48, n_max - 2), (49, 6),
-                                   (301, 2), (97, n_max - 1)) for k in ks]
+                                   (301, 2), (97, n_max - 1), (613, n_max)) for k in ks]
 
 
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.5, 0.75)])
 def test_narrow_products(kernels, alpha, beta, dtype, rng):
     """A·Bᵀ with few columns (a classifier head) on every kernel set, against the reference,
     into contiguous and strided outputs, bitwise equal at 1 and 2 threads."""
-    for m, n, k in narrow_shapes(dtype):
+    shapes = narrow_shapes(dtype)
+    assert max(m * n * k for m, n, k in shapes) >= _core.parallel_thresholds()["gemm"]
+    for m, n, k in shapes:
         a = rand(rng, (m, k), dtype)
         w = rand(rng, (n, k), dtype)
         c0 = rand(rng, (m, n), dtype)

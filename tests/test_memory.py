@@ -125,7 +125,9 @@ def test_deleted_model_and_optimizer_are_freed():
     loss.backward()
     opt.step()
     peak = rss()
-    assert peak - base > 200 * 2**20  # the test measures something
+    # The test measures something (not all 256 MiB need show: pages the process freed earlier
+    # and still holds may be reused).
+    assert peak - base > 128 * 2**20
     refs = [weakref.ref(model), weakref.ref(opt), weakref.ref(model[0].weight), weakref.ref(model[0])]
     del model, opt, out, loss
     gc.collect()

@@ -3,8 +3,8 @@ inputs and both thread counts, and their gradients match finite differences."""
 import numpy as np
 import pytest
 
-from fastnn import ops, reference
-from conftest import SIZES, assert_close, num_threads, strided
+from fastnn import _core, ops, reference
+from conftest import PAR_N, SIZES, assert_close, num_threads, strided
 
 FORWARD = {
     "relu": {}, "leaky_relu": {"negative_slope": 0.2}, "sigmoid": {}, "tanh": {},
@@ -23,6 +23,12 @@ def _data(rng, n, dtype):
     x = rng.uniform(-6, 6, size=n).astype(dtype)
     x[x == 0] = 0.5
     return x
+
+
+def test_largest_size_reaches_the_parallel_path():
+    """PAR_N, the largest length the elementwise tests use, forks the team even for the
+    cheapest pass (ReLU, SGD), so their threaded path is what those tests check."""
+    assert PAR_N >= _core.parallel_thresholds()["elementwise"]
 
 
 @pytest.mark.parametrize("name", FORWARD)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fastnn import ops, reference
-from conftest import assert_close, num_threads, strided
+from conftest import PAR_N, assert_close, num_threads, strided
 
 SHAPES = [(1, 3), (3, 17), (17, 1), (255, 7), (4099, 13)]  # the last is past the parallel threshold
 # A shape with several column blocks and rows·cols past the threshold: threads really split it.
@@ -19,7 +19,7 @@ def _data(rng, shape, dtype, loc=0.0, scale=1.0):
 
 # ---------------------------------------------------------------- dropout
 
-@pytest.mark.parametrize("shape", SHAPES + [(40009,)])
+@pytest.mark.parametrize("shape", SHAPES + [(PAR_N,)])
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9, 1.0])
 def test_dropout_matches_reference_bitwise(shape, p, dtype, rng):
     x = _data(rng, shape, dtype)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from fastnn import ops, reference
-from conftest import assert_close, num_threads, strided
+from conftest import PAR_N, assert_close, num_threads, strided
 
 ELEMENTWISE = ["mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss"]
 BACKENDS = {"ops": ops, "reference": reference}
-# 1, tiny, a prime, and 40009 (prime, > 32768: the kernels' parallel path).
-SIZES = [1, 2, 3, 17, 255, 1021, 40009]
+# 1, tiny, a prime, and PAR_N (the kernels' parallel path).
+SIZES = [1, 2, 3, 17, 255, 1021, PAR_N]
 REDUCTIONS = ["mean", "sum"]
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from fastnn import ops, reference
-from conftest import assert_close, num_threads
+from conftest import PAR_N, assert_close, num_threads
 
-OPT_SIZES = [1, 7, 16, 17, 1027, 40009]
+OPT_SIZES = [1, 7, 16, 17, 1027, PAR_N]
 BACKENDS = [ops, reference]
 
 # --- option grids ---------------------------------------------------------------------------
@@ -92,7 +92,7 @@ ALL_IDS = [f"{k}-{i}" for k, i in zip([a for a, _ in ALL], _ids([c for _, c in A
 # --- kernels vs reference ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind,cfg", ALL, ids=ALL_IDS)
-@pytest.mark.parametrize("n", [1, 17, 40009])
+@pytest.mark.parametrize("n", [1, 17, PAR_N])
 def test_every_option_matches_reference(kind, cfg, n, dtype, rng):
     run = Run(rng, n, dtype, _buffers(kind, cfg), init=cfg.get("init", 0.0))
     ref = run.copy()
@@ -239,7 +239,7 @@ def test_adagrad_two_steps_by_hand(backend):
 # --- norms, scaling, clamping --------------------------------------------------------------------
 
 @pytest.mark.parametrize("p", [2.0, 1.0, math.inf, 3.0, 0.5])
-@pytest.mark.parametrize("n", [1, 7, 4097, 40009, 3_000_001])
+@pytest.mark.parametrize("n", [1, 7, 4097, PAR_N, 3_000_001])
 def test_grad_norm(p, n, dtype, rng):
     x = (rng.standard_normal(n) * 3).astype(dtype)
     got = ops.grad_norm(x, p)
@@ -265,7 +265,7 @@ def test_grad_norm_thread_independent_and_nonfinite(rng):
 
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=["ops", "reference"])
-@pytest.mark.parametrize("n", [1, 17, 40009])
+@pytest.mark.parametrize("n", [1, 17, PAR_N])
 def test_scale_clamp_all_finite(backend, n, dtype, rng):
     x = (rng.standard_normal(n) * 4).astype(dtype)
     y = x.copy()

@@ -187,8 +187,9 @@ def _time_block(fn, n: int) -> float:
     return (_CLOCK() - t0) / n
 
 
-def _measure(fn, repeats: int, target_s: float = 0.05) -> float:
-    """Median time per call over `repeats` blocks of ~target_s each, after a warm-up."""
+def _calls_per_block(fn, target_s: float) -> int:
+    """How many calls of fn fill ~target_s, from a timed run of at least target_s / 4 (one call
+    of a sub-microsecond step would be mostly clock overhead, and blocks sized from it short)."""
     _time_block(fn, 3)
     n = 1
     while True:
@@ -196,7 +197,12 @@ def _measure(fn, repeats: int, target_s: float = 0.05) -> float:
         if t * n >= target_s / 4 or n >= 1 << 20:
             break
         n *= 2
-    n = max(1, int(target_s / max(t, 1e-9)))
+    return max(1, int(target_s / max(t, 1e-9)))
+
+
+def _measure(fn, repeats: int, target_s: float = 0.05) -> float:
+    """Median time per call over `repeats` blocks of ~target_s each, after a warm-up."""
+    n = _calls_per_block(fn, target_s)
     return statistics.median(_time_block(fn, n) for _ in range(repeats))
 
 
@@ -292,9 +298,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
         counts = {}
         for impl, fn in fns.items():
             time.sleep(PAUSE_S)
-            _time_block(fn, 2)
-            t = _time_block(fn, 1)
-            counts[impl] = max(1, int(0.05 / max(t, 1e-9)))
+            counts[impl] = _calls_per_block(fn, 0.05)
         samples = {impl: [] for impl in fns}
         for _ in range(repeats):
             for impl, fn in fns.items():

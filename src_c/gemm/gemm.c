@@ -19,9 +19,6 @@
 #define FNN_GEMM_SMALL_WORK 16384.0
 #define FNN_GEMM_SMALL_ROWS 4
 #define FNN_GEMM_SMALL_SKINNY 16777216.0
-/* Products below this many multiply-adds run on one thread: a fork costs a
- * few microseconds, about what one core does in 2^18 multiply-adds. */
-#define FNN_GEMM_PAR_MIN_WORK 262144.0
 /* The narrow (dot-product) path finishes rows in chunks of FNN_DOT_ROWS
  * through a stack buffer with FNN_DOT_LDS columns (≥ the widest narrow n). */
 #define FNN_DOT_ROWS 48

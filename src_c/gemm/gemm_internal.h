@@ -52,6 +52,12 @@ typedef void (*fnn_dot_f32)(int64_t m, int64_t n, int64_t k, const float *a, int
 typedef void (*fnn_dot_f64)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, const double *b,
                             int64_t ldb, double *s, int64_t lds);
 
+/* Products below this many multiply-adds run on one thread. Waking and
+ * joining a sleeping team costs 15–35 µs on a KVM guest (see FNN_PAR_FOR_COST
+ * in common.h), what one core does in ~2^20 multiply-adds; a split saves
+ * half the product, so it pays from about twice that. */
+#define FNN_GEMM_PAR_MIN_WORK 2097152.0
+
 /* Largest MR·NR of any kernel (the driver's edge-tile buffer). */
 #define FNN_UKR_MAX_TILE 512
 
