@@ -132,9 +132,12 @@ def test_losses_and_optimizers(loss, opt, dtype):
 
 def test_gemm_path_is_bitwise_equal_to_eager(dtype):
     """On the GEMM path (every product above the direct-loop size) the plan calls the same kernels in
-    the same order as the eager loop."""
-    m1, o1, m2, o2 = run_both([50, 90, 60, 20], "relu", "ce", "adam", dtype, batch=64, steps=4)
-    assert_same_params(params_of(m1), params_of(m2), dtype, exact=True)
+    the same order as the eager loop. In the second network the middle layer's dW and dX products are
+    big enough to run side by side on halves of the team (fnn_gemm_pair); the eager loop runs them in
+    turn on the whole team, and the result is the same bits."""
+    for sizes in ([50, 90, 60, 20], [50, 300, 260, 20]):
+        m1, o1, m2, o2 = run_both(sizes, "relu", "ce", "adam", dtype, batch=64, steps=4)
+        assert_same_params(params_of(m1), params_of(m2), dtype, exact=True)
 
 
 def test_no_bias_and_single_layer(dtype):
@@ -303,7 +306,8 @@ def test_bitwise_identical_across_thread_counts(fused):
     sizes = [200, 300, 260, 10]  # products well above the parallel threshold
     X, y = make_data(128 * 2, sizes, "ce", dtype)
     results = []
-    for t in (1, 2, 3):
+    # 2 and 4 threads run the middle layer's dW and dX side by side (unfused), 3 in turn
+    for t in (1, 2, 3, 4):
         with num_threads(t):
             m, l, o = setup(sizes, "gelu", "ce", "adam", dtype)
             plan = fplan.compile(m, l, o, fused=fused)

@@ -71,6 +71,29 @@ int fnn_gemm_f64(int64_t m, int64_t n, int64_t k,
                  const double *b, int64_t rs_b, int64_t cs_b,
                  double alpha, double beta, const fnn_gemm_epilogue *ep, fnn_workspace *ws);
 
+/* One product of fnn_gemm_pair: C = A·B (alpha 1, beta 0, no epilogue);
+ * pointers are float* or double* matching the call. */
+typedef struct {
+    int64_t m, n, k;
+    void *c;
+    int64_t rs_c, cs_c;
+    const void *a;
+    int64_t rs_a, cs_a;
+    const void *b;
+    int64_t rs_b, cs_b;
+} fnn_gemm_operands;
+
+/* Two independent products (a backward pass's dW and dX), each bitwise what
+ * fnn_gemm(…, 1.0, 0.0, NULL, ws) computes. On an even team, when they are
+ * big enough to fork for, they run side by side on half the threads each:
+ * each half packs only its own operands and splits a smaller grid, which
+ * beats two products in turn on the whole team for mid-sized layers. The
+ * two workspaces must differ. Returns FNN_OK or FNN_ENOMEM. */
+int fnn_gemm_pair_f32(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws_p,
+                      fnn_workspace *ws_q);
+int fnn_gemm_pair_f64(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws_p,
+                      fnn_workspace *ws_q);
+
 /* Kernel sets. */
 #define FNN_KERNELS_PORTABLE 1
 #define FNN_KERNELS_AVX2 2
