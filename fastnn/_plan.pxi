@@ -100,6 +100,7 @@ cdef class PlanCore:
     cdef list _bn                   # (module, running_mean, running_var, num_batches_tracked) per BatchNorm1d
     cdef list _watched              # (module, compiled p or None): checked at every call
     cdef readonly int64_t ndrop     # dropout layers (one seed each per step)
+    cdef public bint flatten_input  # the model starts with Flatten(): (batch, d1, ...) inputs are flattened
     cdef cnp.ndarray _seeds         # this step's seeds
     cdef double _t_next             # Adam, RMSprop, Adagrad: the state's step count after this step
 
@@ -371,6 +372,10 @@ cdef class PlanCore:
         xb: (batch, in) array of the model's dtype, C-contiguous; yb: (batch, out) targets of
         that dtype, or (batch,) int64 labels for cross-entropy.
         """
+        if self.flatten_input and cnp.PyArray_NDIM(xb) > 2:
+            if not cnp.PyArray_IS_C_CONTIGUOUS(xb):
+                raise ValueError("xb: expected a C-contiguous array")
+            xb = xb.reshape(cnp.PyArray_DIM(xb, 0), -1)
         self._check_batch(xb, yb, "xb", "yb")
         cdef int64_t batch = cnp.PyArray_DIM(xb, 0)
         if self._bn and batch < 2:

@@ -50,6 +50,7 @@ from .nn.container import Sequential
 from .nn.linear import Linear
 from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
 from .nn.dropout import Dropout
+from .nn.flatten import Flatten, Identity
 from .nn.normalization import BatchNorm1d, LayerNorm
 
 __all__ = ["Plan", "PlanUnsupported", "compile", "explain"]
@@ -79,10 +80,24 @@ def _optimizer_kind(optimizer) -> int:
 
 
 def _describe(model, loss_fn, optimizer):
-    """(layers, loss code, reduction, label smoothing, opt kind, arena, group) or PlanUnsupported."""
+    """(layers, loss code, reduction, label smoothing, opt kind, arena, group, watched modules,
+    flatten_input) or PlanUnsupported."""
     if type(model) is not Sequential:
         raise PlanUnsupported(f"model: plans support nn.Sequential, got {type(model).__name__}")
-    children = list(model)
+    # Identity, and Flatten(1, -1) — (batch, d1, d2, ...) to (batch, d1·d2·...), the identity on
+    # the 2-D arrays between layers — leave nothing to compute; before the first layer the plan
+    # flattens the input instead. pos[i]: children[i]'s index in the model, for messages.
+    children, pos = [], []
+    flatten_input = False
+    for k, m in enumerate(model):
+        if type(m) is Flatten:
+            if (m.start_dim, m.end_dim) != (1, -1):
+                raise PlanUnsupported(f"model[{k}]: plans support Flatten(start_dim=1, end_dim=-1) only, got "
+                                      f"Flatten({m.extra_repr()})")
+            flatten_input = flatten_input or not children
+        elif type(m) is not Identity:
+            children.append(m)
+            pos.append(k)
     watched = []  # modules whose mode and options the plan checks at every call
     layers = []
     linears = []
@@ -108,15 +123,15 @@ def _describe(model, loss_fn, optimizer):
             i += 1
             continue
         if type(m) is not Linear:
-            raise PlanUnsupported(f"model[{i}]: plans support Linear layers each optionally followed by one of "
-                                  f"ReLU, LeakyReLU, Sigmoid, Tanh, GELU, and LayerNorm over the last axis; "
-                                  f"got {type(m).__name__} here")
+            raise PlanUnsupported(f"model[{pos[i]}]: plans support Linear layers each optionally followed by one of "
+                                  f"ReLU, LeakyReLU, Sigmoid, Tanh, GELU; LayerNorm over the last axis, "
+                                  f"BatchNorm1d, Dropout, Flatten() and Identity; got {type(m).__name__} here")
         act, param = 0, 0.0
         if i + 1 < len(children) and type(children[i + 1]) not in (Linear, LayerNorm, BatchNorm1d, Dropout):
             a = children[i + 1]
             name = a.fused_name() if type(a) in _ACT_TYPES else None
             if name is None:
-                raise PlanUnsupported(f"model[{i + 1}]: {type(a).__name__} is not supported in a plan "
+                raise PlanUnsupported(f"model[{pos[i + 1]}]: {type(a).__name__} is not supported in a plan "
                                       f"(supported after a Linear: ReLU, LeakyReLU with slope >= 0, Sigmoid, "
                                       f"Tanh, GELU)")
             act, param = _ACT_CODES[name], float(getattr(a, "negative_slope", 0.0))
@@ -157,7 +172,7 @@ def _describe(model, loss_fn, optimizer):
     kind = _optimizer_kind(optimizer)
     # Something patched onto an instance (a wrapped step, a hooked forward) must run: the plan would bypass it.
     patched = [f"optimizer.{a}" for a in ("step", "zero_grad", "_update") if a in vars(optimizer)]
-    patched += [f"{type(m).__name__}.{a}" for m in [model, loss_fn] + children
+    patched += [f"{type(m).__name__}.{a}" for m in [model, loss_fn] + list(model)
                 for a in ("forward", "backward", "__call__") if a in vars(m)]
     if patched:
         raise PlanUnsupported(f"{patched[0]} is overridden on the instance; a plan would bypass it")
@@ -185,7 +200,7 @@ def _describe(model, loss_fn, optimizer):
                      m.running_mean if bn else None, m.running_var if bn else None,
                      m.num_batches_tracked if bn else None, m if lkind == 2 else None))
     watched += [m for m in linears if type(m) is BatchNorm1d]
-    return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group, watched
+    return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group, watched, flatten_input
 
 
 def explain(model, loss_fn, optimizer) -> Optional[str]:
@@ -201,8 +216,10 @@ class Plan(_core.PlanCore):
     """A compiled training step for (model, loss_fn, optimizer); build it with :func:`compile`.
 
     ``step(xb, yb)`` — one training step in one C call; returns the loss (a float).
-    xb: (batch, in_features) C-contiguous array of the model's dtype; yb: (batch, out)
-    targets of that dtype, or (batch,) int64 labels for CrossEntropyLoss.
+    xb: (batch, in_features) C-contiguous array of the model's dtype — or (batch, d1, d2, ...)
+    when the model starts with ``Flatten()``; yb: (batch, out) targets of that dtype, or
+    (batch,) int64 labels for CrossEntropyLoss. ``Identity`` and ``Flatten()`` between layers
+    (the identity on their 2-D arrays) are skipped.
 
     ``epoch(X, y, batch_size, shuffle, seed, callback, every)`` — one epoch of
     mini-batches looped in C; returns the per-batch losses.
@@ -216,8 +233,9 @@ class Plan(_core.PlanCore):
     """
 
     def __new__(cls, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
-        desc, loss, reduction, smoothing, kind, arena, group, watched = _describe(model, loss_fn, optimizer)
+        desc, loss, reduction, smoothing, kind, arena, group, watched, flat = _describe(model, loss_fn, optimizer)
         self = super().__new__(cls, arena.dtype == np.float64, desc, _core.PLAN_LOSSES[loss], reduction, smoothing)
+        self.flatten_input = flat
         self._bind(optimizer, arena, group, optimizer._states[0], kind)
         self._watch([(m, float(m.p)) if type(m) is Dropout else (m, None) for m in watched])
         return self
@@ -255,6 +273,8 @@ class Plan(_core.PlanCore):
 
     def _arrays(self, X, y):
         X = np.ascontiguousarray(X, dtype=self.dtype)
+        if X.ndim > 2 and self.flatten_input:
+            X = X.reshape(len(X), -1)
         if X.ndim != 2:
             raise ValueError(f"X: expected shape (samples, {self.n_in}), got {X.shape}")
         if self.ce:

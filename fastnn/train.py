@@ -618,6 +618,8 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
     # --- set-up ---
     step_plan, plan_note = _compile_plan(model, loss_fn, optimizer, plan, batch_size)
     if step_plan is not None:
+        if step_plan.flatten_input and X.ndim > 2:
+            X = X.reshape(len(X), -1)  # what the model's leading Flatten() does to every batch
         # The plan checks shapes too, but the first layer's own words are clearer to a user.
         first = next((m for m in model.modules() if hasattr(m, "in_features")), None)
         if first is not None and (X.ndim != 2 or X.shape[1] != first.in_features):

@@ -380,13 +380,67 @@ def test_unsupported_models_explain_why():
         pass
 
     assert "got MyRMSprop" in fplan.explain(m, nn.MSELoss(), MyRMSprop(m.parameters(), lr=0.1))
-    m2 = nn.Sequential(nn.Linear(3, 4), nn.Flatten(), nn.Linear(4, 2))
-    assert "Flatten" in fplan.explain(m2, nn.MSELoss(), SGD(m2.parameters(), lr=0.1))
+    m2 = nn.Sequential(nn.Flatten(0), nn.Linear(3, 4), nn.Linear(4, 2))
+    assert "model[0]: plans support Flatten(start_dim=1, end_dim=-1) only" in fplan.explain(
+        m2, nn.MSELoss(), SGD(m2.parameters(), lr=0.1))
+    m2 = nn.Sequential(nn.Identity(), nn.Flatten(), nn.Linear(3, 4), nn.Softmax(), nn.Linear(4, 2))
+    assert fplan.explain(m2, nn.MSELoss(), SGD(m2.parameters(), lr=0.1)).startswith("model[3]: Softmax")
     m.modules  # noqa: B018
     o = SGD([{"params": [m[0].weight, m[0].bias]}, {"params": [m[2].weight, m[2].bias], "lr": 0.01}], lr=0.1)
     assert "one parameter group" in fplan.explain(m, nn.MSELoss(), o)
     o = SGD(list(m.parameters())[:2], lr=0.1)
     assert "exactly the model's parameters" in fplan.explain(m, nn.MSELoss(), o)
+
+
+def _flatten_net(dtype, seed=0):
+    fastnn.manual_seed(seed)
+    m = nn.Sequential(nn.Flatten(), nn.Linear(12, 9, dtype=dtype), nn.Identity(), nn.ReLU(), nn.Flatten(),
+                      nn.Identity(), nn.Linear(9, 4, dtype=dtype))
+    return m, nn.CrossEntropyLoss(), SGD(m.parameters(), lr=0.1, momentum=0.9)
+
+
+def test_flatten_and_identity_in_plans(dtype):
+    """A leading Flatten() takes (batch, 3, 4) inputs, flattened as the eager loop flattens them;
+    Identity and Flatten() between layers leave nothing to do: the plan trains as the eager loop
+    (to rounding: these layers are small enough for the plan's tiny path)."""
+    X, y = make_data(4 * 6, [12, 4], "ce", dtype)
+    X3 = X.reshape(-1, 3, 4)
+    (m1, l1, o1), (m2, l2, o2) = _flatten_net(dtype), _flatten_net(dtype)
+    plan = fplan.compile(m2, l2, o2)
+    assert plan.flatten_input
+    for s in range(6):
+        xb, yb = X3[s * 4:(s + 1) * 4], y[s * 4:(s + 1) * 4]
+        v1 = eager_step(m1, l1, o1, xb, yb)
+        np.testing.assert_allclose(plan.step(xb, yb), v1, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert_same_params(params_of(m1), params_of(m2), dtype)
+    plan.step(X[:4], y[:4])  # already flat: fine too
+    with pytest.raises(ValueError, match="^xb: expected a C-contiguous"):
+        plan.step(np.asfortranarray(X3[:4]), y[:4])
+    with pytest.raises(ValueError, match=r"^xb: expected shape \(batch, 12\)"):
+        plan.step(np.ones((4, 3, 5), dtype), y[:4])
+    # epoch takes the 3-D array too, batches as the eager loop over the same order
+    (m3, l3, o3) = _flatten_net(dtype, seed=1)
+    (m4, l4, o4) = _flatten_net(dtype, seed=1)
+    fplan.compile(m3, l3, o3).epoch(X3, y, batch_size=5, shuffle=False)
+    for s in range(0, len(X3), 5):
+        eager_step(m4, l4, o4, X3[s:s + 5], y[s:s + 5])
+    assert_same_params(params_of(m3), params_of(m4), dtype)
+    # without a leading Flatten, 3-D input is refused
+    m5 = nn.Sequential(nn.Linear(12, 4, dtype=dtype))
+    p5 = fplan.compile(m5, nn.CrossEntropyLoss(), SGD(m5.parameters(), lr=0.1))
+    assert not p5.flatten_input
+    with pytest.raises(ValueError, match=r"^xb: expected shape \(batch, 12\)"):
+        p5.step(X3[:4], y[:4])
+
+
+def test_fit_uses_a_plan_for_a_flatten_first_model():
+    X, y = make_data(40, [12, 4], "ce", np.float32)
+    X3 = X.reshape(-1, 3, 4)
+    (m1, l1, o1), (m2, l2, o2) = _flatten_net(np.float32), _flatten_net(np.float32)
+    h1 = fastnn.fit(m1, l1, o1, X3, y, epochs=2, batch_size=8, shuffle=True, seed=3, verbose=0, plan=True)
+    h2 = fastnn.fit(m2, l2, o2, X3, y, epochs=2, batch_size=8, shuffle=True, seed=3, verbose=0, plan=False)
+    assert_same_params(params_of(m1), params_of(m2), np.float32)
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-5)
 
 
 # --- fit() ---------------------------------------------------------------------------------------------
