@@ -77,9 +77,8 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *lay
     p->y = (void **)calloc((size_t)nlayers, sizeof(void *));
     p->z = (void **)calloc((size_t)nlayers, sizeof(void *));
     p->ws = fnn_workspace_create();
-    p->ws2 = fnn_workspace_create();
     fnn_plan_count_alloc();
-    if (!p->layers || !p->y || !p->z || !p->ws || !p->ws2) {
+    if (!p->layers || !p->y || !p->z || !p->ws) {
         fnn_plan_destroy(p);
         return NULL;
     }
@@ -119,7 +118,6 @@ void fnn_plan_destroy(fnn_plan *p)
     plan_free64(p->buf);
     plan_free64(p->wt);
     fnn_workspace_destroy(p->ws);
-    fnn_workspace_destroy(p->ws2);
     free(p->layers);
     free(p->y);
     free(p->z);
@@ -188,9 +186,7 @@ int64_t fnn_plan_capacity(const fnn_plan *p) { return p->cap; }
 
 void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds) { p->seeds = seeds; }
 
-static size_t plan_ws_bytes(const fnn_plan *p) { return fnn_workspace_bytes(p->ws) + fnn_workspace_bytes(p->ws2); }
-
-size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + plan_ws_bytes(p); }
+size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + fnn_workspace_bytes(p->ws); }
 
 const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nlayers - 1] : NULL; }
 
@@ -227,11 +223,11 @@ int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
 {
     if (batch < 1 || batch > p->cap)
         return FNN_ENOMEM;
-    const size_t before = plan_ws_bytes(p);
+    const size_t before = fnn_workspace_bytes(p->ws);
     p->seed_cur = p->seeds;
     const int st = p->is_f64 ? plan_step_f64(p, batch, (const double *)x, y, a, o, flags, loss, bad)
                              : plan_step_f32(p, batch, (const float *)x, y, a, o, flags, loss, bad);
-    if (plan_ws_bytes(p) != before)
+    if (fnn_workspace_bytes(p->ws) != before)
         fnn_plan_count_alloc();
     return st;
 }
@@ -243,10 +239,10 @@ int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *
     *done = 0;
     if (bs < 1 || bs > p->cap)
         return FNN_ENOMEM;
-    const size_t before = plan_ws_bytes(p);
+    const size_t before = fnn_workspace_bytes(p->ws);
     const int st = p->is_f64 ? plan_run_f64(p, n, bs, (const double *)X, Y, perm, b0, b1, a, o, flags, losses, done, bad)
                              : plan_run_f32(p, n, bs, (const float *)X, Y, perm, b0, b1, a, o, flags, losses, done, bad);
-    if (plan_ws_bytes(p) != before)
+    if (fnn_workspace_bytes(p->ws) != before)
         fnn_plan_count_alloc();
     return st;
 }

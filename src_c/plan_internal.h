@@ -30,7 +30,6 @@ struct fnn_plan {
     void *dz;             /* dZ = dY ⊙ act'(·) (cap, maxo) */
     void *xg, *yg;        /* gathered batch (epoch with shuffling) */
     fnn_workspace *ws;    /* GEMM packing */
-    fnn_workspace *ws2;   /* the dW product's, while dX runs beside it (fnn_gemm_pair) */
     void *wt;             /* Wᵀ of one layer, for the direct forward of small layers */
     int avx2;             /* run the direct kernels' AVX2+FMA build */
     int64_t ndrop;        /* dropout layers */

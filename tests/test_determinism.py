@@ -1,5 +1,5 @@
 """Determinism: with a fixed seed, training gives bitwise-identical parameters, buffers, optimizer
-state and losses on repeated runs and for 1, 2 and 3 threads — for every layer, every optimizer and
+state and losses on repeated runs and for 1, 2, 3 and 4 threads — for every layer, every optimizer and
 through fit(). Sizes are above every kernel's parallel threshold (``fastnn._core.parallel_thresholds()``:
 elementwise passes, optimizer updates and GEMMs; 4096-element loss blocks, more than one 256-column
 block in the dense backward and 16-column block in batch norm), so the multi-threaded paths really
@@ -111,6 +111,8 @@ def test_every_layer_is_deterministic_across_runs_and_threads(middle):
     _assert_identical(one, _train_loop(middle, "adam", 1), f"{middle}, repeated on 1 thread")
     _assert_identical(one, _train_loop(middle, "adam", 2), f"{middle}, 1 vs 2 threads")
     _assert_identical(one, _train_loop(middle, "adam", 3), f"{middle}, 1 vs 3 threads")
+    # even teams run each layer's dW and dX side by side (fnn_gemm_pair), on 1 + 1 and 2 + 2 threads
+    _assert_identical(one, _train_loop(middle, "adam", 4), f"{middle}, 1 vs 4 threads")
 
 
 @pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))

@@ -31,6 +31,7 @@ struct fnn_workspace {
     size_t a_bytes;
     void *s;
     size_t s_bytes;
+    struct fnn_workspace *partner;  /* fnn_gemm_pair's second product, made on first use */
 };
 
 static void *aligned_alloc64(size_t bytes)
@@ -83,12 +84,20 @@ void fnn_workspace_destroy(fnn_workspace *ws)
     aligned_free64(ws->a);
     aligned_free64(ws->b);
     aligned_free64(ws->s);
+    fnn_workspace_destroy(ws->partner);
     free(ws);
 }
 
 size_t fnn_workspace_bytes(const fnn_workspace *ws)
 {
-    return ws ? ws->a_bytes + ws->b_bytes + ws->s_bytes : 0;
+    return ws ? ws->a_bytes + ws->b_bytes + ws->s_bytes + fnn_workspace_bytes(ws->partner) : 0;
+}
+
+static fnn_workspace *ws_partner(fnn_workspace *ws)
+{
+    if (!ws->partner)
+        ws->partner = (fnn_workspace *)calloc(1, sizeof(fnn_workspace));
+    return ws->partner;
 }
 
 void *fnn_workspace_scratch(fnn_workspace *ws, size_t bytes)

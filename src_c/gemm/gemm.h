@@ -71,8 +71,8 @@ int fnn_gemm_f64(int64_t m, int64_t n, int64_t k,
                  const double *b, int64_t rs_b, int64_t cs_b,
                  double alpha, double beta, const fnn_gemm_epilogue *ep, fnn_workspace *ws);
 
-/* One product of fnn_gemm_pair: C = A·B (alpha 1, beta 0, no epilogue);
- * pointers are float* or double* matching the call. */
+/* One product of fnn_gemm_pair: C = A·B + beta·C (no epilogue); pointers
+ * are float* or double* matching the call. */
 typedef struct {
     int64_t m, n, k;
     void *c;
@@ -81,18 +81,18 @@ typedef struct {
     int64_t rs_a, cs_a;
     const void *b;
     int64_t rs_b, cs_b;
+    double beta;
 } fnn_gemm_operands;
 
 /* Two independent products (a backward pass's dW and dX), each bitwise what
- * fnn_gemm(…, 1.0, 0.0, NULL, ws) computes. On an even team, when they are
+ * fnn_gemm(…, 1.0, beta, NULL, ws) computes. On an even team, when they are
  * big enough to fork for, they run side by side on half the threads each:
  * each half packs only its own operands and splits a smaller grid, which
- * beats two products in turn on the whole team for mid-sized layers. The
- * two workspaces must differ. Returns FNN_OK or FNN_ENOMEM. */
-int fnn_gemm_pair_f32(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws_p,
-                      fnn_workspace *ws_q);
-int fnn_gemm_pair_f64(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws_p,
-                      fnn_workspace *ws_q);
+ * beats two products in turn on the whole team for mid-sized layers. q packs
+ * in a second workspace that ws keeps for this (fnn_workspace_bytes counts
+ * it). Returns FNN_OK or FNN_ENOMEM. */
+int fnn_gemm_pair_f32(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws);
+int fnn_gemm_pair_f64(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws);
 
 /* Kernel sets. */
 #define FNN_KERNELS_PORTABLE 1
