@@ -271,6 +271,27 @@ def test_linear_backward_accumulates_and_skips(dtype, rng):
     assert ops.linear_backward(dy, x, w, need_grad_input=False) is None
 
 
+@pytest.mark.parametrize("batch,n_in,n_out", [(3, 1024, 1024), (64, 300, 260), (61, 37, 9)])
+def test_linear_backward_dx_and_dw_side_by_side(batch, n_in, n_out, dtype, rng):
+    """dX and dW run side by side on halves of an even team when they are big enough for a fork
+    (fnn_gemm_pair); a 3-row dX takes the direct loop instead and leaves dW the whole team; the
+    last shape is below the fork threshold. Every thread count gives the same bits, dW still
+    accumulates, and the values are the reference's."""
+    x, w, _ = layer_data(rng, batch, n_in, n_out, dtype)
+    dy = rand(rng, (batch, n_out), dtype)
+    gw0 = rand(rng, (n_out, n_in), dtype)
+    results = []
+    for t in (1, 2, 3, 4):
+        with num_threads(t):
+            gw = gw0.copy()
+            results.append((ops.linear_backward(dy, x, w, gw), gw))
+    for gx, gw in results[1:]:
+        np.testing.assert_array_equal(gx, results[0][0])
+        np.testing.assert_array_equal(gw, results[0][1])
+    assert_product_close(results[0][0], dy @ w, dy, w, dtype)
+    assert_product_close(results[0][1], gw0 + dy.T @ x, dy.T, x, dtype, extra=gw0)
+
+
 @pytest.mark.parametrize("activation", ACTS)
 def test_linear_gradients_match_finite_differences(activation, rng):
     batch, n_in, n_out = 5, 4, 3
