@@ -96,7 +96,7 @@ size_t fnn_workspace_bytes(const fnn_workspace *ws)
 static fnn_workspace *ws_partner(fnn_workspace *ws)
 {
     if (!ws->partner)
-        ws->partner = (fnn_workspace *)calloc(1, sizeof(fnn_workspace));
+        ws->partner = fnn_workspace_create();
     return ws->partner;
 }
 

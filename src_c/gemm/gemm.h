@@ -90,7 +90,8 @@ typedef struct {
  * each half packs only its own operands and splits a smaller grid, which
  * beats two products in turn on the whole team for mid-sized layers. q packs
  * in a second workspace that ws keeps for this (fnn_workspace_bytes counts
- * it). Returns FNN_OK or FNN_ENOMEM. */
+ * it). Either may be NULL: the other runs alone on the whole team. Returns
+ * FNN_OK or FNN_ENOMEM. */
 int fnn_gemm_pair_f32(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws);
 int fnn_gemm_pair_f64(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws);
 
