@@ -1,14 +1,9 @@
 """Adam and AdamW (PyTorch's formulas and arguments), one fused pass per arena and step."""
 from __future__ import annotations
 
-import math
-
 from .. import backend
-from ..ops.optim import check_real
+from ..ops.optim import _bools, _reals_ok, _unit_float, check_real
 from .optimizer import Optimizer
-
-_INF = math.inf
-_FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay")
 
 
 def check_hyper(value, name: str, what: str, **bounds) -> float:
@@ -58,15 +53,13 @@ class Adam(Optimizer):
     @staticmethod
     def _plain_group(group) -> bool:
         """True for plain floats in range and bool flags: what the checks below accept without a
-        word, tested in one expression (this runs at every step)."""
-        lr, eps, wd, betas = group["lr"], group["eps"], group["weight_decay"], group["betas"]
+        word, by the fast test adam_step's fast path uses (this runs at every step)."""
+        betas = group["betas"]
         if not (type(betas) is tuple or type(betas) is list) or len(betas) != 2:
             return False
-        b1, b2 = betas
-        return (type(lr) is float and type(eps) is float and type(wd) is float and type(b1) is float
-                and type(b2) is float and 0.0 <= lr < _INF and 0.0 <= eps < _INF and 0.0 <= wd < _INF
-                and 0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0
-                and all(group[f] is True or group[f] is False for f in _FLAGS))
+        return (_reals_ok(group["lr"], group["eps"], group["weight_decay"]) and _unit_float(betas[0])
+                and _unit_float(betas[1])
+                and _bools(group["amsgrad"], group["maximize"], group["decoupled_weight_decay"]))
 
     def _update(self, arena, state, group):
         if "exp_avg" not in state:

@@ -1,13 +1,9 @@
 """SGD with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's formulas)."""
 from __future__ import annotations
 
-import math
-
 from .. import backend
-from ..ops.optim import check_real
+from ..ops.optim import _finite_float, _reals_ok, check_real
 from .optimizer import Optimizer
-
-_INF = math.inf
 
 
 class SGD(Optimizer):
@@ -24,11 +20,11 @@ class SGD(Optimizer):
 
     def _check_group(self, group):
         # This runs at every step (schedulers may have changed the values): plain floats in range
-        # pass in one expression, anything else gets check_real's (check_scalar's) checks and errors.
-        lr, momentum, dampening, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
-        if (type(lr) is float and type(momentum) is float and type(dampening) is float and type(wd) is float
-                and 0.0 <= lr < _INF and 0.0 <= momentum < _INF and -_INF < dampening < _INF
-                and 0.0 <= wd < _INF and not (group["nesterov"] and (momentum <= 0 or dampening != 0))):
+        # pass the fast test sgd_step's fast path uses, anything else gets check_real's
+        # (check_scalar's) checks and errors.
+        momentum, dampening = group["momentum"], group["dampening"]
+        if (_reals_ok(group["lr"], momentum, group["weight_decay"]) and _finite_float(dampening)
+                and not (group["nesterov"] and (momentum <= 0 or dampening != 0))):
             return
         check_real(group["lr"], "lr", low=0.0)
         momentum = check_real(group["momentum"], "momentum", low=0.0)
