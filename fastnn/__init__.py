@@ -29,6 +29,9 @@ from .info import info, show_info  # noqa: F401
 from . import nn, optim  # noqa: F401
 from . import data, datasets, plan  # noqa: F401
 from .io import CheckpointError, load, save  # noqa: F401
+# Neither imports its optional package (onnx, safetensors) until a function of it runs.
+from . import onnx  # noqa: F401,E402
+from .io_safetensors import SafetensorsError, load_safetensors, save_safetensors  # noqa: F401,E402
 from .train import Callback, EarlyStopping, History, ProgressBar, evaluate, fit  # noqa: F401
 
 __version__ = "0.1.0"

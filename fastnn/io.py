@@ -52,7 +52,7 @@ import os
 import tempfile
 import zipfile
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, BinaryIO, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -294,18 +294,30 @@ def save(obj, path) -> None:
     header = dict(body, payload_sha256=_payload_digest(body, enc.arrays))
     members = [(_HEADER, json.dumps(header, sort_keys=True, indent=1, allow_nan=False).encode("utf-8"))]
     members += [(f"{_ARRAY_DIR}{k}.npy", data) for k, data in enc.arrays]
-    _atomic_write(path, members)
+
+    def write_zip(f) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, data in members:
+                zf.writestr(_zinfo(name), data)
+
+    atomic_write(path, write_zip)
 
 
-def _atomic_write(path: str, members: List[Tuple[str, bytes]]) -> None:
+def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
+    """Run ``write(f)`` on a temporary file beside ``path``, then move it over ``path``.
+
+    The file is flushed and fsynced before ``os.replace``, and the directory after it, so a
+    crash mid-write leaves the previous file intact; on any error the temporary file is
+    removed. A new file gets the permissions ``open`` would give it; an existing one keeps its
+    own. Also used by the ONNX and safetensors writers.
+    """
+    path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                for name, data in members:
-                    zf.writestr(_zinfo(name), data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
