@@ -272,6 +272,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise UsageError(f"--threads: expected a thread count >= 1, got {args.threads}")
         fastnn.set_num_threads(args.threads)
+    if args.export_onnx:  # fail before training, not after it
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            raise UsageError("--export-onnx: needs the onnx package, which is not installed "
+                             "(pip install onnx, or fastnn-cpu[onnx])") from None
     opt_name = args.optimizer
     if opt_name is None:  # Adam when this fastnn has it, else SGD with momentum
         from . import optim
@@ -339,6 +345,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"--save: cannot write {args.save} ({e.strerror or e})") from None
         out(f"saved model to {args.save} (fastnn.load to use it; outputs are logits over classes "
             f"{', '.join(map(str, classes[:10]))}{', ...' if n_classes > 10 else ''})")
+    if args.export_onnx:
+        from .onnx import export
+        try:
+            export(model, args.export_onnx, input_shape=(None, X_tr.shape[1]))
+        except OSError as e:
+            raise UsageError(f"--export-onnx: cannot write {args.export_onnx} ({e.strerror or e})") from None
+        out(f"exported ONNX model to {args.export_onnx} (input 'input': (batch, {X_tr.shape[1]}) float32; "
+            f"output 'output': logits over the classes)")
     return 0
 
 
@@ -402,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None, help="fastnn threads (default: all cores / OMP_NUM_THREADS)")
     t.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and the split (default 0)")
     t.add_argument("--save", metavar="PATH", help="save the trained model with fastnn.save")
+    t.add_argument("--export-onnx", metavar="PATH", help="also write the trained model as ONNX "
+                                                          "(fastnn.onnx.export; needs the onnx package)")
     t.add_argument("--quiet", "-q", action="store_true", help="print only the final result")
     t.set_defaults(func=cmd_train)
 

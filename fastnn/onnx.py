@@ -363,6 +363,7 @@ def _model_dtype(model: Module, dtype) -> np.dtype:
         return dt
     found = {p.data.dtype for p in model.parameters()}
     found |= {b.dtype for _, b in model.named_buffers() if b.dtype.kind == "f"}
+    found |= {m.dtype for m in model.modules() if isinstance(getattr(m, "dtype", None), np.dtype)}  # the norms
     if len(found) > 1:
         raise ValueError(f"dtype: the model mixes {', '.join(sorted(d.name for d in found))} parameters; "
                          f"pass dtype=np.float32 or np.float64 for the exported graph")
