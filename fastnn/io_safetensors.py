@@ -73,7 +73,7 @@ def _as_array(value, key: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in _ARRAY_KINDS:
         raise TypeError(f"state_dict[{key!r}]: safetensors stores numeric arrays, got dtype {array.dtype}")
-    return np.ascontiguousarray(array)
+    return np.asarray(array, order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
 
 
 def _digest(tensors: Mapping[str, np.ndarray]) -> str:
@@ -84,7 +84,7 @@ def _digest(tensors: Mapping[str, np.ndarray]) -> str:
         for part in (key.encode("utf-8"), a.dtype.str.encode("ascii"), repr(a.shape).encode("ascii")):
             h.update(len(part).to_bytes(8, "little"))
             h.update(part)
-        data = np.ascontiguousarray(a).tobytes()
+        data = a.tobytes(order="C")
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
     return h.hexdigest()

@@ -100,7 +100,7 @@ class _Graph:
 
     def constant(self, name: str, value, dtype=None) -> str:
         """An initializer holding ``value`` in the graph's dtype (or ``dtype``)."""
-        array = np.ascontiguousarray(np.asarray(value, dtype=self.dtype if dtype is None else dtype))
+        array = np.asarray(value, dtype=self.dtype if dtype is None else dtype, order="C")
         name = self._unique(name)
         self.initializers.append(self.onnx.numpy_helper.from_array(array, name=name))
         return name
