@@ -131,13 +131,10 @@ def _describe(m: Module) -> str:
     return describe() if callable(describe) else f"{type(m).__name__}({m.extra_repr()})"
 
 
-def _need_width(m: Module, shape: Shape, width: int, where: str, what: str = "last dimension") -> None:
-    if not shape:
-        raise ValueError(f"{_label(where)} ({_describe(m)}): needs an input with at least one dimension, "
-                         f"got a 0-d input")
-    axis = len(shape) - 1 if what == "last dimension" else 1
+def _need_width(m: Module, shape: Shape, width: int, where: str, axis: int = -1) -> None:
     if shape[axis] is not None and shape[axis] != width:
-        raise ValueError(f"{_label(where)} ({_describe(m)}): expects {what} {width}, got input shape "
+        dim = "the last dimension" if axis == -1 else f"dimension {axis}"
+        raise ValueError(f"{_label(where)} ({_describe(m)}): expects size {width} in {dim}, got input shape "
                          f"{_show(shape)}")
 
 
@@ -183,14 +180,16 @@ def _leaky_relu(g: _Graph, m: LeakyReLU, x: str, shape: Shape, where: str):
 def _gelu(g: _Graph, m: GELU, x: str, shape: Shape, where: str):
     if g.opset >= _GELU_OPSET:
         return g.op("Gelu", [x], where, approximate=m.approximate), shape
-    half, one = g.scalar(where, "half", 0.5), g.scalar(where, "one", 1.0)
-    if m.approximate == "tanh":  # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+    if m.approximate == "tanh":
+        # 0.5·x·(1 + tanh u) with u = √(2/π)·(x + 0.044715·x³), written as fastnn computes it:
+        # x·sigmoid(2u), the same value without 1 + tanh u cancelling for x << 0.
         cube = g.op("Mul", [g.op("Mul", [x, x], where), x], where)
         inner = g.op("Add", [x, g.op("Mul", [cube, g.scalar(where, "coeff", 0.044715)], where)], where)
-        u = g.op("Mul", [inner, g.scalar(where, "sqrt_2_over_pi", math.sqrt(2.0 / math.pi))], where)
-        s = g.op("Tanh", [u], where)
-    else:  # 0.5·x·(1 + erf(x/√2))
-        s = g.op("Erf", [g.op("Div", [x, g.scalar(where, "sqrt2", math.sqrt(2.0))], where)], where)
+        two_u = g.op("Mul", [inner, g.scalar(where, "two_sqrt_2_over_pi", 2 * math.sqrt(2.0 / math.pi))], where)
+        return g.op("Mul", [x, g.op("Sigmoid", [two_u], where)], where), shape
+    # 0.5·x·(1 + erf(x/√2))
+    half, one = g.scalar(where, "half", 0.5), g.scalar(where, "one", 1.0)
+    s = g.op("Erf", [g.op("Div", [x, g.scalar(where, "sqrt2", math.sqrt(2.0))], where)], where)
     return g.op("Mul", [g.op("Mul", [x, half], where), g.op("Add", [s, one], where)], where), shape
 
 
@@ -225,7 +224,7 @@ def _batch_norm(g: _Graph, m: BatchNorm1d, x: str, shape: Shape, where: str):
     if len(shape) != 2:
         raise ValueError(f"{_label(where)} ({_describe(m)}): expects a 2-D input (N, {m.num_features}), "
                          f"got input shape {_show(shape)}")
-    _need_width(m, shape, m.num_features, where, what="dimension 1 of")
+    _need_width(m, shape, m.num_features, where, axis=1)
     if not m.track_running_stats:  # eval mode normalises with the batch's own statistics
         return _normalize(g, m, x, 0, where), shape
     if g.dtype == np.float64:
@@ -253,8 +252,6 @@ def _flatten(g: _Graph, m: Flatten, x: str, shape: Shape, where: str):
         s, e = m._axes(len(shape))
     except (IndexError, ValueError) as err:
         raise ValueError(f"{_label(where)} ({_describe(m)}): {err}") from None
-    if not shape:
-        return g.op("Reshape", [x, g.constant(f"{where or 'model'}/shape", [1], dtype=np.int64)], where), [1]
     merged = shape[s:e + 1]
     merged_size = None if None in merged else int(np.prod(merged, dtype=np.int64))
     out_shape = shape[:s] + [merged_size] + shape[e + 1:]

@@ -242,10 +242,13 @@ def test_unsupported_layer_is_named_and_nothing_written(model, where, cls, tmp_p
 
 
 @pytest.mark.parametrize("model, input_shape, match", [
-    (nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2)), None, r"layer '1' \(Linear.*expects last dimension 5, got"),
-    (nn.Sequential(nn.Linear(3, 4)), (None, 7), r"layer '0' .*expects last dimension 3, got input shape \(None, 7\)"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2)), None,
+     r"layer '1' \(Linear.*expects size 5 in the last dimension, got"),
+    (nn.Sequential(nn.Linear(3, 4)), (None, 7),
+     r"layer '0' .*expects size 3 in the last dimension, got input shape \(None, 7\)"),
+    (nn.Sequential(nn.BatchNorm1d(3)), (None, 4), r"layer '0' \(BatchNorm1d\(3\)\): expects size 3 in dimension 1"),
     (nn.Sequential(nn.BatchNorm1d(3)), (None, 2, 3), r"layer '0' \(BatchNorm1d\(3\)\): expects a 2-D input"),
-    (nn.Sequential(nn.LayerNorm(3)), (None, 4), r"layer '0' \(LayerNorm.*expects last dimension 3"),
+    (nn.Sequential(nn.LayerNorm(3)), (None, 4), r"layer '0' \(LayerNorm.*expects size 3 in the last"),
     (nn.Sequential(nn.Softmax(dim=0)), (None, 4), r"softmax over the last axis only, got dim=0"),
     (nn.Sequential(nn.Flatten(2)), (None, 4), r"layer '0' \(Flatten.*out of range"),
     (nn.Sequential(nn.Flatten(1, 2), nn.Identity()), (None, None, None, None), r"more than one unknown dimension"),
