@@ -33,8 +33,7 @@ _COMMON_DOC = """
     Training follows scikit-learn's loop: same initialisation, batches and permutations for a
     given ``random_state``, its loss (``loss_curve_`` includes the L2 term), tol /
     n_iter_no_change, early stopping, learning-rate schedules (sgd), warm_start and
-    partial_fit. One difference: Adam's epsilon is added to sqrt(v̂) (PyTorch's and fastnn's
-    Adam) rather than to sqrt(v) (scikit-learn's), which matters only while sqrt(v) ~ epsilon.
+    partial_fit, Adam's update (epsilon added to sqrt(v), not to the bias-corrected sqrt(v̂)).
     With ``alpha == 0`` and no sample_weight whole epochs run in C (fastnn.plan); otherwise an
     exact eager fastnn loop applies the penalty to the weights only, as scikit-learn does.
 """

@@ -55,17 +55,31 @@ def make_optimizer(groups, p, lr, c, decay):
     if p.solver == "adam":
         return optim.Adam(groups, lr=lr, betas=(p.beta_1, p.beta_2), eps=eps)
     if p.solver == "adamw":
-        groups = [dict(g, weight_decay=decay if i == 0 else 0.0) for i, g in enumerate(groups)]
-        return optim.AdamW(groups, lr=lr, betas=(p.beta_1, p.beta_2), eps=eps)
+        if isinstance(groups[0], dict):  # weights first: only they decay
+            groups = [dict(g, weight_decay=decay if i == 0 else 0.0) for i, g in enumerate(groups)]
+        return optim.AdamW(groups, lr=lr, betas=(p.beta_1, p.beta_2), eps=eps, weight_decay=decay)
     if p.solver == "rmsprop":  # beta_2: its squared-gradient average's decay
         return optim.RMSprop(groups, lr=lr, alpha=p.beta_2, eps=eps)
     return optim.Adagrad(groups, lr=lr, eps=eps)
 
 
 class _Engine:
-    """Shared: the optimizer's state in scikit-learn's units, and learning-rate changes."""
+    """Shared: the optimizer's state in scikit-learn's units, learning-rate changes, Adam's eps."""
 
     c = 1.0
+    steps = 0  # optimizer steps taken (Adam's t)
+
+    def _init_adam(self, p):
+        """scikit-learn's Adam adds eps to sqrt(v), fastnn's (PyTorch's) to sqrt(v / (1 - beta_2^t)):
+        the same update when fastnn's eps is eps / sqrt(1 - beta_2^t), set before every step."""
+        self.sk_adam = p.solver == "adam"
+        self.eps, self.beta_2 = float(p.epsilon), float(p.beta_2)
+
+    def _set_adam_eps(self):
+        self.steps += 1
+        eps = self.eps / (self.c * np.sqrt(1.0 - self.beta_2 ** self.steps))
+        for g in self.optimizer.param_groups:
+            g["eps"] = eps
 
     def _ordered_params(self):
         """The optimizer's parameters in its state_dict order, each as (list, layer) keys."""
@@ -86,10 +100,14 @@ class _Engine:
                     out["arrays"].setdefault(name, [None] * (2 * n))[slot] = v * scale
                 else:
                     out["scalars"][name] = v
+        out["steps"] = self.steps
         return out
 
     def import_state(self, saved):
-        if not saved or not saved["arrays"]:
+        if not saved:
+            return
+        self.steps = saved["steps"]
+        if not saved["arrays"]:
             return
         sd = self.optimizer.state_dict()
         keys = self._ordered_params()
@@ -130,6 +148,7 @@ class PlanEngine(_Engine):
         self.optimizer = make_optimizer(model.parameters(), p, lr, self.c, 0.0)
         self.plan = plan_mod.compile(model, loss_fn, self.optimizer)
         self.dtype = dtype
+        self._init_adam(p)
 
     def _ordered_params(self):
         return [(k, i) for i in range(len(self.linears)) for k in ("w", "b")]
@@ -142,7 +161,15 @@ class PlanEngine(_Engine):
     def epoch(self, X, T, sw, perm, batch_size):
         """Σ batch_loss · batch_size (scikit-learn's loss) over one epoch."""
         n = X.shape[0]
-        losses = self.plan.epoch(X, T, batch_size=batch_size, shuffle=False, perm=perm)
+        if not self.sk_adam:
+            losses = self.plan.epoch(X, T, batch_size=batch_size, shuffle=False, perm=perm)
+            self.steps += len(losses)
+        else:  # one C call per step: Adam's eps changes every step
+            losses = np.empty(-(-n // batch_size))
+            for b, start in enumerate(range(0, n, batch_size)):
+                idx = slice(start, start + batch_size) if perm is None else perm[start:start + batch_size]
+                self._set_adam_eps()
+                losses[b] = self.plan.step(X[idx], T[idx])
         sizes = np.minimum(batch_size, n - batch_size * np.arange(len(losses)))
         return float(np.dot(losses, sizes)) * self.loss_scale
 
@@ -161,6 +188,7 @@ class ExactEngine(_Engine):
                                         0.0 if self.l2 else self.alpha)
         self.weight_group = self.optimizer.param_groups[0]
         self.dtype = dtype
+        self._init_adam(p)
 
     def _ordered_params(self):
         n = len(self.linears)
@@ -190,6 +218,10 @@ class ExactEngine(_Engine):
             if swb is not None:
                 delta *= swb[:, None]
             delta /= sw_sum
+            if self.sk_adam:
+                self._set_adam_eps()
+            else:
+                self.steps += 1
             self.optimizer.zero_grad()
             out.backward(np.ascontiguousarray(delta, dtype=self.dtype))
             self.optimizer.step()
@@ -197,11 +229,14 @@ class ExactEngine(_Engine):
         return total
 
     def _loss(self, y, prob, sw, eps):
-        """scikit-learn's squared_loss / log_loss / binary_log_loss (probabilities clipped)."""
+        """scikit-learn's squared_loss / log_loss / binary_log_loss (probabilities clipped to
+        [eps, 1 - eps]), in few passes: per-sample terms, then their (weighted) mean."""
         if self.kind == "mse":
-            return 0.5 * float(np.average((y - prob) ** 2, weights=sw, axis=0).mean())
-        prob = np.clip(prob, eps, 1 - eps)
-        if self.kind == "cross_entropy":
-            return -float(np.average((y * np.log(prob)).sum(axis=1), weights=sw))
-        terms = y * np.log(prob) + (1 - y) * np.log(1 - prob)
-        return -float(np.average(terms, weights=sw, axis=0).sum())
+            per_sample = ((y - prob) ** 2).sum(axis=1) * (0.5 / y.shape[1])
+        elif self.kind == "cross_entropy":  # one-hot y: only the true class's probability counts
+            per_sample = -np.log(np.clip((prob * y).sum(axis=1), eps, 1 - eps))
+        else:
+            per_sample = -np.log(np.clip(np.where(y > 0.5, prob, 1 - prob), eps, 1 - eps)).sum(axis=1)
+        if sw is None:
+            return float(per_sample.mean())
+        return float(np.dot(sw, per_sample) / sw.sum())
