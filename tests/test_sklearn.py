@@ -294,3 +294,27 @@ def test_float32_and_new_activations_train():
         warnings.simplefilter("error", ConvergenceWarning)
         est = MLPClassifier(max_iter=500, tol=1e-2, random_state=0).fit(X, y)
     assert est.n_iter_ < 500  # stopped by tol / n_iter_no_change
+
+
+def test_adamw_alpha_is_decoupled_weight_decay_on_weights():
+    # zero inputs: the first layer's weights get no gradient, so only the decay moves them
+    X = np.zeros((40, 3))
+    y = np.arange(40) % 2
+    est = MLPClassifier(solver="adamw", alpha=0.5, learning_rate_init=0.01, hidden_layer_sizes=(4,),
+                        batch_size=10, max_iter=3, shuffle=False, random_state=0, dtype="float64", tol=0.0)
+    start = MLPClassifier(**{**est.get_params(), "max_iter": 1})
+    start.set_params(learning_rate_init=1e-300).fit(X, y)  # ~no step: the initial weights
+    est.fit(X, y)
+    np.testing.assert_allclose(est.coefs_[0], start.coefs_[0] * (1 - 0.01 * 0.5) ** 12, rtol=1e-12)
+    assert not np.allclose(est.intercepts_[0], start.intercepts_[0])  # biases still learn
+
+
+def test_invalid_dtype_and_hyperparameters_named():
+    X, y = _clf_data()
+    for bad in (None, "int8", "float16"):
+        with pytest.raises(ValueError, match="'dtype' parameter of MLPClassifier"):
+            MLPClassifier(dtype=bad).fit(X, y)
+    with pytest.raises(ValueError, match="'solver' parameter"):
+        MLPClassifier(solver="lion").fit(X, y)
+    with pytest.raises(ValueError, match="'activation' parameter of MLPRegressor"):
+        MLPRegressor(activation="swish").fit(X, y)

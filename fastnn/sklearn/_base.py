@@ -116,19 +116,19 @@ class BaseMLP(BaseEstimator):
                self.dropout)
         _check(self.n_threads is None or (_is_int(self.n_threads) and self.n_threads >= 1), "n_threads",
                "None or an int in the range [1, inf)", self.n_threads)
-        _check(str(np.dtype(self.dtype)) in _DTYPES if self._dtype_ok() else False, "dtype",
-               "'float32' or 'float64'", self.dtype)
+        _check(self._dtype_name() in _DTYPES, "dtype", "'float32' or 'float64'", self.dtype)
         return sizes
 
-    def _dtype_ok(self):
+    def _dtype_name(self):
+        if self.dtype is None:  # np.dtype(None) would be float64: say it instead
+            return None
         try:
-            np.dtype(self.dtype)
-            return True
+            return str(np.dtype(self.dtype))
         except TypeError:
-            return False
+            return None
 
     def _train_dtype(self):
-        return _DTYPES[str(np.dtype(self.dtype))]
+        return _DTYPES[self._dtype_name()]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -195,7 +195,8 @@ class BaseMLP(BaseEstimator):
 
     def _fit_stochastic(self, X, Y, sample_weight, rng, incremental, dtype):
         # warm_start refits start a new optimizer, partial_fit continues the last one (as sklearn)
-        resume = incremental and self._solver_state is not None
+        resume = (incremental and self._solver_state is not None
+                  and self._solver_state["solver"] == self.solver)
         lr = self._solver_state["learning_rate"] if resume else float(self.learning_rate_init)
         early_stopping = self.early_stopping
         X_val = y_val = sw_val = None
@@ -252,9 +253,8 @@ class BaseMLP(BaseEstimator):
                     engine.set_learning_rate(lr, new_lr)
                     lr = new_lr
                 if self._no_improvement_count > self.n_iter_no_change:
-                    what = ("Validation score" if early_stopping else "Training loss")
-                    verb = "improve" if early_stopping else "improve"
-                    msg = (f"{what} did not {verb} more than tol={self.tol:f} for "
+                    what = "Validation score" if early_stopping else "Training loss"
+                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
                            f"{self.n_iter_no_change} consecutive epochs.")
                     if not (sgd_schedule and self.learning_rate == "adaptive") or lr <= 1e-6:
                         if self.verbose:
@@ -274,7 +274,7 @@ class BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         self.coefs_, self.intercepts_ = _network.read_back(linears)
-        self._solver_state = {"learning_rate": lr, "optimizer": engine.export_state()}
+        self._solver_state = {"solver": self.solver, "learning_rate": lr, "optimizer": engine.export_state()}
         if early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
