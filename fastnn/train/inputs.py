@@ -29,7 +29,7 @@ def _numeric(a, name: str) -> np.ndarray:
 
 
 def model_dtype(model: Module):
-    for p in model.parameters():
+    for _, p in model.named_parameters():  # the first one: no list of them all
         return p.dtype
     return None
 

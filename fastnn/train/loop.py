@@ -160,6 +160,17 @@ def choose_path(stepper, callbacks, scheduler, scheduler_interval, validation: b
     return "runs", ""
 
 
+def describe_path(model, loss_fn, optimizer, callbacks=(), scheduler=None, scheduler_interval: str = "epoch",
+                  validation_data=None) -> str:
+    """The line fit(..., verbose=2) prints for a compilable combination (fastnn.plan.explain)."""
+    from types import SimpleNamespace
+    callbacks = list(callbacks or ())
+    in_c = not any(type(m).__name__ in ("BatchNorm1d", "Dropout") for m in model._modules.values())
+    path, why = choose_path(SimpleNamespace(kind="plan", validates_in_c=in_c), callbacks, scheduler,
+                            scheduler_interval, validation_data is not None)
+    return "fit: compiled plan" + _NOTES[path].format(why=why)
+
+
 _NOTES = {"steps": " (one C call per step: {why}; metrics and validation in C)",
           "epochs": " (whole epochs in C) one epoch per C call: {why}; metrics and validation in C",
           "runs": " (whole epochs in C) many epochs per C call: no callback or scheduler runs between "

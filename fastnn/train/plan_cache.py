@@ -11,18 +11,16 @@ from __future__ import annotations
 
 __all__ = ["cached_plan"]
 
-# Attributes that change while training without changing what a plan computes.
-_VOLATILE = frozenset(("training", "_call_count", "_forward_io"))
-_SCALARS = (int, float, bool, str, type(None), tuple)
 
 
 class _PlanSlot:
-    """Holds an optimizer's cached plan; copies and pickles of the optimizer start empty."""
+    """Holds an optimizer's cached plan (and fit's stepper around it); copies and pickles of
+    the optimizer start empty."""
 
-    __slots__ = ("key", "plan")
+    __slots__ = ("key", "plan", "stepper")
 
     def __init__(self):
-        self.key = self.plan = None
+        self.key = self.plan = self.stepper = None
 
     def __deepcopy__(self, memo):
         return _PlanSlot()
@@ -31,35 +29,46 @@ class _PlanSlot:
         return (_PlanSlot, ())
 
 
-def _module_key(m, identity: bool = True):
-    d = m.__dict__
-    return (type(m), id(m) if identity else None,
-            tuple((k, v if type(v) in _SCALARS else id(v)) for k, v in d.items() if k not in _VOLATILE))
+def _config(m):
+    """A module's options and parameters: its public attributes (what forward state a module
+    keeps is private) but the mode, which fit sets."""
+    return {k: v for k, v in m.__dict__.items() if k[0] != "_" and k != "training"}
 
 
 def signature(model, loss_fn, optimizer, batch_size):
-    """Everything a compiled plan depends on, as a cheap comparable tuple."""
+    """Everything a compiled plan depends on. Compared with ==, which is identity first, so
+    arrays and parameters compare by identity (a replaced one fails the comparison)."""
     groups = optimizer.param_groups
     arenas = optimizer._current_arenas(0) if len(groups) == 1 else ()
-    return (_module_key(model), tuple(_module_key(m) for m in model._modules.values()), _module_key(loss_fn, identity=False),
-            type(optimizer), tuple(vars(optimizer)), tuple(tuple(map(id, g["params"])) for g in groups),
+    children = tuple(model._modules.values())
+    return (type(model), _config(model), children, [(type(m), _config(m)) for m in children],
+            type(loss_fn), _config(loss_fn), type(optimizer), tuple(vars(optimizer)),
+            tuple(tuple(g["params"]) for g in groups),
             tuple(p.requires_grad for g in groups for p in g["params"]),
-            tuple((id(a), a.stale, a.dtype) for a in arenas), batch_size)
+            tuple((a, a.stale) for a in arenas), batch_size)
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # a replaced array compared elementwise: not the same
+        return False
 
 
 def cached_plan(model, loss_fn, optimizer, batch_size, compile_plan):
-    """(plan, reused): the optimizer's cached plan when its signature still matches, else
-    ``compile_plan()`` (cached when it returns a plan)."""
+    """(slot, reused): the optimizer's slot holding a plan whose signature still matches
+    (reused), or a newly compiled one (``compile_plan()``; slot None when it returns None)."""
     slot = optimizer.__dict__.get("_fit_plan")
-    key = signature(model, loss_fn, optimizer, batch_size)
-    if slot is not None and slot.key == key and slot.plan.model is model:
-        slot.plan.loss_fn = loss_fn  # an equal loss (its options are in the key)
-        return slot.plan, True
+    if slot is not None and slot.plan is not None and slot.plan.model is model:
+        key = signature(model, loss_fn, optimizer, batch_size)
+        if _same(slot.key, key):
+            slot.plan.loss_fn = loss_fn  # an equal loss (its type and options are in the key)
+            return slot, True
     plan = compile_plan()
-    if plan is not None:
-        plan.loss_fn = loss_fn
-        if slot is None:
-            slot = _PlanSlot()
-            optimizer.__dict__["_fit_plan"] = slot
-        slot.key, slot.plan = signature(model, loss_fn, optimizer, batch_size), plan
-    return plan, False
+    if plan is None:
+        return None, False
+    if slot is None:
+        slot = _PlanSlot()
+        optimizer.__dict__["_fit_plan"] = slot
+    slot.key, slot.plan, slot.stepper = signature(model, loss_fn, optimizer, batch_size), plan, None
+    return slot, False

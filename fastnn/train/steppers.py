@@ -98,13 +98,21 @@ class PlanStepper:
         self.plan, self.model, self.loss_fn, self.optimizer = plan, model, loss_fn, optimizer
         self.counter, self.note = counter, note
         plan.check_finite = True  # DivergenceError semantics: stop before a non-finite update
-        kind, threshold = plan_metric(loss_fn, counter)
-        plan.set_metric(_core.PLAN_METRICS[kind], threshold)
-        self.metric = kind != "none"
+        self._metric_kind = None
+        self.use(loss_fn, counter)
         self.f32 = plan.dtype == np.float32
         # Batch norm and dropout behave differently in eval mode: the model evaluates those.
         self.validates_in_c = plan.ndrop == 0 and not any(
             type(m).__name__ == "BatchNorm1d" for m in model._modules.values())
+
+    def use(self, loss_fn, counter):
+        """This fit's loss (an equal one) and accuracy counter."""
+        self.loss_fn, self.counter = loss_fn, counter
+        kind, threshold = plan_metric(loss_fn, counter)
+        if kind != self._metric_kind:
+            self.plan.set_metric(_core.PLAN_METRICS[kind], threshold)
+            self._metric_kind = kind
+        self.metric = kind != "none"
         self.X_val = self.y_val = None
 
     def inputs(self, X, y, names=("X", "y")):
@@ -113,8 +121,8 @@ class PlanStepper:
         plan, model = self.plan, self.model
         if plan.flatten_input and X.ndim > 2:
             X = X.reshape(len(X), -1)  # what the model's leading Flatten() does to every batch
-        first = next((m for m in model.modules() if hasattr(m, "in_features")), None)
-        if first is not None and (X.ndim != 2 or X.shape[1] != first.in_features):
+        if X.ndim != 2 or X.shape[1] != plan.n_in:
+            first = next((m for m in model.modules() if hasattr(m, "in_features")), None)
             raise ValueError(f"{first.describe()} expected input with {first.in_features} features, "
                              f"got array of shape {X.shape}")
         if isinstance(self.loss_fn, CrossEntropyLoss):
@@ -232,12 +240,16 @@ def make_stepper(model, loss_fn, optimizer, plan, batch_size, counter):
             return None
         return plan_mod.compile(model, loss_fn, optimizer, batch_size=batch_size)
 
-    compiled, reused = cached_plan(model, loss_fn, optimizer, batch_size, compile_plan)
-    if compiled is None:
+    slot, reused = cached_plan(model, loss_fn, optimizer, batch_size, compile_plan)
+    if slot is None:
         if plan is True:
             raise plan_mod.PlanUnsupported(f"plan: a compiled plan was required, but {reason[0]}")
         return EagerStepper(model, loss_fn, optimizer, counter, f"fit: PyTorch-style loop (no compiled plan: "
                                                                 f"{reason[0]})")
-    stepper = PlanStepper(compiled, model, loss_fn, optimizer, counter, "fit: compiled plan")
+    stepper = slot.stepper
+    if stepper is None:
+        stepper = slot.stepper = PlanStepper(slot.plan, model, loss_fn, optimizer, counter, "fit: compiled plan")
+    else:
+        stepper.use(loss_fn, counter)
     stepper.reused = reused
     return stepper
