@@ -29,8 +29,13 @@ def _numeric(a, name: str) -> np.ndarray:
 
 
 def model_dtype(model: Module):
-    for _, p in model.named_parameters():  # the first one: no list of them all
-        return p.dtype
+    todo = [model]  # modules in named_modules' (pre)order, stopping at the first parameter
+    while todo:
+        m = todo.pop()
+        for p in m._parameters.values():
+            if p is not None:
+                return p.dtype
+        todo.extend(reversed(m._modules.values()))
     return None
 
 

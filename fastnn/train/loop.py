@@ -237,10 +237,16 @@ class _Run:
                         else:
                             results, pending = [self._run_steps(epoch)], None
                     stop = False
-                    for r in results:
-                        stop = self._end_epoch(r, lr_epoch)
-                        if stop:
-                            break
+                    if self.path == "runs":  # nothing runs between these epochs: record them at once
+                        results.record(history, lr_epoch, self.stepper.metric)
+                        if len(results):
+                            last = epoch + len(results) - 1
+                            interrupt.check(f"after epoch {last} (step {self._steps_through(last)})")
+                    else:
+                        for r in results:
+                            stop = self._end_epoch(r, lr_epoch)
+                            if stop:
+                                break
                     if pending is not None:
                         if isinstance(pending, Diverged):
                             raise pending

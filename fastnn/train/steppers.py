@@ -209,14 +209,46 @@ class PlanStepper:
                 if done % steps:
                     pending = ("interrupt", first + done // steps, done % steps)
                 break
-        results: List[EpochResult] = []
-        for e in range(done // steps):
-            v = None
-            if val:
-                v = self._val_logs(float(run.val_loss_sum[e]), int(run.val_correct[e]), int(run.val_counted[e]))
-            results.append(EpochResult(first + e, float(run.loss_sum[e]), n, int(run.correct[e]),
-                                       int(run.counted[e]), v))
-        return results, done, pending
+        return RunResults(first, done // steps, n, run, val, self), done, pending
+
+    def _val_logs_of(self, run, e):
+        return self._val_logs(float(run.val_loss_sum[e]), int(run.val_correct[e]), int(run.val_counted[e]))
+
+
+class RunResults:
+    """The completed epochs of a C run: per-epoch sums from the run's arrays."""
+
+    def __init__(self, first, count, seen, run, val, stepper):
+        self.first, self.count, self.seen, self.run, self.val, self.stepper = first, count, seen, run, val, stepper
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        run = self.run
+        for e in range(self.count):
+            v = self.stepper._val_logs_of(run, e) if self.val else None
+            yield EpochResult(self.first + e, float(run.loss_sum[e]), self.seen, int(run.correct[e]),
+                              int(run.counted[e]), v)
+
+    def record(self, history, lr: float, metric: bool) -> None:
+        """Append every completed epoch to ``history`` at once (no callback runs between them):
+        the same numbers, in the same key order, as one History._record per epoch."""
+        c, run = self.count, self.run
+        if not c:
+            return
+        history.epoch.extend(range(self.first, self.first + c))
+        cols = {"loss": (run.loss_sum[:c] / self.seen).tolist()}
+        if metric:
+            cols["accuracy"] = (run.correct[:c] / run.counted[:c]).tolist()
+        if self.val:
+            nval = len(self.stepper.X_val)
+            cols["val_loss"] = (run.val_loss_sum[:c] / nval).tolist()
+            if metric:
+                cols["val_accuracy"] = (run.val_correct[:c] / run.val_counted[:c]).tolist()
+        cols["lr"] = [lr] * c
+        for k, v in cols.items():
+            history.history.setdefault(k, []).extend(v)
 
 
 def make_stepper(model, loss_fn, optimizer, plan, batch_size, counter):
