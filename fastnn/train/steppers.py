@@ -30,7 +30,7 @@ _STATUS = _core.PLAN_STATUS
 _WHAT = {_STATUS["nonfinite_loss"]: LOSS, _STATUS["nonfinite_grad"]: GRAD, _STATUS["nonfinite_param"]: UPDATE}
 _CHUNK_SECONDS = 0.002   # C runs of about this long: Ctrl-C stays responsive
 _FEED_SECONDS = 0.1      # the progress bar is fed at most ~10 times a second
-_PERM_ELEMENTS = 1 << 22  # per-epoch orders generated for at most this many samples × epochs at once
+_PERM_ELEMENTS = 1 << 18  # per-epoch orders generated for at most this many samples × epochs at once
 
 
 class EpochResult:
