@@ -252,6 +252,7 @@ class _Run:
                             raise pending
                         _, e, b = pending
                         interrupt.check(f"after step {self.step} (epoch {e}, batch {b}/{self.steps})")
+                    interrupt.check(f"after epoch {epoch + len(results) - 1} (step {self.step})")
                     if stop:
                         break
                     epoch += len(results)
