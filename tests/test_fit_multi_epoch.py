@@ -35,6 +35,7 @@ LAYERS = {
     "tanh": lambda a, b: [nn.Linear(a, 9), nn.Tanh(), nn.Linear(9, b)],
     "relu_deep": lambda a, b: [nn.Linear(a, 12), nn.ReLU(), nn.Linear(12, 7), nn.LeakyReLU(0.1), nn.Linear(7, b)],
     "gelu_layernorm": lambda a, b: [nn.Linear(a, 8), nn.GELU(), nn.LayerNorm(8), nn.Linear(8, b)],
+    "wide": lambda a, b: [nn.Linear(a, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, b)],
     "batchnorm_dropout": lambda a, b: [nn.Linear(a, 10), nn.BatchNorm1d(10), nn.ReLU(), nn.Dropout(0.2),
                                        nn.Linear(10, b)],
 }
@@ -240,7 +241,8 @@ def test_sigint_inside_a_multi_epoch_run_leaves_the_last_completed_step():
     if threading.current_thread() is not threading.main_thread() \
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip("needs signals in the main thread and Python's default SIGINT handler")
-    model, loss_fn, o, X, y = make("relu_deep", "ce", "adam_amsgrad", n=300)
+    # a wide network: few enough steps run before the signal for the step-by-step replay to be quick
+    model, loss_fn, o, X, y = make("wide", "ce", "adam_amsgrad", n=300)
     assert NOTES["runs"] in fplan.explain(model, loss_fn, o, callbacks=[])
 
     started = threading.Event()
@@ -271,7 +273,7 @@ def test_sigint_inside_a_multi_epoch_run_leaves_the_last_completed_step():
             if logs["step"] >= steps:
                 self.stop_training = True
 
-    m2, l2, o2, X2, y2 = make("relu_deep", "ce", "adam_amsgrad", n=300)
+    m2, l2, o2, X2, y2 = make("wide", "ce", "adam_amsgrad", n=300)
     h2 = fastnn.fit(m2, l2, o2, X2, y2, epochs=EPOCHS, batch_size=8, seed=4, verbose=0, callbacks=[StopAfter()])
     assert state_bytes(model, o) == state_bytes(m2, o2)
     assert len(hist.epoch) > 0, "expected the interrupt after a few epochs"
