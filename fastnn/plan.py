@@ -35,6 +35,14 @@ Dropout draws its seeds from fastnn's generator exactly as the eager forward doe
 BatchNorm1d and Dropout must be in training mode (checked at every call).
 
 Buffers are sized once per batch size: a step allocates nothing after the first.
+
+For ``fastnn.fit`` the plan also counts accuracy after each forward pass (``set_metric``:
+argmax for class labels, a threshold for BCE), evaluates data forward-only (``evaluate``,
+dense and layer-norm layers; no allocation), and runs many epochs per call
+(``run_epochs`` over a ``_core.EpochRun``: per-epoch orders, loss sums, counts and validation
+filled in C). fit caches its plan on the optimizer (fastnn/train/plan_cache.py).
+Under ``use_backend("reference")`` :func:`compile` refuses: a plan runs C, and the
+reference backend promises NumPy only.
 """
 from __future__ import annotations
 

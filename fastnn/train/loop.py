@@ -270,6 +270,8 @@ class _Run:
             raise
         finally:
             set_modes(modes)
+            if self.stepper.kind == "plan":
+                self.stepper.X_val = self.stepper.y_val = None  # the cached stepper keeps no data
         return history
 
     def _run_steps(self, epoch: int) -> EpochResult:

@@ -182,7 +182,7 @@ class PlanStepper:
         run = _core.EpochRun(plan, X, y, batch_size, k, perms, self.X_val if val else None,
                              self.y_val if val else None, val_batch_size(batch_size) if val else 0, self.metric)
         steps, bs, total = run.steps, run.batch_size, run.total
-        done, chunk, pending = 0, 1, None
+        done, chunk, pending, failed = 0, 1, None, 0
         t_fed = time.perf_counter()
         param_status = _STATUS["nonfinite_param"]
         while done < total:
@@ -209,7 +209,10 @@ class PlanStepper:
                 if done % steps:
                     pending = ("interrupt", first + done // steps, done % steps)
                 break
-        return RunResults(first, done // steps, n, run, val, self), done, pending
+        # Epochs whose every step ran and was accounted; an overflowing update ends its epoch
+        # unfinished even when it was the epoch's last step (as in the step-by-step loop).
+        complete = (failed if isinstance(pending, Diverged) else done) // steps
+        return RunResults(first, complete, n, run, val, self), done, pending
 
     def _val_logs_of(self, run, e):
         return self._val_logs(float(run.val_loss_sum[e]), int(run.val_correct[e]), int(run.val_counted[e]))
