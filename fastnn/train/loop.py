@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..data import Batches, resolve_batch_size
+from ..data import Batches, num_batches, resolve_batch_size
 from ..errors import DivergenceError
 from ..nn.module import Module
 from ..random import draw_seed
@@ -187,16 +187,13 @@ class _Run:
         self.per_batch_scheduler = scheduler is not None and scheduler_interval == "batch"
         self.plateau = scheduler is not None and wants_metric(scheduler)
         self.validation, self.verbose, self.counter = validation, verbose, counter
-        self.path, why = choose_path(stepper, callbacks, scheduler, scheduler_interval, bool(validation))
-        self.note = stepper.note + (_NOTES[self.path].format(why=why) if stepper.kind == "plan" else "")
-        if getattr(stepper, "reused", False):
-            self.note += "; plan reused from the last fit"
+        self.path, self._why = choose_path(stepper, callbacks, scheduler, scheduler_interval, bool(validation))
         n = len(X)
         s = draw_seed() if seed is None else int(seed)  # drawn even when unused: later draws stay the same
         self.shuffling = shuffle and batch_size < n  # one full batch: the order changes nothing
         self.rng = np.random.default_rng(s) if self.shuffling else None
-        self.batches = Batches(X, y, batch_size=batch_size, shuffle=self.shuffling, rng=self.rng)
-        self.steps = len(self.batches)
+        self._batches = None
+        self.steps = num_batches(n, batch_size)
         self.history = History()
         names = ["loss"] + (["accuracy"] if counter else [])
         if validation:
@@ -208,10 +205,31 @@ class _Run:
         self.step = 0
         self.feeds = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
 
+    @property
+    def note(self) -> str:
+        """The line verbose=2 prints: which path runs and why."""
+        stepper = self.stepper
+        note = stepper.note + (_NOTES[self.path].format(why=self._why) if stepper.kind == "plan" else "")
+        return note + ("; plan reused from the last fit" if getattr(stepper, "reused", False) else "")
+
+    @property
+    def batches(self) -> Batches:
+        if self._batches is None:  # made when first needed: runs in C draw their orders themselves
+            self._batches = Batches(self.X, self.y, batch_size=self.batch_size, shuffle=self.shuffling, rng=self.rng)
+        return self._batches
+
+    def _train_mode(self, modules) -> None:
+        if self.path == "runs" and type(self.model).train is Module.train:
+            for m in modules:  # what Module.train does, without walking the tree again
+                object.__setattr__(m, "training", True)
+        else:
+            self.model.train()
+
     # --- the loop ---
     def fit(self) -> History:
         model, callbacks, history = self.model, self.callbacks, self.history
-        modes = [(m, m.training) for m in model.modules()]
+        modules = list(model.modules())
+        modes = [(m, m.training) for m in modules]
         try:
             with DeferredInterrupt() as interrupt:
                 self.interrupt = interrupt
@@ -224,7 +242,7 @@ class _Run:
                             break
                 epoch = 1
                 while epoch <= self.epochs:
-                    model.train()
+                    self._train_mode(modules)
                     lr_epoch = lrs(self.optimizer)[0]
                     if self.path == "runs":
                         span = min(self.epochs - epoch + 1, self.stepper.max_span(len(self.X), self.shuffling))

@@ -241,14 +241,21 @@ class RunResults:
         if not c:
             return
         history.epoch.extend(range(self.first, self.first + c))
-        cols = {"loss": (run.loss_sum[:c] / self.seen).tolist()}
+        # Python's and NumPy's float64 divisions round alike; lists first: cheaper for few epochs
+        if c < 16:
+            def div(a, b):
+                b = b[:c].tolist() if hasattr(b, "tolist") else [b] * c
+                return [x / d for x, d in zip(a[:c].tolist(), b)]
+        else:
+            def div(a, b):
+                return (a[:c] / (b[:c] if hasattr(b, "tolist") else b)).tolist()
+        cols = {"loss": div(run.loss_sum, self.seen)}
         if metric:
-            cols["accuracy"] = (run.correct[:c] / run.counted[:c]).tolist()
+            cols["accuracy"] = div(run.correct, run.counted)
         if self.val:
-            nval = len(self.stepper.X_val)
-            cols["val_loss"] = (run.val_loss_sum[:c] / nval).tolist()
+            cols["val_loss"] = div(run.val_loss_sum, len(self.stepper.X_val))
             if metric:
-                cols["val_accuracy"] = (run.val_correct[:c] / run.val_counted[:c]).tolist()
+                cols["val_accuracy"] = div(run.val_correct, run.val_counted)
         cols["lr"] = [lr] * c
         for k, v in cols.items():
             history.history.setdefault(k, []).extend(v)
