@@ -259,7 +259,8 @@ class _Run:
                         results.record(history, lr_epoch, self.stepper.metric)
                         if len(results):
                             last = epoch + len(results) - 1
-                            interrupt.check(f"after epoch {last} (step {self._steps_through(last)})")
+                            if interrupt.pending:  # the message is formatted only when needed
+                                interrupt.check(f"after epoch {last} (step {self._steps_through(last)})")
                     else:
                         for r in results:
                             stop = self._end_epoch(r, lr_epoch)
@@ -269,8 +270,10 @@ class _Run:
                         if isinstance(pending, Diverged):
                             raise pending
                         _, e, b = pending
-                        interrupt.check(f"after step {self.step} (epoch {e}, batch {b}/{self.steps})")
-                    interrupt.check(f"after epoch {epoch + len(results) - 1} (step {self.step})")
+                        if interrupt.pending:  # the message is formatted only when needed
+                            interrupt.check(f"after step {self.step} (epoch {e}, batch {b}/{self.steps})")
+                    if interrupt.pending:  # the message is formatted only when needed
+                        interrupt.check(f"after epoch {epoch + len(results) - 1} (step {self.step})")
                     if stop:
                         break
                     epoch += len(results)
@@ -300,7 +303,8 @@ class _Run:
         seen = correct = counted = 0
         stop = False
         for b, (xb, yb) in enumerate(self.batches):
-            interrupt.check(f"before step {self.step + 1} (epoch {epoch}, batch {b + 1}/{steps})")
+            if interrupt.pending:  # the message is formatted only when needed
+                interrupt.check(f"before step {self.step + 1} (epoch {epoch}, batch {b + 1}/{steps})")
             value, c, k = stepper.step(xb, yb, epoch, b + 1)
             self.step += 1
             self.history.params["steps_done"] = self.step
@@ -317,7 +321,8 @@ class _Run:
             stop = any(cb.stop_training for cb in callbacks)
             if stop:
                 break
-            interrupt.check(f"after step {self.step} (epoch {epoch}, batch {b + 1}/{steps})")
+            if interrupt.pending:  # the message is formatted only when needed
+                interrupt.check(f"after step {self.step} (epoch {epoch}, batch {b + 1}/{steps})")
         return EpochResult(epoch, loss_sum, seen, correct, counted, None, stop)
 
     def _weight(self, n: int) -> float:
@@ -357,7 +362,8 @@ class _Run:
                 scheduler.step()
         for cb in self.callbacks:
             cb.on_epoch_end(r.epoch, dict(logs))
-        self.interrupt.check(f"after epoch {r.epoch} (step {self._steps_through(r.epoch)})")
+        if self.interrupt.pending:  # the message is formatted only when needed
+            self.interrupt.check(f"after epoch {r.epoch} (step {self._steps_through(r.epoch)})")
         return r.stop or any(cb.stop_training for cb in self.callbacks)
 
     def _steps_through(self, epoch: int) -> int:
