@@ -392,3 +392,25 @@ def test_reference_backend_trains_on_numpy_only():
             fplan.compile(model, loss_fn, o)
     assert _core.plan_alloc_count() == before   # no plan was built
     assert _slot(o) is None
+
+
+def test_overflowing_update_reported_the_same_on_every_plan_path():
+    """A parameter with zero gradient and state under eps=0 becomes 0/0 = NaN in the update itself:
+    reported after that step (applied=True). With one batch per epoch that step is also the
+    epoch's last: the epoch still does not count as completed, on every path."""
+    res = []
+    for path in PATHS:
+        fastnn.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 3))
+        model[0].weight.data[...] = 0.0   # no gradient reaches it through zero layer-1 rows
+        model[1].weight.data[...] = 0.0
+        o = optim.Adam(model.parameters(), eps=0.0)
+        X = np.random.default_rng(0).standard_normal((12, 2)).astype(np.float32)
+        y = np.arange(12) % 3
+        with pytest.raises(fastnn.DivergenceError, match="update overflowed") as info:
+            fastnn.fit(model, nn.CrossEntropyLoss(), o, X, y, epochs=3, batch_size=None, verbose=0,
+                       callbacks=[c() for c in PATHS[path]])
+        e = info.value
+        res.append((str(e), e.epoch, e.step, e.batch, e.history.epoch, state_bytes(model, o)))
+    assert res[0] == res[1] == res[2]
+    assert res[0][1:5] == (1, 1, 1, [])
