@@ -67,12 +67,38 @@ cdef extern from "plan.h" nogil:
     int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *Y,
                      const int64_t *perm, int64_t b0, int64_t b1, const fnn_plan_arena *a,
                      const fnn_plan_opt *o, int flags, double *losses, int64_t *done, int64_t *bad)
+    int FNN_PLAN_METRIC_NONE, FNN_PLAN_METRIC_ARGMAX, FNN_PLAN_METRIC_THRESHOLD
+    ctypedef struct fnn_plan_epochs:
+        int64_t n, bs, steps
+        const void *X
+        const void *Y
+        const int64_t *perms
+        int64_t nval, vbs
+        const void *Xv
+        const void *Yv
+        double *loss_sum
+        int64_t *correct
+        int64_t *counted
+        double *val_loss_sum
+        int64_t *val_correct
+        int64_t *val_counted
+        double last_loss
+    void fnn_plan_set_metric(fnn_plan *p, int metric, double threshold)
+    void fnn_plan_last_count(const fnn_plan *p, int64_t *correct, int64_t *counted)
+    int fnn_plan_evaluate(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *Y,
+                          const fnn_plan_arena *a, double *loss_sum, int64_t *correct,
+                          int64_t *counted, int64_t *bad)
+    int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
+                            const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
+                            int64_t *done, int64_t *bad)
 
 PLAN_LOSSES = {"mse": FNN_PLAN_MSE, "l1": FNN_PLAN_L1, "bce": FNN_PLAN_BCE,
                "bce_logits": FNN_PLAN_BCE_LOGITS, "cross_entropy": FNN_PLAN_CE}
 PLAN_OPTIMIZERS = {"sgd": FNN_PLAN_SGD, "adam": FNN_PLAN_ADAM, "rmsprop": FNN_PLAN_RMSPROP,
                    "adagrad": FNN_PLAN_ADAGRAD}
 PLAN_CHECK_FINITE = FNN_PLAN_CHECK_FINITE
+PLAN_METRICS = {"none": FNN_PLAN_METRIC_NONE, "argmax": FNN_PLAN_METRIC_ARGMAX,
+                "threshold": FNN_PLAN_METRIC_THRESHOLD}
 PLAN_FUSED = FNN_PLAN_FUSED
 PLAN_STATUS = {"bad_input": FNN_PLAN_BAD_INPUT, "bad_target": FNN_PLAN_BAD_TARGET,
                "nonfinite_loss": FNN_PLAN_NONFINITE_LOSS, "nonfinite_grad": FNN_PLAN_NONFINITE_GRAD,
@@ -456,3 +482,165 @@ cdef class PlanCore:
         if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
             self._raise_status(st, "y")
         return st, done
+
+    # --- fit's side: metrics, evaluation, runs of epochs -------------------------------
+    def set_metric(self, int metric, double threshold=0.0):
+        """Count accuracy after every forward pass (PLAN_METRICS; see plan.h)."""
+        if metric == FNN_PLAN_METRIC_ARGMAX and not self.ce:
+            raise ValueError("metric: argmax accuracy needs class labels (CrossEntropyLoss)")
+        if metric not in (FNN_PLAN_METRIC_NONE, FNN_PLAN_METRIC_ARGMAX, FNN_PLAN_METRIC_THRESHOLD):
+            raise ValueError(f"metric: expected one of PLAN_METRICS, got {metric}")
+        fnn_plan_set_metric(self.p, metric, threshold)
+
+    @property
+    def last_count(self):
+        """(correct, counted) of the last step's forward pass under the plan's metric."""
+        cdef int64_t c = 0, n = 0
+        fnn_plan_last_count(self.p, &c, &n)
+        return c, n
+
+    def evaluate(self, cnp.ndarray X not None, cnp.ndarray Y not None, int64_t bs):
+        """Forward and loss only over (X, Y) in batches of bs: (loss sum, correct, counted)."""
+        self._check_batch(X, Y, "X", "y")
+        if bs < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {bs}")
+        if bs > fnn_plan_capacity(self.p):
+            self.reserve(bs)
+        self._prepare()
+        cdef double total = 0.0
+        cdef int64_t c = 0, k = 0, bad = -1, n = cnp.PyArray_DIM(X, 0)
+        cdef const void *pX = cnp.PyArray_DATA(X)
+        cdef const void *pY = cnp.PyArray_DATA(Y)
+        cdef int st
+        with nogil:
+            st = fnn_plan_evaluate(self.p, n, bs, pX, pY, &self.ar, &total, &c, &k, &bad)
+        self.last_bad = bad
+        if st != 0:
+            self._raise_status(st, "y")
+            raise RuntimeError(f"plan: evaluation failed with status {st}")
+        return total, c, k
+
+    def run_epochs(self, EpochRun run not None, int64_t s0, int64_t s1, object seeds=None):
+        """Steps s0..s1-1 of `run` (see fnn_plan_run_epochs); returns (status, steps done)."""
+        if run.plan is not self:
+            raise ValueError("run: made for another plan")
+        if s0 < 0 or s1 > run.total or s0 > s1:
+            raise ValueError(f"steps: expected 0 <= s0 <= s1 <= {run.total}")
+        cdef cnp.ndarray sa
+        if self.ndrop:
+            if seeds is None:
+                raise ValueError("seeds: this plan has dropout layers; pass one seed per dropout layer and step")
+            sa = <cnp.ndarray>seeds
+            if cnp.PyArray_TYPE(sa) != cnp.NPY_UINT64 or cnp.PyArray_SIZE(sa) != (s1 - s0) * self.ndrop \
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(sa):
+                raise ValueError(f"seeds: expected {(s1 - s0) * self.ndrop} contiguous uint64 seeds")
+            fnn_plan_set_seeds(self.p, <const uint64_t *>cnp.PyArray_DATA(sa))
+        cdef int64_t need = run.r.bs if run.r.bs > run.r.vbs else run.r.vbs
+        if need > fnn_plan_capacity(self.p):
+            self.reserve(need)
+        self._prepare()
+        cdef int64_t done = 0, bad = -1
+        cdef int st
+        if (s1 - s0) * run.r.bs * self.n_in < 4096:  # releasing the GIL costs more than a tiny step
+            st = fnn_plan_run_epochs(self.p, &run.r, s0, s1, &self.ar, &self.op, self.flags, &done, &bad)
+        else:
+            with nogil:
+                st = fnn_plan_run_epochs(self.p, &run.r, s0, s1, &self.ar, &self.op, self.flags, &done, &bad)
+        self.last_status = st
+        self.last_bad = bad
+        self._commit(done)
+        if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
+            self._raise_status(st, "y")
+        return st, done
+
+
+cdef class EpochRun:
+    """The arrays of one fnn_plan_run_epochs run: data, per-epoch orders and per-epoch results.
+
+    X, Y: the training data as the plan takes it; perms: (epochs, n) int64 orders or None;
+    Xv, Yv: validation data or None; metric: count accuracy. Results (zeroed here):
+    loss_sum, correct, counted, val_loss_sum, val_correct, val_counted (float64 / int64, one
+    entry per epoch of the run).
+    """
+    cdef fnn_plan_epochs r
+    cdef readonly PlanCore plan
+    cdef readonly int64_t epochs, total
+    cdef readonly object X, Y, perms, Xv, Yv
+    cdef readonly object loss_sum, correct, counted, val_loss_sum, val_correct, val_counted
+
+    def __cinit__(self, PlanCore plan not None, cnp.ndarray X not None, cnp.ndarray Y not None, int64_t bs,
+                  int64_t epochs, object perms=None, object Xv=None, object Yv=None, int64_t vbs=0,
+                  bint metric=False):
+        plan._check_batch(X, Y, "X", "y")
+        cdef int64_t n = cnp.PyArray_DIM(X, 0)
+        if bs < 1 or epochs < 0:
+            raise ValueError("batch_size, epochs: expected a positive batch size and epochs >= 0")
+        if bs > n:
+            bs = n
+        self.plan = plan
+        self.X, self.Y = X, Y
+        self.epochs = epochs
+        self.r.n = n
+        self.r.bs = bs
+        self.r.steps = (n + bs - 1) // bs
+        self.total = self.r.steps * epochs
+        self.r.X = cnp.PyArray_DATA(X)
+        self.r.Y = cnp.PyArray_DATA(Y)
+        self.r.perms = NULL
+        cdef cnp.ndarray pa
+        if perms is not None:
+            pa = <cnp.ndarray>perms
+            if cnp.PyArray_TYPE(pa) != cnp.NPY_INT64 or cnp.PyArray_NDIM(pa) != 2 \
+                    or cnp.PyArray_DIM(pa, 0) != epochs or cnp.PyArray_DIM(pa, 1) != n \
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(pa):
+                raise ValueError(f"perms: expected a contiguous int64 array of shape ({epochs}, {n})")
+            if n and (pa.min() < 0 or pa.max() >= n):
+                raise ValueError(f"perms: expected permutations of range({n})")
+            self.perms = pa
+            self.r.perms = <const int64_t *>cnp.PyArray_DATA(pa)
+        if plan._bn and (bs < 2 or n - (self.r.steps - 1) * bs < 2):
+            raise ValueError(f"batch_size: BatchNorm1d expects more than 1 value per channel when training; "
+                             f"batches of {bs} over {n} samples leave one of size {n - (self.r.steps - 1) * bs}")
+        self.r.nval = 0
+        self.r.vbs = 0
+        self.r.Xv = NULL
+        self.r.Yv = NULL
+        if Xv is not None:
+            if plan._bn or plan.ndrop:
+                raise ValueError("validation: batch norm and dropout run differently in eval mode; "
+                                 "evaluate such models outside the plan")
+            plan._check_batch(<cnp.ndarray>Xv, <cnp.ndarray>Yv, "X_val", "y_val")
+            if vbs < 1:
+                raise ValueError(f"vbs: expected a positive validation batch size, got {vbs}")
+            self.Xv, self.Yv = Xv, Yv
+            self.r.nval = cnp.PyArray_DIM(<cnp.ndarray>Xv, 0)
+            self.r.vbs = min(vbs, self.r.nval)
+            self.r.Xv = cnp.PyArray_DATA(<cnp.ndarray>Xv)
+            self.r.Yv = cnp.PyArray_DATA(<cnp.ndarray>Yv)
+        cdef Py_ssize_t e = max(epochs, 1)
+        self.loss_sum = np.zeros(e, dtype=np.float64)
+        self.val_loss_sum = np.zeros(e, dtype=np.float64)
+        self.correct = np.zeros(e, dtype=np.int64)
+        self.counted = np.zeros(e, dtype=np.int64)
+        self.val_correct = np.zeros(e, dtype=np.int64)
+        self.val_counted = np.zeros(e, dtype=np.int64)
+        self.r.loss_sum = <double *>cnp.PyArray_DATA(<cnp.ndarray>self.loss_sum)
+        self.r.val_loss_sum = <double *>cnp.PyArray_DATA(<cnp.ndarray>self.val_loss_sum)
+        self.r.correct = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>self.correct) if metric else NULL
+        self.r.counted = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>self.counted) if metric else NULL
+        self.r.val_correct = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>self.val_correct) if metric else NULL
+        self.r.val_counted = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>self.val_counted) if metric else NULL
+        self.r.last_loss = 0.0
+
+    @property
+    def steps(self):
+        return self.r.steps
+
+    @property
+    def batch_size(self):
+        return self.r.bs
+
+    @property
+    def last_loss(self):
+        """The loss of the last step run (the failing one after an error)."""
+        return self.r.last_loss

@@ -35,6 +35,14 @@ Dropout draws its seeds from fastnn's generator exactly as the eager forward doe
 BatchNorm1d and Dropout must be in training mode (checked at every call).
 
 Buffers are sized once per batch size: a step allocates nothing after the first.
+
+For ``fastnn.fit`` the plan also counts accuracy after each forward pass (``set_metric``:
+argmax for class labels, a threshold for BCE), evaluates data forward-only (``evaluate``,
+dense and layer-norm layers; no allocation), and runs many epochs per call
+(``run_epochs`` over a ``_core.EpochRun``: per-epoch orders, loss sums, counts and validation
+filled in C). fit caches its plan on the optimizer (fastnn/train/plan_cache.py).
+Under ``use_backend("reference")`` :func:`compile` refuses: a plan runs C, and the
+reference backend promises NumPy only.
 """
 from __future__ import annotations
 
@@ -203,13 +211,34 @@ def _describe(model, loss_fn, optimizer):
     return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group, watched, flatten_input
 
 
-def explain(model, loss_fn, optimizer) -> Optional[str]:
-    """None when ``compile(model, loss_fn, optimizer)`` would succeed, else the reason it would not."""
+def _refuse_reference_backend() -> None:
+    """Plans are C: under ``use_backend("reference")`` the model must run on NumPy only."""
+    from . import backend
+    if backend.get_backend() == "reference":
+        raise PlanUnsupported("backend: plans run the compiled kernels, but use_backend('reference') is in "
+                              "effect (the model must run on NumPy only); train eagerly or leave the block")
+
+
+def explain(model, loss_fn, optimizer, **fit_kwargs) -> Optional[str]:
+    """None when ``compile(model, loss_fn, optimizer)`` would succeed, else the reason it would not.
+
+    With fit's keyword arguments (``callbacks``, ``scheduler``, ``scheduler_interval``,
+    ``validation_data``), a compilable combination returns instead the line ``fit(...,
+    verbose=2)`` prints: which path fit would take (one step, one epoch or many epochs per C
+    call) and why.
+    """
     try:
+        _refuse_reference_backend()
         _describe(model, loss_fn, optimizer)
     except PlanUnsupported as e:
         return str(e)
-    return None
+    if not fit_kwargs:
+        return None
+    unknown = set(fit_kwargs) - {"callbacks", "scheduler", "scheduler_interval", "validation_data"}
+    if unknown:
+        raise TypeError(f"explain: unexpected keyword argument(s) {sorted(unknown)}")
+    from .train.loop import describe_path
+    return describe_path(model, loss_fn, optimizer, **fit_kwargs)
 
 
 class Plan(_core.PlanCore):
@@ -233,6 +262,7 @@ class Plan(_core.PlanCore):
     """
 
     def __new__(cls, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
+        _refuse_reference_backend()
         desc, loss, reduction, smoothing, kind, arena, group, watched, flat = _describe(model, loss_fn, optimizer)
         self = super().__new__(cls, arena.dtype == np.float64, desc, _core.PLAN_LOSSES[loss], reduction, smoothing)
         self.flatten_input = flat
@@ -349,7 +379,8 @@ def compile(model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fuse
     """A :class:`Plan` for training ``model`` with ``loss_fn`` and ``optimizer``.
 
     Raises :class:`PlanUnsupported` (a ValueError saying why) when the combination is not
-    covered; use :func:`explain` to ask without raising. ``batch_size`` sizes the buffers now
+    covered, or under ``use_backend("reference")`` (a plan runs C, the reference backend
+    promises NumPy only); use :func:`explain` to ask without raising. ``batch_size`` sizes the buffers now
     (otherwise the first step does). ``fused=True`` applies SGD and Adam weight updates inside
     the dW product (param.grad of the weights is then not written); RMSprop and Adagrad take
     the unfused update path.

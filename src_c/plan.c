@@ -227,6 +227,13 @@ int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
     p->seed_cur = p->seeds;
     const int st = p->is_f64 ? plan_step_f64(p, batch, (const double *)x, y, a, o, flags, loss, bad)
                              : plan_step_f32(p, batch, (const float *)x, y, a, o, flags, loss, bad);
+    p->last_correct = p->last_counted = 0;
+    if (p->metric && (st == FNN_OK || st == FNN_PLAN_NONFINITE_PARAM)) {
+        if (p->is_f64)
+            plan_count_f64(p, batch, y, &p->last_correct, &p->last_counted);
+        else
+            plan_count_f32(p, batch, y, &p->last_correct, &p->last_counted);
+    }
     if (fnn_workspace_bytes(p->ws) != before)
         fnn_plan_count_alloc();
     return st;
@@ -242,6 +249,51 @@ int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *
     const size_t before = fnn_workspace_bytes(p->ws);
     const int st = p->is_f64 ? plan_run_f64(p, n, bs, (const double *)X, Y, perm, b0, b1, a, o, flags, losses, done, bad)
                              : plan_run_f32(p, n, bs, (const float *)X, Y, perm, b0, b1, a, o, flags, losses, done, bad);
+    if (fnn_workspace_bytes(p->ws) != before)
+        fnn_plan_count_alloc();
+    return st;
+}
+
+void fnn_plan_set_metric(fnn_plan *p, int metric, double threshold)
+{
+    p->metric = metric;
+    p->metric_threshold = threshold;
+}
+
+void fnn_plan_last_count(const fnn_plan *p, int64_t *correct, int64_t *counted)
+{
+    *correct = p->last_correct;
+    *counted = p->last_counted;
+}
+
+int fnn_plan_evaluate(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *Y,
+                      const fnn_plan_arena *a, double *loss_sum, int64_t *correct,
+                      int64_t *counted, int64_t *bad)
+{
+    *loss_sum = 0.0;
+    *correct = *counted = 0;
+    *bad = -1;
+    if (bs < 1 || bs > p->cap)
+        return FNN_ENOMEM;
+    const size_t before = fnn_workspace_bytes(p->ws);
+    const int st = p->is_f64 ? plan_evaluate_f64(p, n, bs, (const double *)X, Y, a, loss_sum, correct, counted, bad)
+                             : plan_evaluate_f32(p, n, bs, (const float *)X, Y, a, loss_sum, correct, counted, bad);
+    if (fnn_workspace_bytes(p->ws) != before)
+        fnn_plan_count_alloc();
+    return st;
+}
+
+int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
+                        const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
+                        int64_t *done, int64_t *bad)
+{
+    *done = 0;
+    *bad = -1;
+    if (r->bs < 1 || r->bs > p->cap || r->steps < 1 || (r->nval > 0 && (r->vbs < 1 || r->vbs > p->cap)))
+        return FNN_ENOMEM;
+    const size_t before = fnn_workspace_bytes(p->ws);
+    const int st = p->is_f64 ? plan_run_epochs_f64(p, r, s0, s1, a, o, flags, done, bad)
+                             : plan_run_epochs_f32(p, r, s0, s1, a, o, flags, done, bad);
     if (fnn_workspace_bytes(p->ws) != before)
         fnn_plan_count_alloc();
     return st;

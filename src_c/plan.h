@@ -161,6 +161,60 @@ int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *
                  const int64_t *perm, int64_t b0, int64_t b1, const fnn_plan_arena *a,
                  const fnn_plan_opt *o, int flags, double *losses, int64_t *done, int64_t *bad);
 
+/* ------------------------------------------------------------------ fit's side
+ * Metrics counted inside the plan, a forward-only evaluation, and runs of many
+ * epochs in one call: what fastnn.fit needs so that no Python runs between steps. */
+
+/* Accuracy counted after each step's forward pass (fnn_plan_set_metric):
+ * ARGMAX: row i is right when the first index of its largest output (NaN counts
+ *   as largest, as numpy.argmax) equals the int64 label; counted = rows.
+ * THRESHOLD: element i is right when (out > threshold) == (target > 0.5);
+ *   counted = elements. */
+enum { FNN_PLAN_METRIC_NONE = 0, FNN_PLAN_METRIC_ARGMAX = 1, FNN_PLAN_METRIC_THRESHOLD = 2 };
+void fnn_plan_set_metric(fnn_plan *p, int metric, double threshold);
+/* The last fnn_plan_step's count (0, 0 without a metric). */
+void fnn_plan_last_count(const fnn_plan *p, int64_t *correct, int64_t *counted);
+
+/* Forward pass and loss only (no gradient kept, nothing updated) over X (n rows)
+ * in batches of bs <= capacity, as fit's evaluation sums them: *loss_sum =
+ * Σ_batches loss (rounded to the plan's type) × rows (mean reduction) or × 1
+ * (sum); the metric's counts summed. Dense and layer-norm layers only (batch
+ * norm and dropout behave differently in eval mode: the caller evaluates
+ * those models itself). Allocates nothing. */
+int fnn_plan_evaluate(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *Y,
+                      const fnn_plan_arena *a, double *loss_sum, int64_t *correct,
+                      int64_t *counted, int64_t *bad);
+
+/* A run of epochs over the same data: step s (0-based from the run's start)
+ * is batch s % steps of epoch s / steps, holding samples perms[e·n + b·bs ...]
+ * (perms NULL: in order), as fnn_plan_run. Per epoch e of the run (arrays
+ * indexed by e, zeroed by the caller):
+ *   loss_sum[e]  Σ loss (rounded to the plan's type) × rows (mean) or × 1 (sum)
+ *   correct[e], counted[e]  the metric's counts (NULL: none)
+ *   val_*[e]     fnn_plan_evaluate on (Xv, Yv) after the epoch's last step,
+ *                in the same call (nval 0: none)
+ * *last_loss: the loss of the last step run (the failing one on an error). */
+typedef struct {
+    int64_t n, bs, steps;
+    const void *X, *Y;
+    const int64_t *perms;
+    int64_t nval, vbs;
+    const void *Xv, *Yv;
+    double *loss_sum;
+    int64_t *correct, *counted;
+    double *val_loss_sum;
+    int64_t *val_correct, *val_counted;
+    double last_loss;
+} fnn_plan_epochs;
+
+/* Steps s0 .. s1-1 of the run (the optimizer's o->step / sgd_mode describe step
+ * s0). Stops at the first failing step as fnn_plan_run: *done = steps
+ * completed (a NONFINITE_PARAM step counts as done). Dropout seeds: row
+ * s - s0 of fnn_plan_set_seeds. Needs capacity >= max(bs, vbs). */
+int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
+                        const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
+                        int64_t *done, int64_t *bad);
+
 #ifdef __cplusplus
 }
 #endif

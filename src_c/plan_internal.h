@@ -36,6 +36,9 @@ struct fnn_plan {
     const uint64_t *seeds, *seed_cur;  /* all seeds / this step's row */
     int64_t tiny_batch, tiny_n;  /* plan_is_tiny's last question (batch 0: none yet) */
     int tiny;                    /* and its answer */
+    int metric;                  /* FNN_PLAN_METRIC_*: counted after each forward */
+    double metric_threshold;
+    int64_t last_correct, last_counted;  /* the last step's counts */
 };
 
 void fnn_plan_count_alloc(void);

@@ -69,7 +69,7 @@ def run_steps(quick: bool, torch: bool, threads: Optional[int]) -> Dict[str, Any
     if quick:  # the overhead-bound networks only, few blocks: a smoke test, not a measurement
         kwargs.update(sizes=["tiny_xor", "tiny_flip", "small"], repeats=3)
     if not torch:
-        kwargs["impls"] = ["fastnn-plan", "fastnn-epoch", "fastnn-eager", "numpy", "jax"]
+        kwargs["impls"] = ["fastnn-plan", "fastnn-epoch", "fastnn-fit", "fastnn-fit-e1", "fastnn-eager", "numpy", "jax"]
     rows = fn(**kwargs)
     return {"available": True, "results": rows,
             "text": mod.format_rows(rows) if hasattr(mod, "format_rows") else None}

@@ -1,6 +1,7 @@
 """Training-step benchmark: time per step (forward + loss + backward + SGD update) of the same
-network in fastnn (compiled plan called from Python, steps inside ``plan.epoch``, and the
-PyTorch-style eager loop; ``fastnn-fused``: the plan with the weight update fused into the
+network in fastnn (compiled plan called from Python, steps inside ``plan.epoch``, steps inside
+``fastnn.fit`` — ``fastnn-fit``: one call of many epochs, ``fastnn-fit-e1``: one fit(epochs=1)
+call, i.e. fit's per-call cost spread over one epoch's steps —, and the PyTorch-style eager loop; ``fastnn-fused``: the plan with the weight update fused into the
 dW product), in NumPy written as an expert would (``numpy_mlp.NumpyMLP``), in
 PyTorch eager and in JAX ``jit`` when those are installed — all in one process, as ratios.
 
@@ -89,6 +90,33 @@ def build_fastnn_epoch(sizes, act, out_act, loss, batch, steps):
     X = np.ascontiguousarray(np.tile(x, (steps, 1)))
     Y = np.ascontiguousarray(np.tile(y, steps) if y.ndim == 1 else np.tile(y, (steps, 1)))
     return lambda: p.epoch(X, Y, batch_size=batch, shuffle=False)
+
+
+# Samples in the data set fit trains on (the batch is NETWORKS' batch): XOR's 4 samples as one
+# batch, the 4-3-4 network online over 4 samples, 16 batches for the others.
+FIT_SAMPLES = {"tiny_xor": 4, "tiny_flip": 4, "small": 512, "medium": 2048, "large": 4096}
+
+
+def build_fastnn_fit(sizes, act, out_act, loss, batch, steps, epochs=None):
+    """A callable running ``fastnn.fit`` as users call it (default metrics, shuffling, verbose=0)
+    for about `steps` steps (or `epochs` epochs); ``.steps`` is the steps one call runs."""
+    import fastnn
+    model, loss_fn, opt = _fastnn_model(sizes, act, out_act, loss)
+    n = FIT_SAMPLES_BY_SIZES.get(tuple(sizes), 16 * batch)
+    r = np.random.default_rng(1)
+    X = r.standard_normal((n, sizes[0])).astype(np.float32)
+    y = _data(sizes, loss, n, seed=2)[1]
+    per_epoch = -(-n // batch)
+    epochs = max(1, steps // per_epoch) if epochs is None else epochs
+    fastnn.fit(model, loss_fn, opt, X, y, epochs=1, batch_size=batch, verbose=0)  # compile and cache the plan
+
+    def call():
+        fastnn.fit(model, loss_fn, opt, X, y, epochs=epochs, batch_size=batch, verbose=0)
+    call.steps = epochs * per_epoch
+    return call
+
+
+FIT_SAMPLES_BY_SIZES = {tuple(NETWORKS[k][0]): v for k, v in FIT_SAMPLES.items()}
 
 
 def _eager_step(model, loss_fn, opt, x, y):
@@ -266,7 +294,8 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
     except ImportError:
         have_jax = False
     names = list(NETWORKS) if sizes is None else list(sizes)
-    all_impls = ["fastnn-plan", "fastnn-fused", "fastnn-epoch", "fastnn-eager", "numpy", "torch", "jax"]
+    all_impls = ["fastnn-plan", "fastnn-fused", "fastnn-epoch", "fastnn-fit", "fastnn-fit-e1", "fastnn-eager",
+                 "numpy", "torch", "jax"]
     impls = all_impls if impls is None else list(impls)
     rows: List[dict] = []
     peak = _gemm_peak_gflops(threads) if any(n in ("medium", "large") for n in names) else None
@@ -285,13 +314,19 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
                 continue
             if impl == "fastnn-fused" and name not in ("medium", "large"):
                 continue  # small layers run as direct loops: the same path as fastnn-plan
-            if impl == "fastnn-epoch":
+            if impl in ("fastnn-epoch", "fastnn-fit", "fastnn-fit-e1"):
                 continue  # built below, sized from fastnn-plan's time
             fns[impl], per_call[impl] = builders[impl](*args), 1
         if "fastnn-epoch" in impls:
             guess = _measure(fns["fastnn-plan"], 1, 0.01) if "fastnn-plan" in fns else 1e-4
             steps = max(16, min(100000, int(0.05 / max(guess, 1e-7))))
             fns["fastnn-epoch"], per_call["fastnn-epoch"] = build_fastnn_epoch(*args, steps), steps
+        for impl, epochs in (("fastnn-fit", None), ("fastnn-fit-e1", 1)):
+            if impl in impls:  # fit(epochs=many) per step, and one fit(epochs=1) call per step of it
+                guess = _measure(fns["fastnn-plan"], 1, 0.01) if "fastnn-plan" in fns else 1e-4
+                steps = max(16, min(200000, int(0.05 / max(guess, 1e-7))))
+                fn = build_fastnn_fit(*args, steps, epochs=epochs)
+                fns[impl], per_call[impl] = fn, fn.steps
         # Calibrate each block to ~target seconds, then time the implementations round-robin,
         # one block each per round with a pause before it, so drift in the machine's load hits
         # all of them alike and no block starts while another library's threads still spin.
