@@ -12,6 +12,11 @@ workers spin for ~0.2 s after each call, and an OpenMP region started in that wi
 many times slower (see /work/shared/anchors.md). Each number is the best of repeated timed
 blocks (on a shared machine interference only adds time); one-thread rows use the calling
 thread's CPU time, two-thread rows wall-clock time.
+
+The idle-machine A/B of the GEMM's two schedules (same bits, see src_c/gemm/schedule.c):
+
+    FASTNN_GEMM_SCHEDULE=static  python benchmarks/bench_gemm.py
+    FASTNN_GEMM_SCHEDULE=dynamic python benchmarks/bench_gemm.py
 """
 from __future__ import annotations
 
@@ -89,7 +94,8 @@ def main(argv):
         for row in run_table(threads, quick):
             print("ROW\t" + "\t".join(str(v) for v in row), flush=True)
         return 0
-    print(f"fastnn kernels: {_core.gemm_kernel_name()}  blocks: {_core.gemm_block_sizes()}")
+    print(f"fastnn kernels: {_core.gemm_kernel_name()}  schedule: {_core.gemm_schedule()}  "
+          f"blocks: {_core.gemm_block_sizes()}")
     print(f"numpy {np.__version__}; CPU: {cpu_name()}")
     all_rows = []
     for threads in (1, 2):

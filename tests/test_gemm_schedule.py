@@ -152,3 +152,44 @@ def test_delay_hook_holds_a_thread_back(rng):
         t0 = time.perf_counter()
         ops.matmul(a, b, out=c)
         assert time.perf_counter() - t0 >= 0.02
+
+
+def test_bench_contended_section(tmp_path, capsys):
+    """`fastnn bench --only contended` runs that section alone (no kernel table), both schedules,
+    and its ratios are the ones its times give."""
+    import json
+
+    from fastnn.cli import main
+
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--no-torch", "--only", "contended", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "## Contended" in out and "## Kernels" not in out
+    d = json.loads(path.read_text())
+    assert d["results"] == []
+    rows = d["contended"]
+    assert {r["schedule"] for r in rows} == {"static", "dynamic"}
+    for r in rows:
+        t = r["times_s"]
+        assert r["match"] is True
+        assert r["interleaved_vs_numpy"] == pytest.approx(t["interleaved"]["numpy"] / t["interleaved"]["fastnn"])
+        assert r["busy_vs_idle"] == pytest.approx(t["idle"]["fastnn"] / t["busy"]["fastnn"])
+        assert r["busy_vs_numpy"] == pytest.approx(t["busy"]["numpy"] / t["busy"]["fastnn"])
+    assert _core.gemm_schedule() in ("dynamic", "static")  # the section restores the schedule
+
+
+def test_busy_core_spins_pinned_and_stops():
+    import os
+    import time
+
+    from fastnn.bench.contended import busy_core
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    t0 = os.times()
+    with busy_core() as cpu:
+        assert cpu in os.sched_getaffinity(0)
+        time.sleep(0.2)
+    spent = os.times()
+    # The child's CPU time is counted once it has been waited for: it really spun.
+    assert spent.children_user + spent.children_system - t0.children_user - t0.children_system > 0.05
