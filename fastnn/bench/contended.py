@@ -87,6 +87,20 @@ def _blas_threads(threads: int):
         yield True
 
 
+def _available_schedules() -> List[str]:
+    """SCHEDULES this build can run (a serial build has only the static one)."""
+    from .. import _core
+    before, ok = _core.gemm_schedule(), []
+    for name in SCHEDULES:
+        try:
+            _core.set_gemm_schedule(name)
+        except ValueError:
+            continue
+        ok.append(name)
+    _core.set_gemm_schedule(before)
+    return ok
+
+
 def _median_call(fn: Callable[[], Any], cfg: BenchConfig) -> float:
     per_call, _ = time_blocks(fn, cfg.block_s, blocks=cfg.blocks)
     return statistics.median(per_call)
@@ -125,7 +139,7 @@ def run_contended(cfg: BenchConfig, threads: int = 2, progress: Optional[Callabl
             match = _close(c_f, c_n, 1e-4)
             time.sleep(cfg.pause_s)
             idle_numpy = _median_call(nump, cfg)
-            for sched in SCHEDULES:
+            for sched in _available_schedules():
                 with _threads_and_schedule(threads, sched):
                     time.sleep(cfg.pause_s)
                     idle_f = _median_call(fast, cfg)
