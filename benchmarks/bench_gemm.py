@@ -12,6 +12,16 @@ workers spin for ~0.2 s after each call, and an OpenMP region started in that wi
 many times slower (see /work/shared/anchors.md). Each number is the best of repeated timed
 blocks (on a shared machine interference only adds time); one-thread rows use the calling
 thread's CPU time, two-thread rows wall-clock time.
+
+The idle-machine A/B of the GEMM's two schedules (same bits, see src_c/gemm/schedule.c):
+
+    FASTNN_GEMM_SCHEDULE=static  python benchmarks/bench_gemm.py
+    FASTNN_GEMM_SCHEDULE=dynamic python benchmarks/bench_gemm.py
+    python benchmarks/bench_gemm.py --schedules [--threads 2]   # both, alternating, one process
+
+`--schedules` times the two schedules in alternating blocks and prints wall time and process
+CPU time per call (fastnn's idle threads sleep, so CPU time is the work both threads did,
+which other processes on the machine disturb far less than wall time).
 """
 from __future__ import annotations
 
@@ -82,14 +92,52 @@ def run_table(threads, quick):
     return rows
 
 
+def schedule_ab(threads, rounds=12):
+    """Static against dynamic schedule, same process, alternating blocks of 3 calls."""
+    import statistics
+    fastnn.set_num_threads(threads)
+    before = _core.gemm_schedule()
+    print(f"{threads} thread(s), float32; medians of {rounds} blocks per schedule; static/dynamic > 1: "
+          "dynamic faster")
+    print("| shape | static wall | dynamic wall | wall static/dynamic | static CPU | dynamic CPU | "
+          "CPU static/dynamic |")
+    print("|---|---|---|---|---|---|---|")
+    for label, m, n, k, ta, tb in SHAPES:
+        a, b, c = matmul_operands(m, n, k, ta, tb, np.float32)
+        f = fastnn_matmul(a, b, c, ta, tb)
+        wall = {"static": [], "dynamic": []}
+        cpu = {"static": [], "dynamic": []}
+        for s in wall:
+            _core.set_gemm_schedule(s)
+            f()
+        for r in range(rounds):
+            for s in (("static", "dynamic") if r % 2 else ("dynamic", "static")):
+                _core.set_gemm_schedule(s)
+                w0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(3):
+                    f()
+                wall[s].append((time.perf_counter() - w0) / 3)
+                cpu[s].append((time.process_time() - c0) / 3)
+        w = {s: statistics.median(v) * 1e3 for s, v in wall.items()}
+        u = {s: statistics.median(v) * 1e3 for s, v in cpu.items()}
+        print(f"| {label} | {w['static']:.3f} ms | {w['dynamic']:.3f} ms | {w['static'] / w['dynamic']:.2f} | "
+              f"{u['static']:.3f} ms | {u['dynamic']:.3f} ms | {u['static'] / u['dynamic']:.2f} |", flush=True)
+    _core.set_gemm_schedule(before)
+    return 0
+
+
 def main(argv):
     quick = "--quick" in argv
+    if "--schedules" in argv:
+        threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else 2
+        return schedule_ab(threads)
     if "--child" in argv:
         threads = int(argv[argv.index("--child") + 1])
         for row in run_table(threads, quick):
             print("ROW\t" + "\t".join(str(v) for v in row), flush=True)
         return 0
-    print(f"fastnn kernels: {_core.gemm_kernel_name()}  blocks: {_core.gemm_block_sizes()}")
+    print(f"fastnn kernels: {_core.gemm_kernel_name()}  schedule: {_core.gemm_schedule()}  "
+          f"blocks: {_core.gemm_block_sizes()}")
     print(f"numpy {np.__version__}; CPU: {cpu_name()}")
     all_rows = []
     for threads in (1, 2):

@@ -36,6 +36,9 @@ cdef extern from "gemm/gemm.h" nogil:
     int fnn_gemm_selftest()
     int fnn_fma_peak_run(int64_t iters, float *sink)
     int64_t fnn_fma_peak_flops_per_iter()
+    const char *fnn_gemm_schedule_name()
+    int fnn_gemm_set_schedule(const char *name)
+    void fnn_gemm_test_delay(int tid, int64_t us)
 
 
 cdef class Workspace:
@@ -166,6 +169,29 @@ def set_gemm_kernels(name):
                          f"(available: {', '.join(gemm_available_kernels())})")
     if st != 0:
         raise ValueError(f"name: unknown kernel set {name!r}")
+
+
+def gemm_schedule():
+    """How products share their tiles over the threads: 'dynamic' (claimed in turn) or 'static'."""
+    return fnn_gemm_schedule_name().decode()
+
+
+def set_gemm_schedule(name):
+    """Switch the GEMM schedule to 'dynamic' or 'static' (same results; for tests/benchmarks,
+    not thread-safe with running products). FASTNN_GEMM_SCHEDULE sets it at start-up."""
+    if name not in ("dynamic", "static"):
+        raise ValueError(f"name: expected 'dynamic' or 'static', got {name!r}")
+    cdef bytes bname = name.encode()
+    if fnn_gemm_set_schedule(bname) != 0:
+        raise ValueError(f"name: this build cannot run the {name!r} schedule (no OpenMP)")
+
+
+def _gemm_test_delay(int thread_id, int64_t microseconds):
+    """Test hook: thread ``thread_id`` of each product's team sleeps this long before every
+    tile it takes (0 turns it off), to force a skewed schedule."""
+    if microseconds < 0:
+        raise ValueError(f"microseconds: must be >= 0, got {microseconds}")
+    fnn_gemm_test_delay(thread_id, microseconds)
 
 
 def fma_peak_gflops(double seconds=0.2):

@@ -157,7 +157,7 @@ def run(quick: bool = False, threads: Optional[int] = None, json_path: Optional[
         print(text, file=out, flush=True)
 
     t_start = time.perf_counter()
-    wanted = list(sections) if sections else list(SECTIONS) + ["steps"]
+    wanted = list(sections) if sections else list(SECTIONS) + ["contended", "steps"]
     with _thread_limits(threads, torch) as notes:
         m = machine_info(torch=torch)
         peers = ["numpy"] + (["torch"] if m.get("torch") else [])
@@ -179,10 +179,20 @@ def run(quick: bool = False, threads: Optional[int] = None, json_path: Optional[
         kernel_sections = [s for s in SECTIONS if s in wanted]
         results = run_kernel_benchmarks(sections=kernel_sections, cfg=cfg,
                                         progress=lambda s: print(f"  running {s} ...", file=sys.stderr,
-                                                                 flush=True))
+                                                                 flush=True)) if kernel_sections else []
         if results:
             say("## Kernels (time per call; speed-up = peer time / fastnn time)")
             say(format_table(results, peers))
+            say()
+        contended: List[Dict[str, Any]] = []
+        if "contended" in wanted:
+            from .contended import format_contended, run_contended
+            contended = run_contended(cfg, threads=2, progress=lambda s: print(f"  running {s} ...",
+                                                                             file=sys.stderr, flush=True))
+            say("## Contended (2 threads, float32; ratios > 1: fastnn faster / no loss)")
+            say("interleaved: fastnn and NumPy in alternating blocks of 3 calls, no pause; busy core: "
+                "beside a busy-loop process pinned to one CPU; idle: as in the kernels table")
+            say(format_contended(contended))
             say()
         step_res: Dict[str, Any] = {"available": False, "note": "not requested"}
         if steps and "steps" in wanted:
@@ -193,12 +203,12 @@ def run(quick: bool = False, threads: Optional[int] = None, json_path: Optional[
     peak = peak_memory_mib()
     elapsed = time.perf_counter() - t_start
     say(f"peak memory (max RSS): {peak:.0f} MiB; bench wall time {elapsed:.1f} s")
-    bad = [r["case"] for r in results if not r.get("match", True)]
+    bad = [r["case"] for r in results + contended if not r.get("match", True)]
     if bad:
         say(f"WARNING: fastnn's results differ from NumPy's for: {', '.join(bad)}")
 
     payload = {"machine": m, "settings": {**cfg.as_dict(), "threads": threads, "sections": wanted},
-               "peers": peers, "results": results, "steps": step_res, "peak_memory_mib": peak,
+               "peers": peers, "results": results, "contended": contended, "steps": step_res, "peak_memory_mib": peak,
                "elapsed_s": elapsed}
     if json_path:
         with open(json_path, "w", encoding="utf-8") as f:

@@ -12,9 +12,9 @@
  * read). k == 0 gives C = beta·C (+ bias, act). C must not overlap A, B, bias
  * or the pre-activation output; the caller checks.
  *
- * Results are bitwise identical for any thread count: threads split the M and
- * N loops only, and every element is computed by one thread with the same
- * K blocking.
+ * Results are bitwise identical for any thread count and schedule: threads
+ * split the M and N loops only, and every element is computed by one thread
+ * with the same K blocking.
  */
 #ifndef FASTNN_GEMM_H
 #define FASTNN_GEMM_H
@@ -94,6 +94,20 @@ typedef struct {
  * FNN_OK or FNN_ENOMEM. */
 int fnn_gemm_pair_f32(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws);
 int fnn_gemm_pair_f64(const fnn_gemm_operands *p, const fnn_gemm_operands *q, fnn_workspace *ws);
+
+/* How a product's work is shared out over the team (schedule.c):
+ * "dynamic" (the default where OpenMP and atomics are available): threads
+ * claim macro-tiles of C from a shared counter, so a thread on a free core
+ * takes the tiles of one slowed by another process on its core; "static":
+ * each thread owns a rectangle of C fixed in advance. Results are bitwise the
+ * same either way. FASTNN_GEMM_SCHEDULE=static|dynamic sets the start-up
+ * choice. fnn_gemm_set_schedule: 0 on success, -1 if this build cannot run
+ * it, -2 unknown name; not thread-safe with running products. */
+const char *fnn_gemm_schedule_name(void);
+int fnn_gemm_set_schedule(const char *name);
+/* Test hook: thread `tid` of every product's team sleeps `us` microseconds
+ * before each tile it takes (us = 0 turns it off). */
+void fnn_gemm_test_delay(int tid, int64_t us);
 
 /* Kernel sets. */
 #define FNN_KERNELS_PORTABLE 1

@@ -112,4 +112,41 @@ int fnn_gemm_selftest_packers(void);
 void fnn_kernels_avx512(fnn_kernel_set *ks);
 #endif
 
+
+/* Tile scheduling (schedule.c). Dynamic claiming needs OpenMP threads and
+ * the GCC/Clang atomic builtins; elsewhere products run static. */
+#if defined(_OPENMP) && (defined(__GNUC__) || defined(__clang__))
+#define FNN_HAVE_GEMM_DYNAMIC 1
+#else
+#define FNN_HAVE_GEMM_DYNAMIC 0
+#endif
+#define FNN_SCHED_STATIC 0
+#define FNN_SCHED_DYNAMIC 1
+#define FNN_SCHED_DEFAULT FNN_SCHED_DYNAMIC
+/* The schedule products use now (FNN_SCHED_*). */
+int fnn_gemm_schedule(void);
+/* Test hook (fnn_gemm_test_delay): thread fnn_gemm_delay_tid sleeps
+ * fnn_gemm_delay_us before each tile; zero cost while fnn_gemm_delay_us is 0. */
+extern int fnn_gemm_delay_tid;
+extern int64_t fnn_gemm_delay_us;
+void fnn_gemm_delay_now(void);
+#define FNN_GEMM_TEST_DELAY(tid)                                                  \
+    do {                                                                          \
+        if (fnn_gemm_delay_us && (tid) == fnn_gemm_delay_tid)                     \
+            fnn_gemm_delay_now();                                                 \
+    } while (0)
+#if FNN_HAVE_GEMM_DYNAMIC
+#define FNN_FETCH_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define FNN_LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define FNN_STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FNN_CAS(p, expect, v) \
+    __atomic_compare_exchange_n((p), (expect), (v), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+#endif
+/* Packed B held whole for a dynamic product up to this many bytes; larger
+ * B run static. */
+#define FNN_GEMM_DYN_B_MAX ((size_t)32 << 20)
+/* Per-thread A kept packed over all K blocks of one M block (reused by the
+ * thread's next tile in the same rows) up to this many bytes. */
+#define FNN_GEMM_DYN_A_MAX ((size_t)4 << 20)
+
 #endif
