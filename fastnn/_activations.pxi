@@ -88,3 +88,35 @@ def softmax_backward(cnp.ndarray out, cnp.ndarray grad_out, cnp.ndarray y, int64
             fnn_softmax_backward_f32(rows, cols, <float *>pdx, <const float *>pdy, <const float *>pyv)
         else:
             fnn_softmax_backward_f64(rows, cols, <double *>pdx, <const double *>pdy, <const double *>pyv)
+
+
+cdef extern from "vmath.h" nogil:
+    void fnn_vm_func_f32(int fn, int64_t n, float *y, const float *x)
+    void fnn_vm_func_f64(int fn, int64_t n, double *y, const double *x)
+    const char *fnn_vm_kernel_name()
+
+_VMATH_FUNCS = {"exp": 0, "sigmoid": 1, "tanh": 2, "erf": 3}
+
+
+def vmath_eval(str fn, cnp.ndarray out, cnp.ndarray x):
+    """out[...] = fn(x) with vmath's vectorised exp/sigmoid/tanh/erf (for tests
+    against libm); contiguous, same dtype and size; may alias."""
+    if fn not in _VMATH_FUNCS:
+        raise ValueError(f"fn must be one of {sorted(_VMATH_FUNCS)}, got {fn!r}")
+    cdef int code = _VMATH_FUNCS[fn]
+    cdef int kind = _kind(x, "x")
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    _contig(x, "x")
+    _out_array(out, "out", kind, n)
+    cdef void *py = cnp.PyArray_DATA(out)
+    cdef const void *px = cnp.PyArray_DATA(x)
+    with nogil:
+        if kind == 0:
+            fnn_vm_func_f32(code, n, <float *>py, <const float *>px)
+        else:
+            fnn_vm_func_f64(code, n, <double *>py, <const double *>px)
+
+
+def vmath_kernel_name():
+    """Which vmath implementation runs: 'avx2' or 'portable' (follows the GEMM's kernel set)."""
+    return fnn_vm_kernel_name().decode()
