@@ -43,6 +43,15 @@ double fnn_vm_act1_f64(int act, double x);
 float fnn_vm_grad1_f32(int act, float x);   /* act' for GELU, GELU_TANH */
 double fnn_vm_grad1_f64(int act, double x);
 
+/* Baselines for benchmarks (vmath_libm.c): the libm formulas one element at a
+ * time, and a loop over the one-element call (the GEMM epilogue's path). */
+void fnn_vm_libm_act_f32(int64_t n, float *y, const float *x, int act);
+void fnn_vm_libm_act_f64(int64_t n, double *y, const double *x, int act);
+void fnn_vm_libm_act_backward_f32(int64_t n, float *dx, const float *dy, const float *x, int act);
+void fnn_vm_libm_act_backward_f64(int64_t n, double *dx, const double *dy, const double *x, int act);
+void fnn_vm_one_lane_act_f32(int64_t n, float *y, const float *x, int act);
+void fnn_vm_one_lane_act_f64(int64_t n, double *y, const double *x, int act);
+
 /* Name of the implementation in use ("avx2" or "portable"). */
 const char *fnn_vm_kernel_name(void);
 
