@@ -12,6 +12,7 @@ Each area lives in its own include file so it can be read on its own.
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 
+import os
 import time
 
 cnp.import_array()
@@ -20,6 +21,7 @@ include "_checks.pxi"
 include "_threads.pxi"
 include "_activations.pxi"
 include "_gemm.pxi"
+include "_fma_peak.pxi"
 include "_dense.pxi"
 include "_losses.pxi"
 include "_optim.pxi"

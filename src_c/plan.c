@@ -197,11 +197,15 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #define FNN_SQRT sqrtf
 #define FNN_ACT_FN fnn_act_f32
 #define FNN_ACT_GRAD fnn_act_grad_f32
+#define FNN_VM_ACT fnn_vm_act_f32
+#define FNN_VM_ACT_BACKWARD fnn_vm_act_backward_f32
 #include "plan_instance.inc"
 #undef real
 #undef FNN_T
 #undef FNN_ACT_FN
 #undef FNN_ACT_GRAD
+#undef FNN_VM_ACT
+#undef FNN_VM_ACT_BACKWARD
 #undef FNN_SQRT
 #undef FNN_SINT
 
@@ -211,11 +215,15 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #define FNN_SQRT sqrt
 #define FNN_ACT_FN fnn_act_f64
 #define FNN_ACT_GRAD fnn_act_grad_f64
+#define FNN_VM_ACT fnn_vm_act_f64
+#define FNN_VM_ACT_BACKWARD fnn_vm_act_backward_f64
 #include "plan_instance.inc"
 #undef real
 #undef FNN_T
 #undef FNN_ACT_FN
 #undef FNN_ACT_GRAD
+#undef FNN_VM_ACT
+#undef FNN_VM_ACT_BACKWARD
 
 int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
                   const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,

@@ -6,7 +6,9 @@
  * of the active kernel set. A figure read off the running machine, not a
  * datasheet's clock × width, so a VM's real clock and sharing are in it. */
 #include "gemm_internal.h"
+#include "fma_peak.h"
 
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -91,6 +93,75 @@ int fnn_fma_peak_run(int64_t iters, float *sink)
             total += chains_portable(iters);
     }
     (void)id;
+    *sink = total;
+    return team;
+}
+
+static double now_s(void)
+{
+#ifdef _OPENMP
+    return omp_get_wtime();
+#else
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
+}
+
+/* The calling thread's CPU time (POSIX), or wall time where there is none:
+ * preemption on a busy machine stops this clock, so a loop's rate by it is
+ * the core's rate while the thread ran. */
+static double thread_cpu_s(void)
+{
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
+    return now_s();
+}
+
+static float chains_active(int id, int64_t iters)
+{
+#if FNN_HAVE_X86_KERNELS
+    if (id == FNN_KERNELS_AVX512)
+        return chains_avx512(iters);
+    if (id == FNN_KERNELS_AVX2)
+        return chains_avx2(iters);
+#endif
+    (void)id;
+    return chains_portable(iters);
+}
+
+/* `iters` chain steps on each of `nthreads` threads, started together (a
+ * barrier after the fork, so the fork's cost and a late thread are not in the
+ * figure) and each timing its own loop: seconds[t] gets thread t's time
+ * and cpu_seconds[t] its CPU time (both have nthreads entries). Returns the
+ * team size that ran; the all-core rate is team · iters · flops_per_iter /
+ * max(seconds). */
+int fnn_fma_peak_timed(int64_t iters, int nthreads, double *seconds, double *cpu_seconds, float *sink)
+{
+    const int id = fnn_gemm_active()->id;
+    int team = 1;
+    float total = 0;
+    if (nthreads < 1)
+        nthreads = 1;
+    for (int t = 0; t < nthreads; t++)
+        seconds[t] = cpu_seconds[t] = 0;
+    FNN_PRAGMA(omp parallel reduction(+ : total) num_threads(nthreads))
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        FNN_PRAGMA(omp single)
+        team = omp_get_num_threads();
+        /* omp single ends with a barrier: every thread starts here together */
+#endif
+        const double t0 = now_s(), c0 = thread_cpu_s();
+        total += chains_active(id, iters);
+        cpu_seconds[tid] = thread_cpu_s() - c0;
+        seconds[tid] = now_s() - t0;
+    }
     *sink = total;
     return team;
 }
