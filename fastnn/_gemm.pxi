@@ -106,7 +106,7 @@ def gemm(Workspace ws, cnp.ndarray c, cnp.ndarray a, cnp.ndarray b, bint trans_a
          bint trans_b=False, double alpha=1.0, double beta=0.0):
     """c = alpha·op(a)·op(b) + beta·c for 2-D arrays of one float dtype, any strides.
 
-    c must be writable and must not overlap a or b (checked by the caller, fastnn.ops)."""
+    c must be writable and must not overlap a or b (checked here)."""
     cdef int kind = _kind(c, "out")
     cdef int64_t rs_a, cs_a, rs_b, cs_b, rs_c, cs_c, t
     _matrix(a, "a", kind, &rs_a, &cs_a)
@@ -126,6 +126,7 @@ def gemm(Workspace ws, cnp.ndarray c, cnp.ndarray a, cnp.ndarray b, bint trans_a
         raise ValueError(f"b: op(b) must have {k} rows to match op(a) of shape ({m}, {k}), got ({kb}, {n})")
     if cnp.PyArray_DIM(c, 0) != m or cnp.PyArray_DIM(c, 1) != n:
         raise ValueError(f"out: expected shape ({m}, {n}), got {(<object>c).shape}")
+    _apart(c, "out", ("a", a, "b", b))
     cdef void *pc = cnp.PyArray_DATA(c)
     cdef const void *pa = cnp.PyArray_DATA(a)
     cdef const void *pb = cnp.PyArray_DATA(b)

@@ -17,31 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._validate import as_float, check_out, check_scalar, out_or_new
+from .._checks import as_float, check_flag, check_inplace, check_no_overlap, check_out, check_p, check_scalar
+from .._checks import check_seed, out_or_new
 
 _MASK_DTYPES = (np.dtype(np.uint8), np.dtype(np.bool_))
+_inplace = check_inplace
 
 
 # ------------------------------------------------------------------ checks
-
-def check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed}")
-    return seed
-
-
-def check_p(p) -> float:
-    return check_scalar(p, "p", low=0.0, high=1.0)
-
-
-def check_flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
-    return bool(value)
-
 
 def _vector(a, name: str, c: int, dtype) -> np.ndarray | None:
     """An optional (c,) input vector, converted to dtype."""
@@ -51,15 +34,6 @@ def _vector(a, name: str, c: int, dtype) -> np.ndarray | None:
     if a.shape != (c,):
         raise ValueError(f"{name}: expected shape ({c},), got {a.shape}")
     return a
-
-
-def _inplace(a, name: str, shape, dtype) -> np.ndarray | None:
-    """An optional array updated in place: must already have the exact shape and dtype."""
-    if a is None:
-        return None
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray (it is updated in place), got {type(a).__name__}")
-    return check_out(a, name, shape, dtype)
 
 
 def _mask(mask, name: str, shape, output: bool) -> np.ndarray:
@@ -79,23 +53,7 @@ def _mask(mask, name: str, shape, output: bool) -> np.ndarray:
     return mask
 
 
-def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.strides == b.strides and a.nbytes == b.nbytes)
-
-
-def _no_overlap(outputs, inputs, may_alias=()) -> None:
-    """Every output distinct from every other array, except an exact alias
-    of an input named in ``may_alias`` (the kernels read each element of those
-    before writing the same element of the output)."""
-    outs = [(n, a) for n, a in outputs if a is not None]
-    for i, (name, out) in enumerate(outs):
-        others = outs[i + 1:] + [(n, a) for n, a in inputs if a is not None]
-        for other_name, a in others:
-            if np.may_share_memory(out, a) and np.shares_memory(out, a):
-                if other_name in may_alias and _same_memory(out, a):
-                    continue
-                raise ValueError(f"{name}: must not overlap {other_name}")
+_no_overlap = check_no_overlap
 
 
 def _need_batch(n: int, shape) -> None:
