@@ -72,26 +72,34 @@ def as_float(x, name: str, dtype=None, ndim=None, contiguous: bool = True) -> np
     raise ``TypeError``. ``contiguous``: copy unless C-contiguous and aligned; otherwise copy only
     unaligned arrays and strides that are not whole elements (the GEMM reads any such strides).
     """
+    if type(x) is np.ndarray:  # the usual case first: nothing to convert, a few attribute tests
+        dt = x.dtype
+        if (dt is dtype) if dtype is not None else (dt is F32 or dt is F64):
+            flags = x.flags
+            if flags.aligned and (flags.c_contiguous or not (contiguous or _odd_strides(x))):
+                if ndim is not None and x.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
+                    raise ValueError(f"{name}: expected a {_ndim_words(ndim)} array, got shape {x.shape}")
+                return x
     a = x if type(x) is np.ndarray else np.asarray(x)
     dt = a.dtype
-    if not (dt is dtype if dtype is not None else (dt is F32 or dt is F64)):  # identity: the usual case
-        if dt not in FLOAT_DTYPES or (dtype is not None and dt != dtype):
-            _reject_non_numeric(a, name)
-            a = a.astype(dtype if dtype is not None else (dt if dt in FLOAT_DTYPES else F32))
+    if dt not in FLOAT_DTYPES or (dtype is not None and dt != dtype):
+        _reject_non_numeric(a, name)
+        a = a.astype(dtype if dtype is not None else (dt if dt in FLOAT_DTYPES else F32))
     if ndim is not None and a.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
         raise ValueError(f"{name}: expected a {_ndim_words(ndim)} array, got shape {a.shape}")
     flags = a.flags
-    if contiguous:
-        if not (flags.c_contiguous and flags.aligned):
-            a = np.array(a, order="C")  # a real copy: ascontiguousarray keeps unaligned arrays as they are
-    elif not flags.aligned or _odd_strides(a):
-        a = np.array(a, order="C")
+    if not flags.aligned or (not flags.c_contiguous and (contiguous or _odd_strides(a))):
+        a = np.array(a, order="C")  # a real copy: ascontiguousarray keeps unaligned arrays as they are
     return a
 
 
 def as_matrix(a, name: str, dtype) -> np.ndarray:
     """``a`` as a 2-D float array of ``dtype``, keeping its strides when they are whole elements."""
-    a = as_float(a, name, dtype=dtype, contiguous=False)
+    if type(a) is np.ndarray and a.dtype is dtype and a.ndim == 2:  # the usual case, as as_float takes it
+        flags = a.flags
+        if flags.aligned and (flags.c_contiguous or not _odd_strides(a)):
+            return a
+    a = as_float(a, name, dtype, None, False)
     if a.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array, got shape {a.shape}")
     return a
@@ -110,7 +118,7 @@ def check_out(out, name: str, shape, dtype, contiguous: bool = True) -> np.ndarr
     flags = out.flags
     if contiguous and not flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array")
-    if not contiguous and _odd_strides(out):
+    if not contiguous and not flags.c_contiguous and _odd_strides(out):
         raise ValueError(f"{name}: strides {out.strides} are not multiples of the item size")
     if not flags.aligned:
         raise ValueError(f"{name}: expected an array aligned to its {out.itemsize}-byte items, got data at "
@@ -200,6 +208,20 @@ def check_disjoint(named) -> None:
 # --- scalars and choices ---------------------------------------------------------------------
 
 
+def finite(value, name: str) -> float:
+    """``check_scalar(value, name)`` with no bounds (a finite real number, as a float)."""
+    if type(value) is float and -math.inf < value < math.inf:
+        return value
+    return check_scalar(value, name)
+
+
+def nonnegative(value, name: str) -> float:
+    """``check_scalar(value, name, low=0.0)``: a finite real number >= 0, as a float."""
+    if type(value) is float and 0.0 <= value < math.inf:
+        return value
+    return check_scalar(value, name, low=0.0)
+
+
 def check_scalar(value, name: str, *, low=None, high=None, low_open=False, high_open=False) -> float:
     """A finite real hyper-parameter inside [low, high] (open ends where asked), as a float."""
     t = type(value)
@@ -253,7 +275,7 @@ def check_choice(value, name: str, choices):
 
 def check_activation(activation, negative_slope):
     """(activation, slope) of a dense layer: a name of ``ACTIVATIONS`` and a finite slope."""
-    return check_choice(activation, "activation", ACTIVATIONS), check_scalar(negative_slope, "negative_slope")
+    return check_choice(activation, "activation", ACTIVATIONS), finite(negative_slope, "negative_slope")
 
 
 def check_reduction(reduction) -> str:
@@ -387,9 +409,9 @@ def check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_deca
               maximize, first_step, memory=True):
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
-    hp = dict(lr=check_scalar(lr, "lr", low=0.0), momentum=check_scalar(momentum, "momentum", low=0.0),
-              dampening=check_scalar(dampening, "dampening"),
-              weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
+    hp = dict(lr=nonnegative(lr, "lr"), momentum=nonnegative(momentum, "momentum"),
+              dampening=finite(dampening, "dampening"),
+              weight_decay=nonnegative(weight_decay, "weight_decay"),
               nesterov=check_flag(nesterov, "nesterov", ints=True),
               maximize=check_flag(maximize, "maximize", ints=True),
               first_step=check_flag(first_step, "first_step", ints=True))
@@ -417,11 +439,11 @@ def check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(exp_avg, "exp_avg", like=param, memory=memory)
     check_state_array(exp_avg_sq, "exp_avg_sq", like=param, memory=memory)
-    hp = dict(step=check_step(step), lr=check_scalar(lr, "lr", low=0.0),
+    hp = dict(step=check_step(step), lr=nonnegative(lr, "lr"),
               beta1=check_scalar(beta1, "beta1", low=0.0, high=1.0, high_open=True),
               beta2=check_scalar(beta2, "beta2", low=0.0, high=1.0, high_open=True),
-              eps=check_scalar(eps, "eps", low=0.0),
-              weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
+              eps=nonnegative(eps, "eps"),
+              weight_decay=nonnegative(weight_decay, "weight_decay"),
               amsgrad=check_flag(amsgrad, "amsgrad", ints=True),
               maximize=check_flag(maximize, "maximize", ints=True),
               decoupled_weight_decay=check_flag(decoupled_weight_decay, "decoupled_weight_decay", ints=True))
@@ -442,10 +464,10 @@ def check_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha,
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(square_avg, "square_avg", like=param, memory=memory)
-    hp = dict(lr=check_scalar(lr, "lr", low=0.0), alpha=check_scalar(alpha, "alpha", low=0.0),
-              eps=check_scalar(eps, "eps", low=0.0),
-              weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
-              momentum=check_scalar(momentum, "momentum", low=0.0),
+    hp = dict(lr=nonnegative(lr, "lr"), alpha=nonnegative(alpha, "alpha"),
+              eps=nonnegative(eps, "eps"),
+              weight_decay=nonnegative(weight_decay, "weight_decay"),
+              momentum=nonnegative(momentum, "momentum"),
               centered=check_flag(centered, "centered", ints=True),
               maximize=check_flag(maximize, "maximize", ints=True))
     if hp["centered"]:
@@ -470,10 +492,10 @@ def check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps,
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(state_sum, "state_sum", like=param, memory=memory)
-    hp = dict(step=check_step(step), lr=check_scalar(lr, "lr", low=0.0),
-              lr_decay=check_scalar(lr_decay, "lr_decay", low=0.0),
-              weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
-              eps=check_scalar(eps, "eps", low=0.0), maximize=check_flag(maximize, "maximize", ints=True))
+    hp = dict(step=check_step(step), lr=nonnegative(lr, "lr"),
+              lr_decay=nonnegative(lr_decay, "lr_decay"),
+              weight_decay=nonnegative(weight_decay, "weight_decay"),
+              eps=nonnegative(eps, "eps"), maximize=check_flag(maximize, "maximize", ints=True))
     if memory:
         check_disjoint([("param", param), ("grad", grad), ("state_sum", state_sum)])
     return hp
@@ -494,8 +516,8 @@ def check_matmul(a, b, trans_a, trans_b, out, alpha, beta, overlap=True):
     dt = result_dtype(a, b)
     a = as_matrix(a, "a", dt)
     b = as_matrix(b, "b", dt)
-    alpha = check_scalar(alpha, "alpha")
-    beta = check_scalar(beta, "beta")
+    alpha = finite(alpha, "alpha")
+    beta = finite(beta, "beta")
     m, k = a.shape[::-1] if trans_a else a.shape
     kb, n = b.shape[::-1] if trans_b else b.shape
     if kb != k:
@@ -532,12 +554,12 @@ def check_linear(x, weight, bias, activation, negative_slope, out, preact_out, o
         if bias.shape != (n_out,):
             raise ValueError(f"bias: expected shape ({n_out},) ({_layer(weight)}), got {bias.shape}")
     shape = (x.shape[0], n_out)
-    inputs = [("x", x), ("weight", weight), ("bias", bias)]
     if out is not None:
         check_out(out, "out", shape, dt, contiguous=False)
     if preact_out is not None:
         check_out(preact_out, "preact_out", shape, dt, contiguous=False)
     if overlap:
+        inputs = [("x", x), ("weight", weight), ("bias", bias)]
         check_no_overlap([("out", out)], inputs)
         check_no_overlap([("preact_out", preact_out)], inputs + [("out", out)])
     return x, weight, bias, activation, slope, shape

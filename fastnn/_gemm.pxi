@@ -77,6 +77,14 @@ cdef inline int _matrix(cnp.ndarray a, str name, int kind, int64_t *rs, int64_t 
         raise ValueError(f"{name}: expected an array aligned to its items (np.array(a) makes an aligned copy)")
     cdef int64_t isz = cnp.PyArray_ITEMSIZE(a)
     cdef int64_t s0 = cnp.PyArray_STRIDE(a, 0), s1 = cnp.PyArray_STRIDE(a, 1)
+    # The stride of an axis of extent 0 or 1 is never followed (NumPy lets it be anything, even
+    # in a C-contiguous array): give it the C-order value instead of refusing the array.
+    # An empty array follows none of its strides.
+    cdef bint empty = cnp.PyArray_DIM(a, 0) == 0 or cnp.PyArray_DIM(a, 1) == 0
+    if (empty or cnp.PyArray_DIM(a, 1) <= 1) and s1 % isz:
+        s1 = isz
+    if (empty or cnp.PyArray_DIM(a, 0) <= 1) and s0 % isz:
+        s0 = isz * max(cnp.PyArray_DIM(a, 1), 1)
     if s0 % isz or s1 % isz:
         raise ValueError(f"{name}: strides {(<object>a).strides} are not multiples of the item size {isz}")
     rs[0] = s0 // isz

@@ -195,3 +195,24 @@ def test_both_backends_raise_the_documented_error(backend, call, exc, message):
     with pytest.raises(exc) as info:
         call(backend)
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_fastnn_kernels_portable_reaches_every_kernel_and_plans_equal_the_eager_loop():
+    """One dispatcher (src_c/cpu.h): FASTNN_KERNELS=portable makes the GEMM, the optimizer and the
+    plan run their portable code, and a plan on those kernels still equals the eager loop."""
+    import os
+    env = dict(os.environ, FASTNN_KERNELS="portable", HYPOTHESIS_PROFILE="ci")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import fastnn, fastnn._core as c; t = fastnn.info()['tuning']; "
+         "print(c.gemm_kernel_name(), c.optim_simd_bytes(), t['kernels'], t['env']['FASTNN_KERNELS'])"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert probe.returncode == 0, probe.stderr
+    gemm, simd, table, env_seen = probe.stdout.split()
+    assert gemm == "portable" and table == "portable" and env_seen == "portable"
+    assert int(simd) <= 16  # the baseline vector build, not the AVX2 one
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_plan.py",
+         "-k", "bitwise_equal_to_eager or losses_and_optimizers or epoch_matches_eager_loop"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+    assert " passed" in tests.stdout

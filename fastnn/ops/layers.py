@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .._checks import as_float, check_flag, check_inplace, check_no_overlap, check_out, check_p, check_scalar
+from .._checks import as_float, check_flag, check_inplace, check_no_overlap, check_p, check_scalar
 from .._checks import check_seed, out_or_new
 
 _MASK_DTYPES = (np.dtype(np.uint8), np.dtype(np.bool_))

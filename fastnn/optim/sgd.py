@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .._checks import check_nesterov, check_scalar
+from .._checks import check_nesterov, finite, nonnegative
 from .optimizer import Optimizer
 
 
@@ -20,10 +20,10 @@ class SGD(Optimizer):
 
     def _check_group(self, group):
         # At every step (schedulers may have changed the values): the checks sgd_step runs.
-        check_scalar(group["lr"], "lr", low=0.0)
-        momentum = check_scalar(group["momentum"], "momentum", low=0.0)
-        dampening = check_scalar(group["dampening"], "dampening")
-        check_scalar(group["weight_decay"], "weight_decay", low=0.0)
+        nonnegative(group["lr"], "lr")
+        momentum = nonnegative(group["momentum"], "momentum")
+        dampening = finite(group["dampening"], "dampening")
+        nonnegative(group["weight_decay"], "weight_decay")
         check_nesterov(group["nesterov"], momentum, dampening)
 
     def _update(self, arena, state, group):
