@@ -25,6 +25,7 @@ F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
 FLOAT_DTYPES = (F32, F64)
 
+_INF = math.inf
 ACTIVATIONS = (None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
 REDUCTIONS = ("mean", "sum")
 
@@ -275,7 +276,11 @@ def check_choice(value, name: str, choices):
 
 def check_activation(activation, negative_slope):
     """(activation, slope) of a dense layer: a name of ``ACTIVATIONS`` and a finite slope."""
-    return check_choice(activation, "activation", ACTIVATIONS), finite(negative_slope, "negative_slope")
+    if not (type(activation) is str or activation is None) or activation not in ACTIVATIONS:
+        check_choice(activation, "activation", ACTIVATIONS)
+    if not (type(negative_slope) is float and -_INF < negative_slope < _INF):
+        negative_slope = check_scalar(negative_slope, "negative_slope")
+    return activation, negative_slope
 
 
 def check_reduction(reduction) -> str:
@@ -409,12 +414,12 @@ def check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_deca
               maximize, first_step, memory=True):
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
-    hp = dict(lr=nonnegative(lr, "lr"), momentum=nonnegative(momentum, "momentum"),
-              dampening=finite(dampening, "dampening"),
-              weight_decay=nonnegative(weight_decay, "weight_decay"),
-              nesterov=check_flag(nesterov, "nesterov", ints=True),
-              maximize=check_flag(maximize, "maximize", ints=True),
-              first_step=check_flag(first_step, "first_step", ints=True))
+    hp = dict(lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)), momentum=(momentum if type(momentum) is float and 0.0 <= momentum < _INF else check_scalar(momentum, "momentum", low=0.0)),
+              dampening=(dampening if type(dampening) is float and -_INF < dampening < _INF else check_scalar(dampening, "dampening")),
+              weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
+              nesterov=(nesterov if nesterov is True or nesterov is False else check_flag(nesterov, "nesterov", ints=True)),
+              maximize=(maximize if maximize is True or maximize is False else check_flag(maximize, "maximize", ints=True)),
+              first_step=(first_step if first_step is True or first_step is False else check_flag(first_step, "first_step", ints=True)))
     check_nesterov(hp["nesterov"], hp["momentum"], hp["dampening"])
     if hp["momentum"] != 0:
         if momentum_buffer is None:
@@ -439,14 +444,14 @@ def check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(exp_avg, "exp_avg", like=param, memory=memory)
     check_state_array(exp_avg_sq, "exp_avg_sq", like=param, memory=memory)
-    hp = dict(step=check_step(step), lr=nonnegative(lr, "lr"),
+    hp = dict(step=check_step(step), lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)),
               beta1=check_scalar(beta1, "beta1", low=0.0, high=1.0, high_open=True),
               beta2=check_scalar(beta2, "beta2", low=0.0, high=1.0, high_open=True),
-              eps=nonnegative(eps, "eps"),
-              weight_decay=nonnegative(weight_decay, "weight_decay"),
-              amsgrad=check_flag(amsgrad, "amsgrad", ints=True),
-              maximize=check_flag(maximize, "maximize", ints=True),
-              decoupled_weight_decay=check_flag(decoupled_weight_decay, "decoupled_weight_decay", ints=True))
+              eps=(eps if type(eps) is float and 0.0 <= eps < _INF else check_scalar(eps, "eps", low=0.0)),
+              weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
+              amsgrad=(amsgrad if amsgrad is True or amsgrad is False else check_flag(amsgrad, "amsgrad", ints=True)),
+              maximize=(maximize if maximize is True or maximize is False else check_flag(maximize, "maximize", ints=True)),
+              decoupled_weight_decay=(decoupled_weight_decay if decoupled_weight_decay is True or decoupled_weight_decay is False else check_flag(decoupled_weight_decay, "decoupled_weight_decay", ints=True)))
     if hp["amsgrad"]:
         if max_exp_avg_sq is None:
             raise ValueError("max_exp_avg_sq: required when amsgrad=True")
@@ -464,12 +469,12 @@ def check_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha,
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(square_avg, "square_avg", like=param, memory=memory)
-    hp = dict(lr=nonnegative(lr, "lr"), alpha=nonnegative(alpha, "alpha"),
-              eps=nonnegative(eps, "eps"),
-              weight_decay=nonnegative(weight_decay, "weight_decay"),
-              momentum=nonnegative(momentum, "momentum"),
-              centered=check_flag(centered, "centered", ints=True),
-              maximize=check_flag(maximize, "maximize", ints=True))
+    hp = dict(lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)), alpha=(alpha if type(alpha) is float and 0.0 <= alpha < _INF else check_scalar(alpha, "alpha", low=0.0)),
+              eps=(eps if type(eps) is float and 0.0 <= eps < _INF else check_scalar(eps, "eps", low=0.0)),
+              weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
+              momentum=(momentum if type(momentum) is float and 0.0 <= momentum < _INF else check_scalar(momentum, "momentum", low=0.0)),
+              centered=(centered if centered is True or centered is False else check_flag(centered, "centered", ints=True)),
+              maximize=(maximize if maximize is True or maximize is False else check_flag(maximize, "maximize", ints=True)))
     if hp["centered"]:
         if grad_avg is None:
             raise ValueError("grad_avg: required when centered=True")
@@ -492,10 +497,10 @@ def check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps,
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(state_sum, "state_sum", like=param, memory=memory)
-    hp = dict(step=check_step(step), lr=nonnegative(lr, "lr"),
-              lr_decay=nonnegative(lr_decay, "lr_decay"),
-              weight_decay=nonnegative(weight_decay, "weight_decay"),
-              eps=nonnegative(eps, "eps"), maximize=check_flag(maximize, "maximize", ints=True))
+    hp = dict(step=check_step(step), lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)),
+              lr_decay=(lr_decay if type(lr_decay) is float and 0.0 <= lr_decay < _INF else check_scalar(lr_decay, "lr_decay", low=0.0)),
+              weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
+              eps=(eps if type(eps) is float and 0.0 <= eps < _INF else check_scalar(eps, "eps", low=0.0)), maximize=(maximize if maximize is True or maximize is False else check_flag(maximize, "maximize", ints=True)))
     if memory:
         check_disjoint([("param", param), ("grad", grad), ("state_sum", state_sum)])
     return hp
@@ -513,11 +518,13 @@ def _layer(weight) -> str:
 
 def check_matmul(a, b, trans_a, trans_b, out, alpha, beta, overlap=True):
     """(a, b, (m, n), out or None, alpha, beta) for out = alpha·op(a)·op(b) + beta·out."""
-    dt = result_dtype(a, b)
+    dt = getattr(a, "dtype", None)
+    if (dt is not F32 and dt is not F64) or getattr(b, "dtype", None) is not dt:
+        dt = result_dtype(a, b)  # (the same rule, for mixed or converted inputs)
     a = as_matrix(a, "a", dt)
     b = as_matrix(b, "b", dt)
-    alpha = finite(alpha, "alpha")
-    beta = finite(beta, "beta")
+    alpha = (alpha if type(alpha) is float and -_INF < alpha < _INF else check_scalar(alpha, "alpha"))
+    beta = (beta if type(beta) is float and -_INF < beta < _INF else check_scalar(beta, "beta"))
     m, k = a.shape[::-1] if trans_a else a.shape
     kb, n = b.shape[::-1] if trans_b else b.shape
     if kb != k:
@@ -544,7 +551,10 @@ def _check_x(x, weight, dt) -> np.ndarray:
 
 def check_linear(x, weight, bias, activation, negative_slope, out, preact_out, overlap=True):
     """(x, weight, bias, activation, slope, shape) for y = act(x·weightᵀ + bias)."""
-    dt = result_dtype(x, weight, bias)
+    dt = getattr(x, "dtype", None)
+    if ((dt is not F32 and dt is not F64) or getattr(weight, "dtype", None) is not dt
+            or (bias is not None and getattr(bias, "dtype", None) is not dt)):
+        dt = result_dtype(x, weight, bias)
     weight = as_matrix(weight, "weight", dt)
     n_out = weight.shape[0]
     x = _check_x(x, weight, dt)
@@ -568,7 +578,10 @@ def check_linear(x, weight, bias, activation, negative_slope, out, preact_out, o
 def check_linear_backward(grad_out, x, weight, grad_weight, grad_bias, activation, saved, negative_slope,
                           overlap=True):
     """(grad_out, x, weight, saved or None, activation, slope) for linear's backward."""
-    dt = result_dtype(grad_out, x, weight)
+    dt = getattr(x, "dtype", None)
+    if ((dt is not F32 and dt is not F64) or getattr(weight, "dtype", None) is not dt
+            or getattr(grad_out, "dtype", None) is not dt):
+        dt = result_dtype(grad_out, x, weight)
     weight = as_matrix(weight, "weight", dt)
     n_out, n_in = weight.shape
     x = _check_x(x, weight, dt)
