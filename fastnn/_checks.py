@@ -612,3 +612,167 @@ def check_linear_backward(grad_out, x, weight, grad_weight, grad_bias, activatio
         check_no_overlap([("grad_weight", grad_weight)], inputs)
         check_no_overlap([("grad_bias", grad_bias)], inputs + [("grad_weight", grad_weight)])
     return grad_out, x, weight, saved, activation, slope
+
+
+# --- dropout, batch norm, layer norm -----------------------------------------------------------
+# Each returns its arguments normalised; outputs (``out``) are allocated when None.
+
+_MASK_DTYPES = (np.dtype(np.uint8), np.dtype(np.bool_))
+
+
+def check_vector(a, name: str, c: int, dtype) -> np.ndarray | None:
+    """An optional (c,) input vector, converted to dtype."""
+    if a is None:
+        return None
+    a = as_float(a, name, dtype=dtype)
+    if a.shape != (c,):
+        raise ValueError(f"{name}: expected shape ({c},), got {a.shape}")
+    return a
+
+
+def check_mask(mask, name: str, shape, output: bool) -> np.ndarray:
+    """Dropout's keep mask: uint8 (or bool) of x's shape; written in place when ``output``."""
+    if output and not isinstance(mask, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(mask).__name__}")
+    mask = np.asarray(mask)
+    if mask.dtype not in _MASK_DTYPES:
+        raise TypeError(f"{name}: expected a uint8 array, got dtype {mask.dtype}")
+    if mask.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {mask.shape}")
+    if not mask.flags.c_contiguous:
+        if output:
+            raise ValueError(f"{name}: expected a C-contiguous array")
+        mask = np.ascontiguousarray(mask)
+    if output and not mask.flags.writeable:
+        raise ValueError(f"{name}: array is read-only")
+    return mask
+
+
+def _need_batch(n: int, shape) -> None:
+    if n < 2:
+        raise ValueError(f"x: Expected more than 1 value per channel when training, "
+                         f"got input of shape {tuple(shape)}")
+
+
+def _norm_rows_cols(x: np.ndarray):
+    if x.ndim == 0:
+        raise ValueError("x: layer norm needs at least a 1-D array, got a scalar")
+    cols = x.shape[-1]
+    if cols == 0:
+        raise ValueError(f"x: layer norm over an empty last axis, shape {x.shape}")
+    return int(np.prod(x.shape[:-1], dtype=np.int64)), cols
+
+
+def _saved_stats(save_mean, save_invstd, of: str):
+    if save_mean is None or save_invstd is None:
+        raise TypeError(f"{'save_mean' if save_mean is None else 'save_invstd'}: expected the array "
+                        f"saved by {of}, got None")
+
+
+def check_dropout(x, p, seed, out, mask):
+    p = check_p(p)
+    seed = check_seed(seed)
+    x = as_float(x, "x")
+    out = out_or_new(out, "out", x.shape, x.dtype)
+    if mask is not None:
+        mask = check_mask(mask, "mask", x.shape, output=True)
+    check_no_overlap([("out", out), ("mask", mask)], [("x", x)], may_alias=("x",))
+    return x, p, seed, out, mask
+
+
+def check_dropout_backward(grad_out, mask, p, out):
+    p = check_p(p)
+    grad_out = as_float(grad_out, "grad_out")
+    mask = check_mask(mask, "mask", grad_out.shape, output=False)
+    out = out_or_new(out, "out", grad_out.shape, grad_out.dtype)
+    check_no_overlap([("out", out)], [("grad_out", grad_out), ("mask", mask)], may_alias=("grad_out",))
+    return grad_out, mask, p, out
+
+
+def check_batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, out, save_mean,
+                     save_invstd):
+    x = as_float(x, "x", ndim=2)
+    n, c = x.shape
+    training = check_flag(training, "training")
+    momentum = check_scalar(momentum, "momentum", low=0.0, high=1.0)
+    eps = check_scalar(eps, "eps", low=0.0)
+    weight = check_vector(weight, "weight", c, x.dtype)
+    bias = check_vector(bias, "bias", c, x.dtype)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean: running_mean and running_var must both be given or both be None")
+    running_mean = check_inplace(running_mean, "running_mean", (c,), x.dtype)
+    running_var = check_inplace(running_var, "running_var", (c,), x.dtype)
+    if training or running_mean is None:
+        _need_batch(n, x.shape)
+    out = out_or_new(out, "out", x.shape, x.dtype)
+    save_mean = check_inplace(save_mean, "save_mean", (c,), x.dtype)
+    save_invstd = check_inplace(save_invstd, "save_invstd", (c,), x.dtype)
+    check_no_overlap([("out", out), ("save_mean", save_mean), ("save_invstd", save_invstd),
+                      ("running_mean", running_mean), ("running_var", running_var)],
+                     [("x", x), ("weight", weight), ("bias", bias)], may_alias=("x",))
+    return x, weight, bias, running_mean, running_var, training, momentum, eps, out, save_mean, save_invstd
+
+
+def check_batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias, training,
+                              need_grad_input, out):
+    grad_out = as_float(grad_out, "grad_out", ndim=2)
+    n, c = grad_out.shape
+    dt = grad_out.dtype
+    x = as_float(x, "x", dtype=dt)
+    if x.shape != grad_out.shape:
+        raise ValueError(f"x: expected shape {grad_out.shape} (as grad_out), got {x.shape}")
+    training = check_flag(training, "training")
+    need_grad_input = check_flag(need_grad_input, "need_grad_input")
+    weight = check_vector(weight, "weight", c, dt)
+    _saved_stats(save_mean, save_invstd, "batch_norm")
+    save_mean = check_vector(save_mean, "save_mean", c, dt)
+    save_invstd = check_vector(save_invstd, "save_invstd", c, dt)
+    grad_weight = check_inplace(grad_weight, "grad_weight", (c,), dt)
+    grad_bias = check_inplace(grad_bias, "grad_bias", (c,), dt)
+    out = out_or_new(out, "out", grad_out.shape, dt) if need_grad_input else None
+    check_no_overlap([("out", out), ("grad_weight", grad_weight), ("grad_bias", grad_bias)],
+                     [("grad_out", grad_out), ("x", x), ("weight", weight), ("save_mean", save_mean),
+                      ("save_invstd", save_invstd)], may_alias=("grad_out", "x"))
+    return grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias, training, need_grad_input, out
+
+
+def check_layer_norm(x, weight, bias, eps, out, save_mean, save_invstd):
+    """... plus (rows, cols) of the (*, C) input."""
+    x = as_float(x, "x")
+    rows, cols = _norm_rows_cols(x)
+    eps = check_scalar(eps, "eps", low=0.0)
+    weight = check_vector(weight, "weight", cols, x.dtype)
+    bias = check_vector(bias, "bias", cols, x.dtype)
+    out = out_or_new(out, "out", x.shape, x.dtype)
+    save_mean = check_inplace(save_mean, "save_mean", x.shape[:-1], x.dtype)
+    save_invstd = check_inplace(save_invstd, "save_invstd", x.shape[:-1], x.dtype)
+    check_no_overlap([("out", out), ("save_mean", save_mean), ("save_invstd", save_invstd)],
+                     [("x", x), ("weight", weight), ("bias", bias)], may_alias=("x",))
+    return x, weight, bias, eps, out, save_mean, save_invstd, (rows, cols)
+
+
+def check_layer_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias,
+                              need_grad_input, out):
+    """... plus (rows, cols) of the (*, C) input."""
+    grad_out = as_float(grad_out, "grad_out")
+    rows, cols = _norm_rows_cols(grad_out)
+    dt = grad_out.dtype
+    x = as_float(x, "x", dtype=dt)
+    if x.shape != grad_out.shape:
+        raise ValueError(f"x: expected shape {grad_out.shape} (as grad_out), got {x.shape}")
+    need_grad_input = check_flag(need_grad_input, "need_grad_input")
+    weight = check_vector(weight, "weight", cols, dt)
+    _saved_stats(save_mean, save_invstd, "layer_norm")
+    stats_shape = grad_out.shape[:-1]
+    save_mean = as_float(save_mean, "save_mean", dtype=dt)
+    save_invstd = as_float(save_invstd, "save_invstd", dtype=dt)
+    for name, a in (("save_mean", save_mean), ("save_invstd", save_invstd)):
+        if a.shape != stats_shape:
+            raise ValueError(f"{name}: expected shape {stats_shape}, got {a.shape}")
+    grad_weight = check_inplace(grad_weight, "grad_weight", (cols,), dt)
+    grad_bias = check_inplace(grad_bias, "grad_bias", (cols,), dt)
+    out = out_or_new(out, "out", grad_out.shape, dt) if need_grad_input else None
+    check_no_overlap([("out", out), ("grad_weight", grad_weight), ("grad_bias", grad_bias)],
+                     [("grad_out", grad_out), ("x", x), ("weight", weight), ("save_mean", save_mean),
+                      ("save_invstd", save_invstd)], may_alias=("grad_out", "x"))
+    return grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias, need_grad_input, out, (rows, cols)

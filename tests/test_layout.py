@@ -188,6 +188,19 @@ def test_enums_come_from_the_compiled_header():
      "maximize: expected a bool"),
     (lambda m: m.grad_norm(np.ones(3), norm_type=0), ValueError, "norm_type: expected a value > 0"),
     (lambda m: m.clamp_(np.ones(3), 1.0, 0.0), ValueError, "low: expected low <= high"),
+    (lambda m: m.dropout(np.ones(4), 1.5, 0), ValueError, "p: expected a value <= 1.0"),
+    (lambda m: m.dropout(np.ones(4), 0.5, -1), ValueError, "seed: expected an integer in [0, 2**64)"),
+    (lambda m: m.dropout_backward(np.ones(4), np.ones(4, np.float32), 0.5), TypeError,
+     "mask: expected a uint8 array"),
+    (lambda m: m.batch_norm(np.ones((4, 3)), None, None, None, None, "yes"), TypeError,
+     "training: expected a bool, got str"),
+    (lambda m: m.batch_norm(np.ones((1, 3)), None, None, None, None, True), ValueError,
+     "x: Expected more than 1 value per channel when training"),
+    (lambda m: m.batch_norm_backward(np.ones((4, 3)), np.ones((4, 3)), None, None, np.ones(3)), TypeError,
+     "save_mean: expected the array saved by batch_norm"),
+    (lambda m: m.layer_norm(np.ones((4, 3)), np.ones(4), None), ValueError, "weight: expected shape (3,), got (4,)"),
+    (lambda m: (lambda b: m.layer_norm(b[1:5].reshape(2, 2), None, None, out=b[0:4].reshape(2, 2)))(np.ones(6)),
+     ValueError, "out: must not overlap x"),
 ])
 def test_both_backends_raise_the_documented_error(backend, call, exc, message):
     """One validator for both backends: the same exception type, and a message that starts with

@@ -41,7 +41,7 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, alpha=1.0, beta=0.0):
     a, b, shape, out, alpha, beta = check_matmul(a, b, trans_a, trans_b, out, alpha, beta, overlap=False)
     if out is None:
         out = np.empty(shape, a.dtype)
-    return _core.gemm(workspace(), out, a, b, bool(trans_a), bool(trans_b), alpha, beta)
+    return _core.gemm(workspace(), out, a, b, trans_a, trans_b, alpha, beta)  # bint: any truth value
 
 
 def linear(x, weight, bias=None, activation=None, negative_slope=0.01, out=None, preact_out=None):
