@@ -15,7 +15,8 @@
 # - UBSan aborts on the first report (halt_on_error + no-recover build); ASan aborts
 #   on the first error by default. The script also greps the log, so a report that
 #   did not abort still fails it.
-# Runs in about 2-3 minutes on 2 cores (build included).
+# The kernel, fuzz, plan, fit and determinism tests. Runs in about 4-6 minutes on 2 cores
+# (build included).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
@@ -46,7 +47,8 @@ for a in "$@"; do case "$a" in -*) ;; *) HAVE_PATHS=1 ;; esac; done
 if [ "$HAVE_PATHS" -eq 0 ]; then
     set -- "$@" tests/test_ops_activations.py tests/test_ops_layers.py tests/test_ops_linalg.py \
         tests/test_ops_losses.py tests/test_ops_optim.py tests/test_gemm_kernels.py \
-        tests/test_layers.py tests/test_fuzz_ops.py tests/test_fuzz_modules.py tests/test_concurrency.py
+        tests/test_layers.py tests/test_fuzz_ops.py tests/test_fuzz_modules.py tests/test_concurrency.py \
+        tests/test_plan.py tests/test_plan_optim.py tests/test_fit.py tests/test_determinism.py
 fi
 
 LOG="$WORK/sanitize.log"

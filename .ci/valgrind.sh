@@ -5,7 +5,7 @@
 #
 #   .ci/valgrind.sh          (uses the in-place build; builds it first if missing)
 #
-# Skipped (exit 0, with a message) when valgrind is not installed.
+# Without valgrind: fails under CI=true (.ci/run installs it), else skipped (exit 0, with a message).
 # - PYTHONMALLOC=malloc: every Python allocation goes through malloc, so memcheck sees it
 #   (pymalloc's arenas would hide errors and produce false reports).
 # - .ci/valgrind.supp suppresses CPython 3.11's own uninitialised-value reports (innermost frame
@@ -20,7 +20,11 @@ cd "$ROOT"
 PY="${PYTHON:-python3}"
 
 if ! command -v valgrind >/dev/null 2>&1; then
-    echo "valgrind.sh: valgrind is not installed; skipping"
+    if [ "${CI:-}" = "true" ]; then  # CI installs it (.ci/run): missing there is a failure, not a pass
+        echo "valgrind.sh: valgrind is not installed, and CI=true: failing" >&2
+        exit 1
+    fi
+    echo "valgrind.sh: valgrind is not installed; skipping (outside CI)"
     exit 0
 fi
 if ! ls fastnn/_core*.so >/dev/null 2>&1; then

@@ -3,22 +3,21 @@
 C kernels (OpenMP, SIMD) behind a PyTorch-style API, every kernel checked
 against a plain NumPy reference (``fastnn.reference``).
 """
-import os as _os
+from . import _native
 
-# OpenMP threads that spin-wait between parallel regions make every other thread
-# pool on the machine (NumPy's OpenBLAS, another process) crawl, and crawl
-# themselves when a core is taken: on 2 busy cores a 128×784×256 product ran
-# 20× slower spinning than sleeping. So fastnn's OpenMP team sleeps when idle
-# unless the user chose otherwise. libgomp reads this once, when the extension
-# loads it; the variable is removed again so child processes don't inherit it.
-_wait_policy_set = "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ
-if _wait_policy_set:
-    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-try:
+_core = _native.load()  # the compiled core, or a stand-in that explains its absence on first use
+if _native.available():
     from ._core import get_num_threads, set_num_threads  # noqa: F401,E402
-finally:
-    if _wait_policy_set:
-        del _os.environ["OMP_WAIT_POLICY"]
+else:
+    def get_num_threads():
+        """Threads each parallel kernel uses (needs the compiled core)."""
+        return _core.get_num_threads()
+
+    def set_num_threads(n):
+        """Set the thread count for all fastnn kernels (needs the compiled core)."""
+        _core.set_num_threads(n)
+
+
 from . import ops, reference  # noqa: F401
 from .backend import get_backend, set_backend, use_backend  # noqa: F401
 from .errors import DivergenceError, GradcheckError  # noqa: F401
@@ -27,7 +26,9 @@ from .tensor import Tensor  # noqa: F401
 from .gradcheck import gradcheck  # noqa: F401
 from .info import info, show_info  # noqa: F401
 from . import nn, optim  # noqa: F401
-from . import data, datasets, plan  # noqa: F401
+from . import data, datasets  # noqa: F401
+if _native.available():  # plans are compiled code through and through (import fastnn.plan says why not)
+    from . import plan  # noqa: F401
 from .io import CheckpointError, load, save  # noqa: F401
 # Neither imports its optional package (onnx, safetensors) until a function of it runs.
 from . import onnx  # noqa: F401,E402

@@ -16,7 +16,7 @@ cdef extern from "activations.h" nogil:
 
 # Sigmoid and tanh differentiate from the saved output, the others from the input.
 cdef inline bint _act_reads_output(int act):
-    return act == 3 or act == 4
+    return act == FNN_ACT_SIGMOID or act == FNN_ACT_TANH
 
 
 def act_forward(cnp.ndarray out, cnp.ndarray x, int act, double param):

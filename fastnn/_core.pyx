@@ -17,6 +17,7 @@ import time
 
 cnp.import_array()
 
+include "_enums.pxi"
 include "_checks.pxi"
 include "_threads.pxi"
 include "_activations.pxi"

@@ -38,7 +38,7 @@ cdef inline int _shape2(cnp.ndarray a, str name, int64_t r, int64_t c) except -1
 def dense_forward(Workspace ws, cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, object bias,
                   object preact, int act, double param):
     """y = act(x·wᵀ + bias); preact (optional) receives x·wᵀ + bias. x, w, y, preact: any strides;
-    bias: contiguous (out,). Outputs must not overlap inputs (checked by fastnn.ops)."""
+    bias: contiguous (out,). Outputs must not overlap inputs or each other (checked here)."""
     cdef int kind = _kind(x, "x")
     cdef int64_t rs_x, cs_x, rs_w, cs_w, rs_y, cs_y, rs_z = 0, cs_z = 0
     _matrix(x, "x", kind, &rs_x, &cs_x)
@@ -49,7 +49,7 @@ def dense_forward(Workspace ws, cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, obj
     cdef int64_t batch = cnp.PyArray_DIM(x, 0), n_in = cnp.PyArray_DIM(x, 1), n_out = cnp.PyArray_DIM(w, 0)
     _shape2(w, "weight", n_out, n_in)
     _shape2(y, "out", batch, n_out)
-    if act < 0 or act > 6:
+    if act < 0 or act >= FNN_ACT_COUNT:
         raise ValueError(f"act: unknown activation code {act}")
     cdef void *pz = NULL
     cdef const void *pbias = NULL
@@ -65,6 +65,8 @@ def dense_forward(Workspace ws, cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, obj
         b_arr = bias
         _in_array(b_arr, "bias", kind, n_out)
         pbias = cnp.PyArray_DATA(b_arr)
+    _apart(y, "out", ("x", x, "weight", w, "bias", bias))
+    _apart(preact, "preact_out", ("x", x, "weight", w, "bias", bias, "out", y))
     cdef void *py = cnp.PyArray_DATA(y)
     cdef const void *px = cnp.PyArray_DATA(x)
     cdef const void *pw = cnp.PyArray_DATA(w)
@@ -94,14 +96,14 @@ def dense_backward(Workspace ws, object grad_input, object grad_weight, object g
     cdef int64_t batch = cnp.PyArray_DIM(x, 0), n_in = cnp.PyArray_DIM(x, 1), n_out = cnp.PyArray_DIM(w, 0)
     _shape2(w, "weight", n_out, n_in)
     _shape2(grad_out, "grad_out", batch, n_out)
-    if act < 0 or act > 6:
+    if act < 0 or act >= FNN_ACT_COUNT:
         raise ValueError(f"act: unknown activation code {act}")
     cdef cnp.ndarray s_arr, dx_arr, dw_arr, db_arr
     cdef const void *ps = NULL
     cdef void *pdx = NULL
     cdef void *pdw = NULL
     cdef void *pdb = NULL
-    if act != 0:
+    if act != FNN_ACT_NONE:
         if saved is None:
             raise ValueError("saved: required when an activation is given")
         s_arr = saved
@@ -120,6 +122,12 @@ def dense_backward(Workspace ws, object grad_input, object grad_weight, object g
         db_arr = grad_bias
         _out_array(db_arr, "grad_bias", kind, n_out)
         pdb = cnp.PyArray_DATA(db_arr)
+    cdef object s_in = saved if act != FNN_ACT_NONE else None
+    _apart(grad_weight, "grad_weight", ("grad_out", grad_out, "x", x, "weight", w, "saved", s_in))
+    _apart(grad_bias, "grad_bias", ("grad_out", grad_out, "x", x, "weight", w, "saved", s_in,
+                                    "grad_weight", grad_weight))
+    _apart(grad_input, "grad_input", ("grad_out", grad_out, "x", x, "weight", w, "saved", s_in,
+                                      "grad_weight", grad_weight, "grad_bias", grad_bias))
     cdef const void *pdy = cnp.PyArray_DATA(grad_out)
     cdef const void *px = cnp.PyArray_DATA(x)
     cdef const void *pw = cnp.PyArray_DATA(w)
@@ -137,29 +145,6 @@ def dense_backward(Workspace ws, object grad_input, object grad_weight, object g
                                         act, param, ws.ws)
     _status(st)
     return grad_input
-
-
-# --- a cheap overlap test for the Python fast paths -------------------------------------
-
-cdef inline bint _byte_span(object a, size_t *lo, size_t *hi):
-    """[lo, hi): the bytes an ndarray can touch, whatever its strides; False if empty."""
-    cdef cnp.ndarray arr = <cnp.ndarray>a
-    cdef int d
-    cdef Py_ssize_t n, s
-    cdef size_t base = <size_t>cnp.PyArray_DATA(arr)
-    cdef size_t down = 0, up = <size_t>cnp.PyArray_ITEMSIZE(arr)
-    if cnp.PyArray_SIZE(arr) == 0:
-        return False
-    for d in range(cnp.PyArray_NDIM(arr)):
-        n = cnp.PyArray_DIM(arr, d)
-        s = cnp.PyArray_STRIDE(arr, d)
-        if s < 0:
-            down += <size_t>(-s) * <size_t>(n - 1)
-        else:
-            up += <size_t>s * <size_t>(n - 1)
-    lo[0] = base - down
-    hi[0] = base + up
-    return True
 
 
 def spans_disjoint(tuple outs, tuple ins):

@@ -80,6 +80,14 @@ cdef inline int _matrix(cnp.ndarray a, str name, int kind, int64_t *rs, int64_t 
         raise ValueError(f"{name}: expected an array aligned to its items (np.array(a) makes an aligned copy)")
     cdef int64_t isz = cnp.PyArray_ITEMSIZE(a)
     cdef int64_t s0 = cnp.PyArray_STRIDE(a, 0), s1 = cnp.PyArray_STRIDE(a, 1)
+    # The stride of an axis of extent 0 or 1 is never followed (NumPy lets it be anything, even
+    # in a C-contiguous array): give it the C-order value instead of refusing the array.
+    # An empty array follows none of its strides.
+    cdef bint empty = cnp.PyArray_DIM(a, 0) == 0 or cnp.PyArray_DIM(a, 1) == 0
+    if (empty or cnp.PyArray_DIM(a, 1) <= 1) and s1 % isz:
+        s1 = isz
+    if (empty or cnp.PyArray_DIM(a, 0) <= 1) and s0 % isz:
+        s0 = isz * max(cnp.PyArray_DIM(a, 1), 1)
     if s0 % isz or s1 % isz:
         raise ValueError(f"{name}: strides {(<object>a).strides} are not multiples of the item size {isz}")
     rs[0] = s0 // isz
@@ -109,7 +117,7 @@ def gemm(Workspace ws, cnp.ndarray c, cnp.ndarray a, cnp.ndarray b, bint trans_a
          bint trans_b=False, double alpha=1.0, double beta=0.0):
     """c = alpha·op(a)·op(b) + beta·c for 2-D arrays of one float dtype, any strides.
 
-    c must be writable and must not overlap a or b (checked by the caller, fastnn.ops)."""
+    c must be writable and must not overlap a or b (checked here)."""
     cdef int kind = _kind(c, "out")
     cdef int64_t rs_a, cs_a, rs_b, cs_b, rs_c, cs_c, t
     _matrix(a, "a", kind, &rs_a, &cs_a)
@@ -129,6 +137,7 @@ def gemm(Workspace ws, cnp.ndarray c, cnp.ndarray a, cnp.ndarray b, bint trans_a
         raise ValueError(f"b: op(b) must have {k} rows to match op(a) of shape ({m}, {k}), got ({kb}, {n})")
     if cnp.PyArray_DIM(c, 0) != m or cnp.PyArray_DIM(c, 1) != n:
         raise ValueError(f"out: expected shape ({m}, {n}), got {(<object>c).shape}")
+    _apart(c, "out", ("a", a, "b", b))
     cdef void *pc = cnp.PyArray_DATA(c)
     cdef const void *pa = cnp.PyArray_DATA(a)
     cdef const void *pb = cnp.PyArray_DATA(b)

@@ -35,7 +35,7 @@ ctypedef int (*_loss_f64_t)(int64_t, double *, int64_t *, double *, const double
 
 
 cdef inline int _reduction_code(int reduction) except -1:
-    if reduction != 0 and reduction != 1:
+    if reduction != FNN_REDUCE_MEAN and reduction != FNN_REDUCE_SUM:
         raise ValueError(f"reduction: expected code 0 ('mean') or 1 ('sum'), got {reduction}")
     return reduction
 
@@ -52,6 +52,7 @@ cdef tuple _elementwise_loss(_loss_f32_t f32, _loss_f64_t f64, cnp.ndarray x, cn
     cdef void *pg = NULL
     if grad is not None:
         _out_array(<cnp.ndarray?>grad, "grad", kind, n)
+        _apart(grad, "grad", ("input", x, "target", y))
         pg = cnp.PyArray_DATA(<cnp.ndarray>grad)
     cdef const void *px = cnp.PyArray_DATA(x)
     cdef const void *py = cnp.PyArray_DATA(y)
@@ -110,6 +111,7 @@ def cross_entropy_fused(cnp.ndarray x, cnp.ndarray labels, grad, int reduction,
     cdef void *pg = NULL
     if grad is not None:
         _out_array(<cnp.ndarray?>grad, "grad", kind, rows * cols)
+        _apart(grad, "grad", ("input", x, "target", labels))
         pg = cnp.PyArray_DATA(<cnp.ndarray>grad)
     cdef const void *px = cnp.PyArray_DATA(x)
     cdef const int64_t *pl = <const int64_t *>cnp.PyArray_DATA(labels)

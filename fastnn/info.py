@@ -57,13 +57,28 @@ def _cpu_model() -> str:
     return cpu_model()
 
 
+TUNING_ENV = ("FASTNN_KERNELS", "FASTNN_GEMM_BLOCKS")
+
+
+def tuning() -> Dict[str, Any]:
+    """The knobs every kernel reads, in one table: the kernel set in use (src_c/cpu.h: GEMM,
+    optimizer and plan follow it; ``FASTNN_KERNELS`` overrides it), the optimizer's vector
+    width, when passes fork their thread team (``parallel_thresholds``), and the environment
+    overrides as set in this process (``FASTNN_GEMM_BLOCKS`` sets the GEMM's cache blocking)."""
+    from . import _core
+    return {"kernels": _core.gemm_kernel_name(), "optimizer_simd_bytes": int(_core.optim_simd_bytes()),
+            "parallel_thresholds": dict(_core.parallel_thresholds()),
+            "env": {k: os.environ.get(k) for k in TUNING_ENV}}
+
+
 def info() -> Dict[str, Any]:
     """A dict describing this fastnn installation.
 
     Keys: ``version``, ``python``, ``numpy``, ``platform``, ``cpu``, ``build`` (compiler,
     flags, OpenMP at build time — recorded by setup.py), ``openmp`` (``enabled``,
     ``library``, ``threadpoolctl``), ``threads`` (fastnn's thread count), ``cpu_count``,
-    ``kernels`` (``active``, ``available``, ``block_sizes``), ``dtypes``, ``location``.
+    ``kernels`` (``active``, ``available``, ``block_sizes``), ``tuning`` (see :func:`tuning`),
+    ``dtypes``, ``location``.
     """
     from . import __version__, _core
     enabled = bool(_core.has_openmp())
@@ -87,6 +102,7 @@ def info() -> Dict[str, Any]:
         "threads": int(_core.get_num_threads()),
         "kernels": {"active": _core.gemm_kernel_name(), "available": list(_core.gemm_available_kernels()),
                     "block_sizes": _core.gemm_block_sizes()},
+        "tuning": tuning(),
         "dtypes": list(DTYPES),
         "location": os.path.dirname(os.path.abspath(__file__)),
     }
@@ -134,6 +150,17 @@ def format_info(d: Optional[Dict[str, Any]] = None) -> str:
         f"caches       L1d {cache['L1d'] // 1024} KiB, L2 {cache['L2'] // 1024} KiB, L3 {cache['L3'] // 1024} KiB",
         f"dtypes       {', '.join(d['dtypes'])} (float32 default)",
     ]
+    t = d.get("tuning")
+    if t:
+        th = t["parallel_thresholds"]
+        env = ", ".join(f"{k}={v}" for k, v in t["env"].items() if v) or "none set"
+        lines += [
+            f"tuning       kernels {t['kernels']} for GEMM, optimizer ({t['optimizer_simd_bytes']}-byte vectors) "
+            f"and plans",
+            f"             fork a pass when n·cost >= {th['elementwise']} (cost: 1, arith {th['arith']}, "
+            f"transcendental {th['transcendental']}); a product when m·n·k >= {int(th['gemm'])}",
+            f"             overrides: {env} (of {', '.join(TUNING_ENV)})",
+        ]
     return "\n".join(lines)
 
 

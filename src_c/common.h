@@ -58,26 +58,14 @@
  * index order, so the result is the same for any thread count. */
 #define FNN_REDUCE_BLOCK 4096
 
-/* Activation codes shared by the dense layer epilogue and the activation
- * kernels. Values are part of the Cython ABI: append, never renumber. */
-typedef enum {
-    FNN_ACT_NONE = 0,
-    FNN_ACT_RELU = 1,
-    FNN_ACT_LEAKY_RELU = 2, /* param = negative_slope */
-    FNN_ACT_SIGMOID = 3,
-    FNN_ACT_TANH = 4,
-    FNN_ACT_GELU = 5,       /* exact: x·Φ(x) */
-    FNN_ACT_GELU_TANH = 6   /* approximate='tanh' */
-} fnn_act;
+/* Activation, reduction, loss, optimizer and plan status codes. */
+#include "fastnn_enums.h"
 
 /* Per-element cost of an activation or its derivative (FNN_PAR_FOR_COST). */
 FNN_INLINE int64_t fnn_act_cost(int act)
 {
     return act == FNN_ACT_NONE || act == FNN_ACT_RELU || act == FNN_ACT_LEAKY_RELU ? 1 : FNN_COST_TRANSCENDENTAL;
 }
-
-/* Loss reductions. */
-typedef enum { FNN_REDUCE_MEAN = 0, FNN_REDUCE_SUM = 1 } fnn_reduction;
 
 /* Threads (threads.c). fnn_get_num_threads() is the team size every parallel
  * region uses; it defaults to omp_get_max_threads() (OMP_NUM_THREADS, else the

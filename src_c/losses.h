@@ -21,8 +21,6 @@
 #define FASTNN_LOSSES_H
 #include "common.h"
 
-enum { FNN_LOSS_OK = 0, FNN_LOSS_BAD_INPUT = 1, FNN_LOSS_BAD_TARGET = 2 };
-
 #define FNN_DECLARE_LOSSES(real, SFX)                                                        \
     /* mean((x−y)²); grad 2(x−y)/n. Never fails. */                                          \
     int fnn_mse_loss_fused_##SFX(int64_t n, double *loss, int64_t *bad, real *grad,          \

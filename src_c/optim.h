@@ -14,9 +14,6 @@
 #define FASTNN_OPTIM_H
 #include "common.h"
 
-/* Momentum handling of fnn_sgd_step: none, first step (buffer ← g), later steps. */
-typedef enum { FNN_SGD_NO_MOMENTUM = 0, FNN_SGD_FIRST_STEP = 1, FNN_SGD_LATER_STEP = 2 } fnn_sgd_mode;
-
 #define FNN_DECLARE_OPTIM(real, SFX)                                                         \
     /* g' = ±g (+ λθ); b ← g' (first) | μb + (1−τ)g'; g' ← g' + μb (nesterov) | b;         \
      * θ ← θ − γg'. buf may be NULL when mode is FNN_SGD_NO_MOMENTUM. */                    \

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "plan.h"
 #include "plan_internal.h"
+#include "cpu.h"
 #include "act_scalar.h"
 #include "dense.h"
 #include "losses.h"
@@ -104,7 +105,7 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *lay
     }
 #if FNN_HAVE_X86_KERNELS
     /* The direct kernels' AVX2+FMA build runs where the GEMM runs its AVX2/AVX-512 kernels. */
-    p->avx2 = strcmp(fnn_gemm_kernel_name(), "portable") != 0;
+    p->avx2 = fnn_cpu_avx2();
 #endif
     p->in0 = layers[0].in;
     p->out_last = layers[nlayers - 1].out;

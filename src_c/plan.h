@@ -65,17 +65,7 @@ typedef struct {
     int64_t *nbt;      /* batch norm's num_batches_tracked (with running statistics) */
 } fnn_plan_dense;
 
-/* Losses (the fused kernels of losses.h). */
-enum {
-    FNN_PLAN_MSE = 0,
-    FNN_PLAN_L1 = 1,
-    FNN_PLAN_BCE = 2,
-    FNN_PLAN_BCE_LOGITS = 3,
-    FNN_PLAN_CE = 4
-};
-
-/* Optimizers (the kernels of optim.h, PyTorch's formulas). */
-enum { FNN_PLAN_SGD = 0, FNN_PLAN_ADAM = 1, FNN_PLAN_RMSPROP = 2, FNN_PLAN_ADAGRAD = 3 };
+/* Losses FNN_PLAN_MSE…, optimizers FNN_PLAN_SGD…: fastnn_enums.h (via common.h). */
 
 /* Hyper-parameters of one step (of the first step, for fnn_plan_run). */
 typedef struct {
@@ -113,12 +103,7 @@ typedef struct {
                                     report non-finite parameters after it */
 #define FNN_PLAN_FUSED 2         /* update W in the dW epilogue where possible */
 
-/* Status codes (besides FNN_OK = 0 and FNN_ENOMEM = -1 of gemm.h). */
-#define FNN_PLAN_BAD_INPUT 1      /* loss input out of range (BCE: not in [0,1]); *bad = index */
-#define FNN_PLAN_BAD_TARGET 2     /* target out of range (label, BCE target); *bad = index */
-#define FNN_PLAN_NONFINITE_LOSS 3 /* nothing updated */
-#define FNN_PLAN_NONFINITE_GRAD 4 /* nothing updated (CHECK_FINITE, unfused) */
-#define FNN_PLAN_NONFINITE_PARAM 5 /* the update was applied and overflowed */
+/* Status codes FNN_PLAN_BAD_INPUT … FNN_PLAN_NONFINITE_PARAM: fastnn_enums.h. */
 
 /* A plan over `nlayers` dense layers (copied) for one dtype (is_f64), a loss
  * and its reduction (fnn_reduction) and label smoothing (cross-entropy).

@@ -1,5 +1,6 @@
-"""The eager step's fast paths (the fast paths of fastnn.ops, which fastnn's own layers and
-optimizers call) must give the full path's results and the full path's errors."""
+"""The eager step's calls (fastnn.ops as fastnn's own layers and optimizers make them: plain
+float arrays, plain floats) go through the one check path every call takes: they must give
+the results of calls that need converting, and the documented errors."""
 import warnings
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 import fastnn as fnn
 from fastnn import _core, nn, ops
-from fastnn.ops import linalg, losses
+from fastnn.ops import losses
 from fastnn.nn.linear import _dense_backward
 
 
@@ -41,25 +42,37 @@ def test_spans_disjoint_rejects_non_arrays():
     assert not _core.spans_disjoint((np.zeros(2),), ([1.0],))
 
 
+def _unaligned(a):
+    """A copy of ``a`` whose data pointer is not aligned to its items."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)[1:].view(a.dtype).reshape(a.shape)
+    raw[...] = a
+    assert not raw.flags.aligned
+    return raw
+
+
 # --- linear_backward -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh"])
-def test_linear_backward_fast_path_matches_full_path(dtype, activation):
+def test_linear_backward_plain_call_matches_converted_call(dtype, activation):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((5, 3)).astype(dtype)
     w = rng.standard_normal((7, 3)).astype(dtype)
     z = x @ w.T
     saved = None if activation is None else (z if activation.startswith("gelu") else np.tanh(z).astype(dtype))
     g = rng.standard_normal((5, 7)).astype(dtype)
-    assert linalg._backward_fast_ok(g, x, w, np.ones_like(w), np.ones(7, dtype), activation, saved, 0.1)
     results = []
-    for fn in (linalg.linear_backward, linalg._linear_backward_checked, _dense_backward):
+    for how in ("plain", "converted", "layer"):
         gw, gb = np.ones_like(w), np.ones(7, dtype)
-        if fn is linalg.linear_backward:
-            gx = fn(g, x, w, grad_weight=gw, grad_bias=gb, activation=activation, saved=saved, negative_slope=0.1)
+        if how == "plain":
+            gx = ops.linear_backward(g, x, w, grad_weight=gw, grad_bias=gb, activation=activation, saved=saved,
+                                     negative_slope=0.1)
+        elif how == "converted":  # unaligned copies (copied by the checks)
+            gx = ops.linear_backward(_unaligned(g), _unaligned(x), _unaligned(w), grad_weight=gw,
+                                     grad_bias=gb, activation=activation,
+                                     saved=None if saved is None else _unaligned(saved), negative_slope=0.1)
         else:
-            gx = fn(g, x, w, gw, gb, True, activation, saved, 0.1)
+            gx = _dense_backward(g, x, w, gw, gb, True, activation, saved, 0.1)
         results.append((gx, gw, gb))
     for other in results[1:]:
         for a, b in zip(results[0], other):
@@ -67,13 +80,13 @@ def test_linear_backward_fast_path_matches_full_path(dtype, activation):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_linear_fast_path_with_preact_matches_full_path(dtype):
-    """GELU's layer keeps z: linear's fast path takes preact_out, the checked path agrees."""
+def test_linear_with_preact_plain_call_matches_converted_call(dtype):
+    """GELU's layer keeps z: linear takes preact_out; a call that needs converting agrees."""
     rng = np.random.default_rng(2)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((5, 3), (7, 3), (7,)))
     z_fast, z_full = np.empty((5, 7), dtype), np.empty((5, 7), dtype)
     y_fast = ops.linear(x, w, b, activation="gelu", preact_out=z_fast)
-    y_full = linalg._linear_checked(x, w, b, "gelu", 0.01, None, z_full)
+    y_full = ops.linear(_unaligned(x), _unaligned(w), _unaligned(b), activation="gelu", preact_out=z_full)
     np.testing.assert_array_equal(y_fast, y_full)
     np.testing.assert_array_equal(z_fast, z_full)
 
@@ -119,15 +132,16 @@ def test_linear_layer_input_aliasing_its_weight_grad_raises_as_before():
 # --- losses --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "bce_with_logits_loss"])
-def test_loss_fast_path_matches_converting_path(name):
+def test_loss_plain_call_matches_converting_call(name):
     rng = np.random.default_rng(2)
     x = rng.random((6, 4))
     y = rng.random((6, 4))
     fn = getattr(ops, name)
     g1, g2 = np.empty_like(x), np.empty_like(x)
-    assert losses._pair_fast(x, y, g1) and not losses._pair_fast(x, y, x)
+    with pytest.raises(ValueError, match="grad: must not overlap input"):
+        fn(x, y, grad=x)
     v1 = fn(x, y, grad=g1)
-    v2 = fn(x, np.asfortranarray(y), grad=g2)  # not contiguous: converted by the full path
+    v2 = fn(x, np.asfortranarray(y), grad=g2)  # not contiguous: converted by the checks
     assert v1 == v2
     np.testing.assert_array_equal(g1, g2)
 
@@ -141,7 +155,7 @@ def test_loss_grad_overlapping_its_input_still_raises():
         ops.cross_entropy(logits, np.array([0, 1]), grad=logits)
 
 
-def test_loss_fast_path_errors_name_the_argument():
+def test_loss_errors_name_the_argument():
     with pytest.raises(ValueError, match="empty batch"):
         losses.mse_loss(np.zeros((0, 2)), np.zeros((0, 2)))
     with pytest.raises(ValueError, match="grad: array is read-only"):
@@ -168,19 +182,19 @@ def _arrays(seed, n=37, dtype=np.float32):
 
 
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
-def test_sgd_fast_path_matches_checked_path(momentum, nesterov):
+def test_sgd_plain_floats_match_numpy_scalars_and_int_flags(momentum, nesterov):
     fast, slow = _arrays(3), _arrays(3)
     for first in (True, False):
         ops.sgd_step(fast[0], fast[1], fast[2], lr=0.1, momentum=momentum, weight_decay=0.01,
                      nesterov=nesterov, first_step=first)
-        # numpy floats and 0/1 flags are valid but not the fast path's plain floats and bools
+        # numpy floats and 0/1 flags are valid too, and normalised to the same values
         ops.sgd_step(slow[0], slow[1], slow[2], lr=np.float64(0.1), momentum=momentum, weight_decay=0.01,
                      nesterov=int(nesterov), first_step=int(first))
     for a, b in zip(fast, slow):
         np.testing.assert_array_equal(a, b)
 
 
-def test_adam_fast_path_matches_checked_path():
+def test_adam_int_step_matches_numpy_step():
     fast, slow = _arrays(5), _arrays(5)
     for t in (1, 2, 3):
         ops.adam_step(fast[0], fast[1], fast[2], np.abs(fast[3]), step=t, lr=0.01, beta1=0.9, beta2=0.999,
@@ -191,7 +205,7 @@ def test_adam_fast_path_matches_checked_path():
         np.testing.assert_array_equal(a, b)
 
 
-def test_optimizer_fast_paths_keep_their_errors():
+def test_optimizer_calls_keep_their_errors():
     p, g = np.zeros(4, np.float32), np.zeros(4, np.float32)
     with pytest.raises(TypeError, match="param: expected a numpy.ndarray"):
         ops.sgd_step(None, g, lr=0.1)

@@ -683,6 +683,7 @@ def test_optimizer_kernels_fuzz(which, lr, a, b, array_case):
         p = p.astype(np.int32)
     if which == "sgd":
         call = lambda: ops.sgd_step(p, g, lr=lr, weight_decay=a)  # noqa: E731
+        ref_call = lambda P, G: ref.sgd_step(P, G, lr=lr, weight_decay=a)  # noqa: E731
         hp = [("lr", _hp_ok(lr, 0)), ("weight_decay", _hp_ok(a, 0))]
         state = []
     elif which == "sgd_momentum":
@@ -691,6 +692,7 @@ def test_optimizer_kernels_fuzz(which, lr, a, b, array_case):
             p = p[:n]
             target = ("param", "momentum_buffer")
         call = lambda: ops.sgd_step(p, g, buf, lr=lr, momentum=a, dampening=b)  # noqa: E731
+        ref_call = lambda P, G, B: ref.sgd_step(P, G, B, lr=lr, momentum=a, dampening=b)  # noqa: E731
         hp = [("lr", _hp_ok(lr, 0)), ("momentum", _hp_ok(a, 0)), ("dampening", _hp_ok(b))]
         state = [buf]
     elif which == "rmsprop":
@@ -698,6 +700,7 @@ def test_optimizer_kernels_fuzz(which, lr, a, b, array_case):
         if array_case == "overlap":
             target = ("grad", "square_avg")
         call = lambda: ops.rmsprop_step(p, g, sq, lr=lr, alpha=a, eps=b)  # noqa: E731
+        ref_call = lambda P, G, S: ref.rmsprop_step(P, G, S, lr=lr, alpha=a, eps=b)  # noqa: E731
         hp = [("lr", _hp_ok(lr, 0)), ("alpha", _hp_ok(a, 0)), ("eps", _hp_ok(b, 0))]
         state = [sq]
     else:
@@ -705,6 +708,7 @@ def test_optimizer_kernels_fuzz(which, lr, a, b, array_case):
         if array_case == "overlap":
             target = ("param", "state_sum")
         call = lambda: ops.adagrad_step(p, g, ss, step=1, lr=lr, lr_decay=a, eps=b)  # noqa: E731
+        ref_call = lambda P, G, S: ref.adagrad_step(P, G, S, step=1, lr=lr, lr_decay=a, eps=b)  # noqa: E731
         hp = [("lr", _hp_ok(lr, 0)), ("lr_decay", _hp_ok(a, 0)), ("eps", _hp_ok(b, 0))]
         state = [ss]
     if which == "sgd_momentum" and hp[1][1] and hp[2][1] and a == 0 and array_case == "overlap":
@@ -716,9 +720,14 @@ def test_optimizer_kernels_fuzz(which, lr, a, b, array_case):
         expect_error(call, tuple(bad_hp) + ((target,) if isinstance(target, str) else tuple(target)))
     elif bad_hp:
         expect_error(call, bad_hp)
-    else:
+    else:  # valid: the kernel's update is the reference's, on copies of the same arrays
         with np.errstate(all="ignore"):
             call()
+            copies = [x.copy() for x in snapshot]
+            ref_call(*copies)
+        for got, want in zip([p] + state, [copies[0]] + copies[2:]):
+            close(got, want, np.float32)
+        np.testing.assert_array_equal(g, snapshot[1])  # the gradient is only read
         return
     for before, now in zip(snapshot, [p, g] + state):  # an error leaves every array untouched
         np.testing.assert_array_equal(np.asarray(now), before)

@@ -107,13 +107,13 @@ def test_dropout_seed_range_ends():
 def test_dropout_bitwise_across_thread_counts(rng):
     x = _data(rng, (100_003,), np.float32)
     res = []
-    for t in (1, 2, 3):
+    for t in (1, 2, 3, 4):
         with num_threads(t):
             mask = np.empty(x.shape, np.uint8)
             y = ops.dropout(x, 0.4, 99, mask=mask)
             dx = ops.dropout_backward(x, mask, 0.4)
             res.append((y.tobytes(), mask.tobytes(), dx.tobytes()))
-    assert res[0] == res[1]
+    assert all(r == res[0] for r in res[1:])  # 2, 3 and 4 threads: the 1-thread bits
 
 
 def test_dropout_strided_and_in_place(dtype, rng):
@@ -352,7 +352,7 @@ def test_batch_norm_bitwise_across_thread_counts(training, rng):
     dy = _data(rng, PAR_SHAPE, np.float32)
     w, b = _data(rng, c, np.float32), _data(rng, c, np.float32)
     res = []
-    for t in (1, 2, 3):
+    for t in (1, 2, 3, 4):
         with num_threads(t):
             rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
             sm, si = np.empty(c, np.float32), np.empty(c, np.float32)
@@ -360,7 +360,7 @@ def test_batch_norm_bitwise_across_thread_counts(training, rng):
             gw, gb = np.zeros(c, np.float32), np.zeros(c, np.float32)
             dx = ops.batch_norm_backward(dy, x, w, sm, si, gw, gb, training=training)
             res.append(b"".join(a.tobytes() for a in (y, rm, rv, sm, si, dx, gw, gb)))
-    assert res[0] == res[1]
+    assert all(r == res[0] for r in res[1:])  # 2, 3 and 4 threads: the 1-thread bits
 
 
 def test_batch_norm_bad_inputs():
@@ -511,14 +511,14 @@ def test_layer_norm_bitwise_across_thread_counts(shape, rng):
     dy = _data(rng, shape, np.float32)
     w, b = _data(rng, c, np.float32), _data(rng, c, np.float32)
     res = []
-    for t in (1, 2, 3):
+    for t in (1, 2, 3, 4):
         with num_threads(t):
             sm, si = np.empty(shape[0], np.float32), np.empty(shape[0], np.float32)
             y = ops.layer_norm(x, w, b, save_mean=sm, save_invstd=si)
             gw, gb = np.zeros(c, np.float32), np.zeros(c, np.float32)
             dx = ops.layer_norm_backward(dy, x, w, sm, si, gw, gb)
             res.append(b"".join(a.tobytes() for a in (y, sm, si, dx, gw, gb)))
-    assert res[0] == res[1]
+    assert all(r == res[0] for r in res[1:])  # 2, 3 and 4 threads: the 1-thread bits
 
 
 def test_layer_norm_bad_inputs():

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fastnn import ops, reference
+from fastnn import _core, ops, reference
 from conftest import PAR_N, assert_close, num_threads
 
 OPT_SIZES = [1, 7, 16, 17, 1027, PAR_N]
@@ -125,7 +125,7 @@ def test_sizes_around_vector_widths(kind, cfg, n, dtype, rng):
 @pytest.mark.parametrize("kind,cfg", [ALL[i] for i in (len(SGD_CONFIGS) - 1, len(SGD_CONFIGS) + 7,
                                                        len(SGD_CONFIGS) + len(ADAM_CONFIGS) + 15, len(ALL) - 1)])
 def test_bitwise_identical_on_one_and_two_threads(kind, cfg, dtype, rng):
-    n = 100_003
+    n = _core.parallel_thresholds()["elementwise"] + 3  # SGD's pass (cost 1) forks too
     base = Run(rng, n, dtype, _buffers(kind, cfg), init=cfg.get("init", 0.0))
     grads = _grads(rng, n, dtype, 3)
     results = []
@@ -247,6 +247,9 @@ def test_grad_norm(p, n, dtype, rng):
     expect = np.linalg.norm(x.astype(np.float64), ord=p)
     assert got == pytest.approx(expect, rel=1e-11)
     assert got == pytest.approx(reference.grad_norm(x, p), rel=1e-13)
+    # The reference copies the kernel's blocking (to compare bitwise); np.linalg.norm, which
+    # sums its own way, keeps it honest.
+    assert reference.grad_norm(x, p) == pytest.approx(expect, rel=1e-11)
 
 
 def test_grad_norm_thread_independent_and_nonfinite(rng):
@@ -254,9 +257,9 @@ def test_grad_norm_thread_independent_and_nonfinite(rng):
     for p in (2.0, 1.0, math.inf, 3.0):
         with num_threads(1):
             one = ops.grad_norm(x, p)
-        with num_threads(2):
-            two = ops.grad_norm(x, p)
-        assert one == two
+        for t in (2, 3, 4):
+            with num_threads(t):
+                assert ops.grad_norm(x, p) == one
     x[1_000_000] = np.nan
     assert all(math.isnan(f(x, p)) for f in (ops.grad_norm, reference.grad_norm) for p in (2.0, math.inf))
     x[1_000_000] = np.inf

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..ops._validate import as_float, check_choice, check_scalar
+from .._checks import as_float, check_choice, check_scalar
 from .module import Module
 
 

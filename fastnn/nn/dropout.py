@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..ops._validate import as_float, check_scalar
+from .._checks import as_float, check_scalar
 from ..random import draw_seed
 from .module import Module
 

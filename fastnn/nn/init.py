@@ -16,7 +16,7 @@ from numbers import Real
 
 import numpy as np
 
-from ..ops._validate import check_choice, check_scalar
+from .._checks import check_choice, check_scalar
 from ..random import default_generator
 from .parameter import Parameter
 

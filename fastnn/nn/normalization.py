@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..ops._validate import as_float, check_scalar
+from .._checks import as_float, check_scalar
 from .linear import _float_dtype, _positive_int
 from .module import Module
 from .parameter import Parameter

@@ -14,8 +14,8 @@ from typing import Iterable, List, Union
 import numpy as np
 
 from .. import backend
-from ..ops._validate import check_scalar
-from ..ops.optim import check_norm_type
+from .._checks import check_scalar
+from .._checks import check_norm_type
 from .parameter import Parameter
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]

@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
-from ._validate import as_float, check_choice, check_out, check_scalar, out_or_new
-
-# Codes of src_c/common.h's fnn_act enum.
-ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5, "gelu_tanh": 6}
-
-
-def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.strides == b.strides and a.shape == b.shape)
-
-
-def _check_alias(out: np.ndarray, *inputs) -> None:
-    """``out`` may be exactly an input (in place: each element is read before it is
-    written) but must not partially overlap one: a shifted view would read values
-    the kernel has already overwritten."""
-    for name, a in inputs:
-        if np.may_share_memory(out, a) and not _same_memory(out, a) and np.shares_memory(out, a):
-            raise ValueError(f"out: must not partially overlap {name} (out may be {name} itself)")
+from .. import _core, _enums
+from .._checks import as_float, check_choice, check_no_overlap, check_out, check_scalar, out_or_new
 
 
 def _gelu_code(approximate: str) -> int:
     check_choice(approximate, "approximate", ("none", "tanh"))
-    return ACT_CODES["gelu_tanh" if approximate == "tanh" else "gelu"]
+    return _enums.ACTIVATION_CODES["gelu_tanh" if approximate == "tanh" else "gelu"]
+
+
+def _code(name: str) -> int:
+    return _enums.ACTIVATION_CODES[name]
 
 
 def _forward(x, code: int, param: float, out):
@@ -43,7 +30,7 @@ def _forward(x, code: int, param: float, out):
         out = np.empty(x.shape, x.dtype)  # new memory: nothing to alias
     else:
         check_out(out, "out", x.shape, x.dtype)
-        _check_alias(out, ("x", x))
+        check_no_overlap([("out", out)], [("x", x)], may_alias=("x",))
     _core.act_forward(out, x, code, param)
     return out
 
@@ -57,47 +44,48 @@ def _backward(grad_out, saved, saved_name: str, code: int, param: float, out):
         out = np.empty(grad_out.shape, grad_out.dtype)
     else:
         check_out(out, "out", grad_out.shape, grad_out.dtype)
-        _check_alias(out, ("grad_out", grad_out), (saved_name, saved))
+        check_no_overlap([("out", out)], [("grad_out", grad_out), (saved_name, saved)],
+                         may_alias=("grad_out", saved_name))
     _core.act_backward(out, grad_out, saved, code, param)
     return out
 
 
 def relu(x, out=None):
     """max(x, 0)."""
-    return _forward(x, 1, 0.0, out)
+    return _forward(x, _code("relu"), 0.0, out)
 
 
 def relu_backward(grad_out, x, out=None):
     """grad_out · [x > 0]."""
-    return _backward(grad_out, x, "x", 1, 0.0, out)
+    return _backward(grad_out, x, "x", _code("relu"), 0.0, out)
 
 
 def leaky_relu(x, negative_slope=0.01, out=None):
     """x if x > 0 else negative_slope · x."""
-    return _forward(x, 2, check_scalar(negative_slope, "negative_slope"), out)
+    return _forward(x, _code("leaky_relu"), check_scalar(negative_slope, "negative_slope"), out)
 
 
 def leaky_relu_backward(grad_out, x, negative_slope=0.01, out=None):
-    return _backward(grad_out, x, "x", 2, check_scalar(negative_slope, "negative_slope"), out)
+    return _backward(grad_out, x, "x", _code("leaky_relu"), check_scalar(negative_slope, "negative_slope"), out)
 
 
 def sigmoid(x, out=None):
     """1 / (1 + exp(−x)), computed without overflow."""
-    return _forward(x, 3, 0.0, out)
+    return _forward(x, _code("sigmoid"), 0.0, out)
 
 
 def sigmoid_backward(grad_out, y, out=None):
     """grad_out · y(1 − y), from the forward output y."""
-    return _backward(grad_out, y, "y", 3, 0.0, out)
+    return _backward(grad_out, y, "y", _code("sigmoid"), 0.0, out)
 
 
 def tanh(x, out=None):
-    return _forward(x, 4, 0.0, out)
+    return _forward(x, _code("tanh"), 0.0, out)
 
 
 def tanh_backward(grad_out, y, out=None):
     """grad_out · (1 − y²), from the forward output y."""
-    return _backward(grad_out, y, "y", 4, 0.0, out)
+    return _backward(grad_out, y, "y", _code("tanh"), 0.0, out)
 
 
 def gelu(x, approximate="none", out=None):
@@ -123,7 +111,7 @@ def softmax(x, out=None):
     x = as_float(x, "x")
     rows, cols = _rows_cols(x.shape)
     out = out_or_new(out, "out", x.shape, x.dtype)
-    _check_alias(out, ("x", x))
+    check_no_overlap([("out", out)], [("x", x)], may_alias=("x",))
     _core.softmax_forward(out, x, rows, cols)
     return out
 
@@ -136,7 +124,7 @@ def softmax_backward(grad_out, y, out=None):
         raise ValueError(f"y: expected shape {grad_out.shape} (as grad_out), got {y.shape}")
     rows, cols = _rows_cols(y.shape)
     out = out_or_new(out, "out", y.shape, y.dtype)
-    _check_alias(out, ("grad_out", grad_out), ("y", y))
+    check_no_overlap([("out", out)], [("grad_out", grad_out), ("y", y)], may_alias=("grad_out", "y"))
     _core.softmax_backward(out, grad_out, y, rows, cols)
     return out
 

@@ -14,94 +14,9 @@ other overlap between an output and an input raises.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _core
-from ._validate import as_float, check_out, check_scalar, out_or_new
-
-_MASK_DTYPES = (np.dtype(np.uint8), np.dtype(np.bool_))
-
-
-# ------------------------------------------------------------------ checks
-
-def check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed}")
-    return seed
-
-
-def check_p(p) -> float:
-    return check_scalar(p, "p", low=0.0, high=1.0)
-
-
-def check_flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
-    return bool(value)
-
-
-def _vector(a, name: str, c: int, dtype) -> np.ndarray | None:
-    """An optional (c,) input vector, converted to dtype."""
-    if a is None:
-        return None
-    a = as_float(a, name, dtype=dtype)
-    if a.shape != (c,):
-        raise ValueError(f"{name}: expected shape ({c},), got {a.shape}")
-    return a
-
-
-def _inplace(a, name: str, shape, dtype) -> np.ndarray | None:
-    """An optional array updated in place: must already have the exact shape and dtype."""
-    if a is None:
-        return None
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray (it is updated in place), got {type(a).__name__}")
-    return check_out(a, name, shape, dtype)
-
-
-def _mask(mask, name: str, shape, output: bool) -> np.ndarray:
-    if output and not isinstance(mask, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(mask).__name__}")
-    mask = np.asarray(mask)
-    if mask.dtype not in _MASK_DTYPES:
-        raise TypeError(f"{name}: expected a uint8 array, got dtype {mask.dtype}")
-    if mask.shape != tuple(shape):
-        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {mask.shape}")
-    if not mask.flags.c_contiguous:
-        if output:
-            raise ValueError(f"{name}: expected a C-contiguous array")
-        mask = np.ascontiguousarray(mask)
-    if output and not mask.flags.writeable:
-        raise ValueError(f"{name}: array is read-only")
-    return mask
-
-
-def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.strides == b.strides and a.nbytes == b.nbytes)
-
-
-def _no_overlap(outputs, inputs, may_alias=()) -> None:
-    """Every output distinct from every other array, except an exact alias
-    of an input named in ``may_alias`` (the kernels read each element of those
-    before writing the same element of the output)."""
-    outs = [(n, a) for n, a in outputs if a is not None]
-    for i, (name, out) in enumerate(outs):
-        others = outs[i + 1:] + [(n, a) for n, a in inputs if a is not None]
-        for other_name, a in others:
-            if np.may_share_memory(out, a) and np.shares_memory(out, a):
-                if other_name in may_alias and _same_memory(out, a):
-                    continue
-                raise ValueError(f"{name}: must not overlap {other_name}")
-
-
-def _need_batch(n: int, shape) -> None:
-    if n < 2:
-        raise ValueError(f"x: Expected more than 1 value per channel when training, "
-                         f"got input of shape {tuple(shape)}")
+from .._checks import (check_batch_norm, check_batch_norm_backward, check_dropout, check_dropout_backward,
+                       check_layer_norm, check_layer_norm_backward)
 
 
 # ----------------------------------------------------------------- dropout
@@ -111,24 +26,14 @@ def dropout(x, p, seed, out=None, mask=None):
     uniform of src_c/layers.h (a pure function of seed and the flat C-order
     index i). p in [0, 1]; p == 1 gives zeros. ``mask`` (uint8, x's shape)
     receives keep. ``out`` may be x."""
-    p = check_p(p)
-    seed = check_seed(seed)
-    x = as_float(x, "x")
-    out = out_or_new(out, "out", x.shape, x.dtype)
-    if mask is not None:
-        mask = _mask(mask, "mask", x.shape, output=True)
-    _no_overlap([("out", out), ("mask", mask)], [("x", x)], may_alias=("x",))
+    x, p, seed, out, mask = check_dropout(x, p, seed, out, mask)
     _core.dropout_forward(out, mask, x, p, seed)
     return out
 
 
 def dropout_backward(grad_out, mask, p, out=None):
     """grad_out·mask/(1−p) (zeros when p == 1). ``out`` may be grad_out."""
-    p = check_p(p)
-    grad_out = as_float(grad_out, "grad_out")
-    mask = _mask(mask, "mask", grad_out.shape, output=False)
-    out = out_or_new(out, "out", grad_out.shape, grad_out.dtype)
-    _no_overlap([("out", out)], [("grad_out", grad_out), ("mask", mask)], may_alias=("grad_out",))
+    grad_out, mask, p, out = check_dropout_backward(grad_out, mask, p, out)
     _core.dropout_backward(out, grad_out, mask, p)
     return out
 
@@ -146,25 +51,10 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.
     with them. weight/bias None mean γ = 1, β = 0. save_mean/save_invstd (C,)
     receive the mean and 1/√(var + eps) used, for the backward.
     """
-    x = as_float(x, "x", ndim=2)
+    (x, weight, bias, running_mean, running_var, training, momentum, eps, out, save_mean,
+     save_invstd) = check_batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, out,
+                                     save_mean, save_invstd)
     n, c = x.shape
-    training = check_flag(training, "training")
-    momentum = check_scalar(momentum, "momentum", low=0.0, high=1.0)
-    eps = check_scalar(eps, "eps", low=0.0)
-    weight = _vector(weight, "weight", c, x.dtype)
-    bias = _vector(bias, "bias", c, x.dtype)
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("running_mean: running_mean and running_var must both be given or both be None")
-    running_mean = _inplace(running_mean, "running_mean", (c,), x.dtype)
-    running_var = _inplace(running_var, "running_var", (c,), x.dtype)
-    if training or running_mean is None:
-        _need_batch(n, x.shape)
-    out = out_or_new(out, "out", x.shape, x.dtype)
-    save_mean = _inplace(save_mean, "save_mean", (c,), x.dtype)
-    save_invstd = _inplace(save_invstd, "save_invstd", (c,), x.dtype)
-    _no_overlap([("out", out), ("save_mean", save_mean), ("save_invstd", save_invstd),
-                 ("running_mean", running_mean), ("running_var", running_var)],
-                [("x", x), ("weight", weight), ("bias", bias)], may_alias=("x",))
     _core.batch_norm_forward(out, save_mean, save_invstd, running_mean, running_var, x,
                              weight, bias, n, c, training, momentum, eps)
     return out
@@ -179,26 +69,10 @@ def batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight
     Accumulates Σ dy·x̂ into grad_weight and Σ dy into grad_bias when given;
     returns dx (N, C), or None when need_grad_input is False.
     """
-    grad_out = as_float(grad_out, "grad_out", ndim=2)
+    (grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias, training, need_grad_input,
+     out) = check_batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias,
+                                      training, need_grad_input, out)
     n, c = grad_out.shape
-    dt = grad_out.dtype
-    x = as_float(x, "x", dtype=dt)
-    if x.shape != grad_out.shape:
-        raise ValueError(f"x: expected shape {grad_out.shape} (as grad_out), got {x.shape}")
-    training = check_flag(training, "training")
-    need_grad_input = check_flag(need_grad_input, "need_grad_input")
-    weight = _vector(weight, "weight", c, dt)
-    if save_mean is None or save_invstd is None:
-        raise TypeError(f"{'save_mean' if save_mean is None else 'save_invstd'}: expected the array "
-                        f"saved by batch_norm, got None")
-    save_mean = _vector(save_mean, "save_mean", c, dt)
-    save_invstd = _vector(save_invstd, "save_invstd", c, dt)
-    grad_weight = _inplace(grad_weight, "grad_weight", (c,), dt)
-    grad_bias = _inplace(grad_bias, "grad_bias", (c,), dt)
-    out = out_or_new(out, "out", grad_out.shape, dt) if need_grad_input else None
-    _no_overlap([("out", out), ("grad_weight", grad_weight), ("grad_bias", grad_bias)],
-                [("grad_out", grad_out), ("x", x), ("weight", weight), ("save_mean", save_mean),
-                 ("save_invstd", save_invstd)], may_alias=("grad_out", "x"))
     _core.batch_norm_backward(out, grad_weight, grad_bias, grad_out, x, weight, save_mean,
                               save_invstd, n, c, training)
     return out
@@ -206,28 +80,11 @@ def batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight
 
 # -------------------------------------------------------------- layer norm
 
-def _rows_cols(x: np.ndarray):
-    if x.ndim == 0:
-        raise ValueError("x: layer norm needs at least a 1-D array, got a scalar")
-    cols = x.shape[-1]
-    if cols == 0:
-        raise ValueError(f"x: layer norm over an empty last axis, shape {x.shape}")
-    return int(np.prod(x.shape[:-1], dtype=np.int64)), cols
-
-
 def layer_norm(x, weight, bias, eps=1e-5, out=None, save_mean=None, save_invstd=None):
     """(x − μ)/√(σ² + eps)·weight + bias, μ and σ² (biased) over the last axis.
     save_mean/save_invstd (shape x.shape[:-1]) receive μ and 1/√(σ² + eps)."""
-    x = as_float(x, "x")
-    rows, cols = _rows_cols(x)
-    eps = check_scalar(eps, "eps", low=0.0)
-    weight = _vector(weight, "weight", cols, x.dtype)
-    bias = _vector(bias, "bias", cols, x.dtype)
-    out = out_or_new(out, "out", x.shape, x.dtype)
-    save_mean = _inplace(save_mean, "save_mean", x.shape[:-1], x.dtype)
-    save_invstd = _inplace(save_invstd, "save_invstd", x.shape[:-1], x.dtype)
-    _no_overlap([("out", out), ("save_mean", save_mean), ("save_invstd", save_invstd)],
-                [("x", x), ("weight", weight), ("bias", bias)], may_alias=("x",))
+    x, weight, bias, eps, out, save_mean, save_invstd, (rows, cols) = check_layer_norm(
+        x, weight, bias, eps, out, save_mean, save_invstd)
     _core.layer_norm_forward(out, save_mean, save_invstd, x, weight, bias, rows, cols, eps)
     return out
 
@@ -236,29 +93,9 @@ def layer_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight
                         grad_bias=None, need_grad_input=True, out=None):
     """Gradients of ``layer_norm`` from its saved mean and invstd; accumulates
     Σ dy·x̂ into grad_weight and Σ dy into grad_bias (sums over every row)."""
-    grad_out = as_float(grad_out, "grad_out")
-    rows, cols = _rows_cols(grad_out)
-    dt = grad_out.dtype
-    x = as_float(x, "x", dtype=dt)
-    if x.shape != grad_out.shape:
-        raise ValueError(f"x: expected shape {grad_out.shape} (as grad_out), got {x.shape}")
-    need_grad_input = check_flag(need_grad_input, "need_grad_input")
-    weight = _vector(weight, "weight", cols, dt)
-    if save_mean is None or save_invstd is None:
-        raise TypeError(f"{'save_mean' if save_mean is None else 'save_invstd'}: expected the array "
-                        f"saved by layer_norm, got None")
-    stats_shape = grad_out.shape[:-1]
-    save_mean = as_float(save_mean, "save_mean", dtype=dt)
-    save_invstd = as_float(save_invstd, "save_invstd", dtype=dt)
-    for name, a in (("save_mean", save_mean), ("save_invstd", save_invstd)):
-        if a.shape != stats_shape:
-            raise ValueError(f"{name}: expected shape {stats_shape}, got {a.shape}")
-    grad_weight = _inplace(grad_weight, "grad_weight", (cols,), dt)
-    grad_bias = _inplace(grad_bias, "grad_bias", (cols,), dt)
-    out = out_or_new(out, "out", grad_out.shape, dt) if need_grad_input else None
-    _no_overlap([("out", out), ("grad_weight", grad_weight), ("grad_bias", grad_bias)],
-                [("grad_out", grad_out), ("x", x), ("weight", weight), ("save_mean", save_mean),
-                 ("save_invstd", save_invstd)], may_alias=("grad_out", "x"))
+    (grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias, need_grad_input, out,
+     (rows, cols)) = check_layer_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight,
+                                               grad_bias, need_grad_input, out)
     _core.layer_norm_backward(out, grad_weight, grad_bias, grad_out, x, weight, save_mean,
                               save_invstd, rows, cols)
     return out

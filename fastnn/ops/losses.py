@@ -16,19 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
-from ._validate import as_float, check_logits, check_no_overlap, check_out, check_scalar
-
-_REDUCTION_CODES = {"mean": 0, "sum": 1}
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
-
-
-def _reduction(reduction) -> int:
-    if not isinstance(reduction, str) or reduction not in _REDUCTION_CODES:
-        hint = " (reduction='none' is not supported: losses are reduced in C)" if reduction == "none" else ""
-        raise ValueError(f"reduction: expected 'mean' or 'sum', got {reduction!r}{hint}")
-    return _REDUCTION_CODES[reduction]
+from .. import _core, _enums
+from .._checks import (as_float, check_labels, check_logits, check_loss_pair, check_out, check_reduction,
+                       check_scalar, label_error)
 
 
 def _index(flat: int, shape) -> object:
@@ -36,57 +26,22 @@ def _index(flat: int, shape) -> object:
     return idx[0] if len(idx) == 1 else idx
 
 
-def _pair(input, target, grad):
-    """input and target as same-shape, same-dtype contiguous float arrays; grad checked."""
-    x = as_float(input, "input")
-    if x.size == 0:
-        raise ValueError(f"input: empty batch (shape {x.shape})")
-    y = as_float(target, "target", dtype=x.dtype)
-    if y.shape != x.shape:
-        raise ValueError(f"target: expected shape {x.shape} to match input, got {y.shape}")
-    if grad is not None:
-        check_out(grad, "grad", x.shape, x.dtype)
-        check_no_overlap(grad, "grad", ("input", x), ("target", y))
-    return x, y
-
-
-def _same(a, like) -> bool:
-    """An ndarray of like's dtype and shape."""
-    return isinstance(a, np.ndarray) and a.dtype is like.dtype and a.shape == like.shape
-
-
-def _pair_fast(input, target, grad) -> bool:
-    """True for the usual call: aligned float arrays of one dtype and shape (C never sees
-    unaligned memory, not even to reject it), grad clear of both. The compiled wrapper checks
-    the rest (non-empty, contiguous, grad writable) and raises before running; then _pair
-    converts or explains."""
-    return (isinstance(input, np.ndarray) and (input.dtype is _F32 or input.dtype is _F64)
-            and _same(target, input) and input.flags.aligned and target.flags.aligned
-            and (grad is None or (type(grad) is np.ndarray and _same(grad, input) and grad.flags.aligned
-                                  and _core.spans_disjoint((grad,), (input, target)))))
-
-
 def _run(fn, input, target, reduction, grad) -> float:
-    red = _reduction(reduction)
-    result = None
-    if _pair_fast(input, target, grad):
-        x, y = input, target
-        try:
-            result = fn(x, y, grad, red)
-        except (ValueError, TypeError):
-            pass
-    if result is None:
-        x, y = _pair(input, target, grad)
-        result = fn(x, y, grad, red)
-    status, bad, loss = result
-    # The kernel stops at the first element out of range (input checked before target).
-    if status == 1:
+    red = _enums.REDUCTION_CODES[check_reduction(reduction)]
+    x, y = check_loss_pair(input, target, grad)
+    status, bad, loss = fn(x, y, grad, red)  # grad's overlap with x and y: checked by the wrapper
+    if status != _enums.LossStatus.OK:
+        _raise_out_of_range(status, bad, x, y)
+    return float(loss)
+
+
+def _raise_out_of_range(status, bad, x, y):
+    """The kernel stops at the first element out of range (input checked before target)."""
+    if status == _enums.LossStatus.BAD_INPUT:
         raise ValueError(f"input: expected probabilities in [0, 1], got {float(x.flat[bad])} "
                          f"at index {_index(bad, x.shape)}")
-    if status == 2:
-        raise ValueError(f"target: expected values in [0, 1], got {float(y.flat[bad])} "
+    raise ValueError(f"target: expected values in [0, 1], got {float(y.flat[bad])} "
                          f"at index {_index(bad, y.shape)}")
-    return float(loss)
 
 
 def mse_loss(input, target, reduction="mean", grad=None) -> float:
@@ -116,37 +71,6 @@ def bce_with_logits_loss(input, target, reduction="mean", grad=None) -> float:
     return _run(_core.bce_logits_loss_fused, input, target, reduction, grad)
 
 
-def _label_error(value, index: int, classes: int) -> IndexError:
-    return IndexError(f"target: label {value!r} at index {index} is out of range for {classes} classes "
-                      f"(expected 0 <= label < {classes})")
-
-
-def _labels(target, rows: int, classes: int) -> np.ndarray:
-    """Integer class labels (rows,) as contiguous int64 (range checked in C, except
-    for values that int64 cannot hold)."""
-    t = target if isinstance(target, np.ndarray) else np.asarray(target)
-    kind = t.dtype.kind
-    if kind == "b" or kind not in "iuf":
-        raise TypeError(f"target: expected integer class labels, got dtype {t.dtype}")
-    if t.shape != (rows,):
-        raise ValueError(f"target: expected shape ({rows},) to match input's batch, got {t.shape}")
-    if kind == "f":
-        ok = np.isfinite(t) & (t == np.floor(t))
-        if not ok.all():
-            bad = int(np.argmin(ok))
-            raise TypeError(f"target: expected integer class labels, got {float(t[bad])} at index {bad}")
-        out = (t < 0) | (t >= classes)
-        if out.any():
-            bad = int(np.argmax(out))
-            raise _label_error(float(t[bad]), bad, classes)
-    elif kind == "u" and t.dtype.itemsize == 8:
-        too_big = t > np.iinfo(np.int64).max
-        if too_big.any():
-            bad = int(np.argmax(too_big))
-            raise _label_error(int(t[bad]), bad, classes)
-    return np.ascontiguousarray(t, dtype=np.int64)
-
-
 def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=None) -> float:
     """Softmax cross-entropy of logits input (N, C) with integer labels target (N,).
 
@@ -155,27 +79,24 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     Labels may be any integer dtype (floats only if integral); a label outside
     [0, C) raises IndexError before it is used.
     """
-    red = _reduction(reduction)
-    if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0:
-        eps = label_smoothing  # the usual case, without the generic number checks
-    else:
-        eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    red = _enums.REDUCTION_CODES[check_reduction(reduction)]
+    eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     x = as_float(input, "input")
     rows, classes = check_logits(x)
-    if type(target) is np.ndarray and target.dtype == np.int64 and target.shape == (rows,) \
-            and target.flags.c_contiguous and target.flags.aligned:
-        labels = target  # what _labels returns for them, without its conversions
-    else:
-        labels = _labels(target, rows, classes)
-    if grad is not None and not (type(grad) is np.ndarray and _same(grad, x) and grad.flags.c_contiguous
-                                 and grad.flags.aligned and grad.flags.writeable
-                                 and _core.spans_disjoint((grad,), (x, labels))):
+    labels = check_labels(target, rows, classes, check_range=False)  # C range-checks int64 labels
+    if grad is not None:
         check_out(grad, "grad", x.shape, x.dtype)
-        check_no_overlap(grad, "grad", ("input", x), ("target", labels))
     status, bad, loss = _core.cross_entropy_fused(x, labels, grad, red, eps)
-    if status != 0:
-        raise _label_error(int(labels[bad]), bad, classes)
+    if status != _enums.LossStatus.OK:
+        raise label_error(int(labels[bad]), bad, classes)
     return float(loss)
 
+
+def _labels(target, rows: int, classes: int):
+    """fastnn.train's label check (kept for it; new code calls fastnn._checks.check_labels)."""
+    return check_labels(target, rows, classes, check_range=False)
+
+
+_label_error = label_error
 
 __all__ = ["mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "cross_entropy"]

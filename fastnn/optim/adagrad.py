@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .adam import check_flag, check_hyper
+from .._checks import check_flag, check_hyper
 from .optimizer import Optimizer
 
 
@@ -36,7 +36,7 @@ class Adagrad(Optimizer):
         check_hyper(group["initial_accumulator_value"], "initial_accumulator_value",
                     "initial_accumulator_value", low=0.0)
         check_hyper(group["eps"], "eps", "epsilon value", low=0.0)
-        check_flag(group["maximize"], "maximize")
+        check_flag(group["maximize"], "maximize", ints=True)
 
     def _update(self, arena, state, group):
         t = float(state.get("step", 0.0)) + 1.0

@@ -2,22 +2,8 @@
 from __future__ import annotations
 
 from .. import backend
-from ..ops.optim import _bools, _reals_ok, _unit_float, check_real
+from .._checks import check_flag, check_hyper
 from .optimizer import Optimizer
-
-
-def check_hyper(value, name: str, what: str, **bounds) -> float:
-    """PyTorch's "Invalid <what>: <value>" ValueError, prefixed with the argument name."""
-    try:
-        return check_real(value, name, **bounds)
-    except ValueError as e:
-        detail = str(e).split(": ", 1)[-1]
-        raise ValueError(f"{name}: Invalid {what}: {value!r} ({detail})") from None
-
-
-def check_flag(value, name: str) -> None:
-    if value is not True and value is not False and value not in (0, 1):
-        raise TypeError(f"{name}: expected True or False, got {value!r}")
 
 
 class Adam(Optimizer):
@@ -37,29 +23,18 @@ class Adam(Optimizer):
                                       decoupled_weight_decay=decoupled_weight_decay))
 
     def _check_group(self, group):
-        if self._plain_group(group):
-            return
+        # At every step (schedulers may have changed the values).
         check_hyper(group["lr"], "lr", "learning rate", low=0.0)
         check_hyper(group["eps"], "eps", "epsilon value", low=0.0)
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
-        for i, b in enumerate(betas):
-            check_hyper(b, "betas", f"beta parameter at index {i}", low=0.0, high=1.0, high_open=True)
+        check_hyper(betas[0], "betas", "beta parameter at index 0", low=0.0, high=1.0, high_open=True)
+        check_hyper(betas[1], "betas", "beta parameter at index 1", low=0.0, high=1.0, high_open=True)
         check_hyper(group["weight_decay"], "weight_decay", "weight_decay value", low=0.0)
-        for flag in ("amsgrad", "maximize", "decoupled_weight_decay"):
-            check_flag(group[flag], flag)
-
-    @staticmethod
-    def _plain_group(group) -> bool:
-        """True for plain floats in range and bool flags: what the checks below accept without a
-        word, by the fast test adam_step's fast path uses (this runs at every step)."""
-        betas = group["betas"]
-        if not (type(betas) is tuple or type(betas) is list) or len(betas) != 2:
-            return False
-        return (_reals_ok(group["lr"], group["eps"], group["weight_decay"]) and _unit_float(betas[0])
-                and _unit_float(betas[1])
-                and _bools(group["amsgrad"], group["maximize"], group["decoupled_weight_decay"]))
+        check_flag(group["amsgrad"], "amsgrad", ints=True)
+        check_flag(group["maximize"], "maximize", ints=True)
+        check_flag(group["decoupled_weight_decay"], "decoupled_weight_decay", ints=True)
 
     def _update(self, arena, state, group):
         if "exp_avg" not in state:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .adam import check_flag, check_hyper
+from .._checks import check_flag, check_hyper
 from .optimizer import Optimizer
 
 
@@ -23,7 +23,7 @@ class RMSprop(Optimizer):
         check_hyper(group["weight_decay"], "weight_decay", "weight_decay value", low=0.0)
         check_hyper(group["alpha"], "alpha", "alpha value", low=0.0)
         for flag in ("centered", "maximize"):
-            check_flag(group[flag], flag)
+            check_flag(group[flag], flag, ints=True)
 
     def _update(self, arena, state, group):
         if "square_avg" not in state:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..ops.optim import _finite_float, _reals_ok, check_real
+from .._checks import check_nesterov, finite, nonnegative
 from .optimizer import Optimizer
 
 
@@ -19,19 +19,12 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
     def _check_group(self, group):
-        # This runs at every step (schedulers may have changed the values): plain floats in range
-        # pass the fast test sgd_step's fast path uses, anything else gets check_real's
-        # (check_scalar's) checks and errors.
-        momentum, dampening = group["momentum"], group["dampening"]
-        if (_reals_ok(group["lr"], momentum, group["weight_decay"]) and _finite_float(dampening)
-                and not (group["nesterov"] and (momentum <= 0 or dampening != 0))):
-            return
-        check_real(group["lr"], "lr", low=0.0)
-        momentum = check_real(group["momentum"], "momentum", low=0.0)
-        dampening = check_real(group["dampening"], "dampening")
-        check_real(group["weight_decay"], "weight_decay", low=0.0)
-        if group["nesterov"] and (momentum <= 0 or dampening != 0):
-            raise ValueError("nesterov: Nesterov momentum requires a momentum > 0 and zero dampening")
+        # At every step (schedulers may have changed the values): the checks sgd_step runs.
+        nonnegative(group["lr"], "lr")
+        momentum = nonnegative(group["momentum"], "momentum")
+        dampening = finite(group["dampening"], "dampening")
+        nonnegative(group["weight_decay"], "weight_decay")
+        check_nesterov(group["nesterov"], momentum, dampening)
 
     def _update(self, arena, state, group):
         buf = None

@@ -1,18 +1,16 @@
 """Dropout, batch norm and layer norm in pure NumPy: the spec for
-``fastnn.ops.layers`` (same signatures and semantics; statistics in float64)."""
+``fastnn.ops.layers`` (same signatures, semantics and argument checks; statistics in float64)."""
 from __future__ import annotations
 
 import numpy as np
+
+from .._checks import (check_batch_norm, check_batch_norm_backward, check_dropout, check_dropout_backward,
+                       check_layer_norm, check_layer_norm_backward)
 
 _U64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
-
-
-def _float(x) -> np.ndarray:
-    x = np.asarray(x)
-    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
 
 
 def _finish(value, like: np.ndarray, out):
@@ -50,7 +48,7 @@ def _dropout_scale(p: float, dtype) -> np.generic:
 
 
 def dropout(x, p, seed, out=None, mask=None):
-    x = _float(x)
+    x, p, seed, out, mask = check_dropout(x, p, seed, out, mask)
     keep = (dropout_uniforms(seed, x.size) >= p).reshape(x.shape)
     if mask is not None:
         mask[...] = keep
@@ -59,7 +57,7 @@ def dropout(x, p, seed, out=None, mask=None):
 
 
 def dropout_backward(grad_out, mask, p, out=None):
-    grad_out = _float(grad_out)
+    grad_out, mask, p, out = check_dropout_backward(grad_out, mask, p, out)
     factor = np.where(np.asarray(mask) != 0, _dropout_scale(p, grad_out.dtype), grad_out.dtype.type(0))
     return _finish(grad_out * factor, grad_out, out)
 
@@ -70,7 +68,9 @@ def _vec(a, ones: bool = False):
 
 def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5,
                out=None, save_mean=None, save_invstd=None):
-    x = _float(x)
+    (x, weight, bias, running_mean, running_var, training, momentum, eps, out, save_mean,
+     save_invstd) = check_batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, out,
+                                     save_mean, save_invstd)
     xd = x.astype(np.float64)
     n = x.shape[0]
     if training or running_mean is None:
@@ -98,7 +98,9 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.
 
 def batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight=None,
                         grad_bias=None, training=True, need_grad_input=True, out=None):
-    grad_out = _float(grad_out)
+    (grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias, training, need_grad_input,
+     out) = check_batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias,
+                                      training, need_grad_input, out)
     dy = grad_out.astype(np.float64)
     n = dy.shape[0]
     mean, invstd = _vec(save_mean), _vec(save_invstd)
@@ -121,7 +123,8 @@ def batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight
 
 
 def layer_norm(x, weight, bias, eps=1e-5, out=None, save_mean=None, save_invstd=None):
-    x = _float(x)
+    x, weight, bias, eps, out, save_mean, save_invstd, _ = check_layer_norm(x, weight, bias, eps, out, save_mean,
+                                                                             save_invstd)
     xd = x.astype(np.float64)
     mean = xd.mean(axis=-1, keepdims=True)
     var = ((xd - mean) ** 2).mean(axis=-1, keepdims=True)
@@ -140,7 +143,9 @@ def layer_norm(x, weight, bias, eps=1e-5, out=None, save_mean=None, save_invstd=
 
 def layer_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight=None,
                         grad_bias=None, need_grad_input=True, out=None):
-    grad_out = _float(grad_out)
+    (grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias, need_grad_input, out,
+     _) = check_layer_norm_backward(grad_out, x, weight, save_mean, save_invstd, grad_weight, grad_bias,
+                                    need_grad_input, out)
     cols = grad_out.shape[-1]
     dy = grad_out.astype(np.float64)
     mean = _vec(save_mean)[..., None]

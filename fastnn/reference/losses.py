@@ -10,44 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops._validate import check_logits, check_out, check_scalar
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _float(a, name, dtype=None) -> np.ndarray:
-    a = np.asarray(a)
-    if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: expected a {'numeric' if a.dtype.kind == 'b' else 'real numeric'} array, got dtype {a.dtype}")
-    if dtype is not None:
-        return a.astype(dtype, copy=False)
-    return a if a.dtype in _FLOATS else a.astype(np.float32)
-
-
-def _reduction(reduction) -> str:
-    if not isinstance(reduction, str) or reduction not in ("mean", "sum"):
-        hint = " (reduction='none' is not supported: losses are reduced in C)" if reduction == "none" else ""
-        raise ValueError(f"reduction: expected 'mean' or 'sum', got {reduction!r}{hint}")
-    return reduction
-
-
-def _check_grad(grad, shape, dtype) -> None:
-    if grad is not None:
-        check_out(grad, "grad", shape, dtype)
-
+from .._checks import (as_float, check_labels, check_logits, check_loss_pair, check_no_overlap, check_reduction,
+                       check_out, check_scalar)
 
 def _pair(input, target, reduction, grad):
-    reduction = _reduction(reduction)
-    x = _float(input, "input")
-    if x.size == 0:
-        raise ValueError(f"input: empty batch (shape {x.shape})")
-    y = _float(target, "target", x.dtype)
-    if y.shape != x.shape:
-        raise ValueError(f"target: expected shape {x.shape} to match input, got {y.shape}")
-    _check_grad(grad, x.shape, x.dtype)
-    for name, a in (("input", x), ("target", y)):
-        if grad is not None and np.shares_memory(grad, a):
-            raise ValueError(f"grad: must not overlap {name}")
+    reduction = check_reduction(reduction)
+    x, y = check_loss_pair(input, target, grad)
+    check_no_overlap([("grad", grad)], [("input", x), ("target", y)])
     return x, y, reduction
 
 
@@ -121,42 +90,20 @@ def bce_with_logits_loss(input, target, reduction="mean", grad=None) -> float:
     return _reduce(terms, np.where(x >= 0, (1 - y) - q, q - y), reduction, x.size, grad)
 
 
-def _label_error(value, index: int, classes: int) -> IndexError:
-    return IndexError(f"target: label {value!r} at index {index} is out of range for {classes} classes "
-                      f"(expected 0 <= label < {classes})")
-
-
-def _labels(target, rows: int, classes: int) -> np.ndarray:
-    t = np.asarray(target)
-    if t.dtype.kind == "b" or t.dtype.kind not in "iuf":
-        raise TypeError(f"target: expected integer class labels, got dtype {t.dtype}")
-    if t.shape != (rows,):
-        raise ValueError(f"target: expected shape ({rows},) to match input's batch, got {t.shape}")
-    if t.dtype.kind == "f":
-        integral = np.isfinite(t) & (t == np.floor(t))
-        if not integral.all():
-            bad = int(np.argmin(integral))
-            raise TypeError(f"target: expected integer class labels, got {float(t[bad])} at index {bad}")
-    for i, v in enumerate(t.tolist()):
-        if not 0 <= v < classes:
-            raise _label_error(float(v) if t.dtype.kind == "f" else int(v), i, classes)
-    return t.astype(np.int64)
-
-
 def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=None) -> float:
     """Softmax cross-entropy of logits (N, C) with integer labels (N,).
 
     loss_i = (1−ε)(−log p[i, y_i]) + ε·mean_c(−log p[i, c]); 'mean' averages over N;
     grad = (softmax − ((1−ε)·onehot + ε/C)) / N.
     """
-    reduction = _reduction(reduction)
+    reduction = check_reduction(reduction)
     eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    x = _float(input, "input")
+    x = as_float(input, "input")
     rows, classes = check_logits(x)
-    labels = _labels(target, rows, classes)
-    _check_grad(grad, x.shape, x.dtype)
-    if grad is not None and np.shares_memory(grad, x):
-        raise ValueError("grad: must not overlap input")
+    labels = check_labels(target, rows, classes)
+    if grad is not None:
+        check_out(grad, "grad", x.shape, x.dtype)
+    check_no_overlap([("grad", grad)], [("input", x), ("target", labels)])
     z = x.astype(np.float64)
     m = z.max(axis=1, keepdims=True)
     e = np.exp(z - m)

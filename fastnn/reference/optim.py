@@ -4,7 +4,12 @@ Each update is PyTorch's per-element formula (``shared/semantics.md``) written o
 with NumPy arrays, in the array's dtype, with every per-step constant formed once
 in double and rounded to that dtype once — exactly what the C kernels do, so the
 two agree to the last bit wherever the operations are the same IEEE operations.
-Arguments are validated by the same checks as ``fastnn.ops``.
+Arguments are validated by the same checks as ``fastnn.ops`` (``fastnn._checks``), overlap
+included, so both backends raise the same errors.
+
+``grad_norm`` copies the C kernel's summation order (blocks of FNN_REDUCE_BLOCK elements, 8
+interleaved lanes each) so that the two agree bit for bit; tests/test_ops_optim.py also checks
+it against ``np.linalg.norm``, which sums differently, so the blocking is not its own spec.
 """
 from __future__ import annotations
 
@@ -12,9 +17,8 @@ import math
 
 import numpy as np
 
-from ..ops._validate import as_float, check_scalar
-from ..ops.optim import (_array, check_adagrad, check_adam, check_bounds, check_norm_type,
-                         check_rmsprop, check_sgd)
+from .._checks import (as_float, check_adagrad, check_adam, check_bounds, check_norm_type, check_rmsprop,
+                       check_scalar, check_sgd, check_state_array)
 
 # Reduction blocking of the C norm kernel (src_c/common.h FNN_REDUCE_BLOCK, 8 lanes per block).
 _BLOCK = 4096
@@ -138,13 +142,13 @@ def grad_norm(x, norm_type=2.0) -> float:
 
 
 def scale_(x, factor):
-    _array(x, "x")
+    check_state_array(x, "x")
     x[...] = x * x.dtype.type(check_scalar(factor, "factor"))
     return x
 
 
 def clamp_(x, low, high):
-    _array(x, "x")
+    check_state_array(x, "x")
     lo, hi = check_bounds(low, high)
     t = x.dtype.type
     x[...] = np.where(x < t(lo), t(lo), np.where(x > t(hi), t(hi), x))
