@@ -52,6 +52,9 @@ cdef extern from "plan.h" nogil:
     int FNN_PLAN_CHECK_FINITE, FNN_PLAN_FUSED
     int FNN_PLAN_BAD_INPUT, FNN_PLAN_BAD_TARGET, FNN_PLAN_NONFINITE_LOSS
     int FNN_PLAN_NONFINITE_GRAD, FNN_PLAN_NONFINITE_PARAM
+    int FNN_PLAN_HOOK_FAILED  # [grad hook]
+    ctypedef int (*fnn_plan_grad_hook)(void *ctx, int64_t n, void *grads, int64_t batch) noexcept  # [grad hook]
+    void fnn_plan_set_grad_hook(fnn_plan *p, fnn_plan_grad_hook fn, void *ctx)  # [grad hook]
     fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
                               int reduction, double label_smoothing)
     void fnn_plan_destroy(fnn_plan *p)
@@ -76,7 +79,19 @@ PLAN_CHECK_FINITE = FNN_PLAN_CHECK_FINITE
 PLAN_FUSED = FNN_PLAN_FUSED
 PLAN_STATUS = {"bad_input": FNN_PLAN_BAD_INPUT, "bad_target": FNN_PLAN_BAD_TARGET,
                "nonfinite_loss": FNN_PLAN_NONFINITE_LOSS, "nonfinite_grad": FNN_PLAN_NONFINITE_GRAD,
-               "nonfinite_param": FNN_PLAN_NONFINITE_PARAM}
+               "nonfinite_param": FNN_PLAN_NONFINITE_PARAM, "hook_failed": FNN_PLAN_HOOK_FAILED}
+
+
+cdef int _plan_grad_hook(void *ctx, int64_t n, void *grads, int64_t batch) noexcept with gil:  # [grad hook]
+    """The C plan's gradient hook: calls the Python hook set by PlanCore.set_grad_hook (an
+    allreduce for fastnn.distributed); an exception is kept and re-raised after the C call."""
+    core = <PlanCore>ctx
+    try:
+        core._hook_fn(batch)
+    except BaseException as e:
+        core._hook_error = e
+        return 1
+    return 0
 
 
 def plan_alloc_count():
@@ -103,6 +118,7 @@ cdef class PlanCore:
     cdef public bint flatten_input  # the model starts with Flatten(): (batch, d1, ...) inputs are flattened
     cdef cnp.ndarray _seeds         # this step's seeds
     cdef double _t_next             # Adam, RMSprop, Adagrad: the state's step count after this step
+    cdef object _hook_fn, _hook_error  # [grad hook] the Python gradient hook and its pending exception
 
     def __cinit__(self, int is_f64, list layers, int loss, int reduction, double label_smoothing):
         cdef Py_ssize_t nl = len(layers), i
@@ -165,6 +181,14 @@ cdef class PlanCore:
         self.ar.n = cnp.PyArray_SIZE(data)
         self.ar.params = cnp.PyArray_DATA(data)
         self.ar.grads = cnp.PyArray_DATA(grad)
+
+    def set_grad_hook(self, fn):  # [grad hook]
+        """Call ``fn(batch)`` in every step between backward and the update (``fn`` may rewrite the
+        gradient arena in place: fastnn.distributed's allreduce); None removes it. An exception in
+        ``fn`` stops the step before the update and is raised by step()/run()."""
+        self._hook_fn = fn
+        self._hook_error = None
+        fnn_plan_set_grad_hook(self.p, <fnn_plan_grad_hook>NULL if fn is None else _plan_grad_hook, <void *>self)
 
     def _watch(self, list modules):
         self._watched = modules
@@ -355,6 +379,9 @@ cdef class PlanCore:
         return 0
 
     cdef int _raise_status(self, int st, str yn) except -1:
+        if st == FNN_PLAN_HOOK_FAILED:  # [grad hook]
+            e, self._hook_error = self._hook_error, None
+            raise e if e is not None else RuntimeError("plan: the gradient hook failed")
         if st == -1:
             raise MemoryError("fastnn: out of memory in a training plan")
         if st == FNN_PLAN_BAD_INPUT:
@@ -404,7 +431,7 @@ cdef class PlanCore:
         self.last_bad = bad
         if st == 0 or st == FNN_PLAN_NONFINITE_PARAM:
             self._commit(1)
-        elif st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
+        elif st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET or st == FNN_PLAN_HOOK_FAILED:  # [grad hook]
             self._raise_status(st, "yb")
         return <double><float>loss if self.kind == 0 else loss
 
@@ -453,6 +480,6 @@ cdef class PlanCore:
         self.last_status = st
         self.last_bad = bad
         self._commit(done)
-        if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
+        if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET or st == FNN_PLAN_HOOK_FAILED:  # [grad hook]
             self._raise_status(st, "y")
         return st, done

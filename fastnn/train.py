@@ -31,6 +31,7 @@ import numpy as np
 from . import backend
 from .nn.arena import only_padding_nonfinite
 from .data import Batches, resolve_batch_size
+from .distributed import _fit_context as _mpi_context, fit_params as _mpi_params  # [mpi]
 from .errors import DivergenceError
 from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss
 from .nn.module import Module
@@ -487,6 +488,9 @@ def _plan_epoch(plan, X, y, batches, rng, shuffle, batch_size, callbacks, interr
     # The same permutation Batches would draw (same generator, same call), so both loops agree.
     perm = rng.permutation(n) if shuffle and batch_size < n else None
     sizes = [min(batch_size, n - b * batch_size) for b in range(steps)]
+    dist = _mpi_context()  # [mpi]
+    if dist is not None:  # [mpi] this rank's shares of the epoch's global batches
+        X, y, perm, batch_size, sizes = dist.shard_epoch(X, y, perm, batch_size)
     state = {"sum": 0.0, "seen": 0, "counted": 0}
     f32 = plan.dtype == np.float32
 
@@ -612,7 +616,8 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         plateau = _wants_metric(scheduler)
         if plateau and scheduler_interval == "batch":
             raise ValueError("scheduler_interval: a ReduceLROnPlateau-style scheduler steps per epoch, not per batch")
-    if verbose and not any(isinstance(cb, ProgressBar) for cb in callbacks):
+    dist = _mpi_context()  # [mpi] None in a single process
+    if verbose and (dist is None or dist.is_main) and not any(isinstance(cb, ProgressBar) for cb in callbacks):  # [mpi]
         callbacks.append(ProgressBar(verbose=verbose))
 
     # --- set-up ---
@@ -642,6 +647,8 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
     if step_plan is not None:
         plan_note += (" (whole epochs in C)" if whole_epochs else
                       " (one C call per step; Python between steps for metrics/callbacks/schedulers)")
+    if dist is not None:  # [mpi] every rank needs the same global batches
+        seed = dist.agree_seed(seed)
     rng = np.random.default_rng(draw_seed() if seed is None else int(seed))
     batches = Batches(X, y, batch_size=batch_size, shuffle=shuffle, rng=rng)
     steps = len(batches)
@@ -651,10 +658,13 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         names += ["val_" + k for k in names]
     history.params = dict(epochs=epochs, steps=steps, samples=len(X), batch_size=batch_size,
                           metrics=names + ["lr"], verbose=verbose, steps_done=0)
+    history.params.update(_mpi_params(dist, len(X), batch_size))  # [mpi] world_size, rank, local_samples
     for cb in callbacks:
         cb._set_context(model, optimizer, history, history.params)
     modes = [(m, m.training) for m in model.modules()]
-    weight = lambda n: _per_sample_weight(loss_fn, n)  # noqa: E731
+    weight = lambda n: _per_sample_weight(loss_fn, n) if n else 0.0  # noqa: E731  [mpi] n=0: a stand-in row
+    if dist is not None:  # [mpi] rank 0's parameters everywhere; the plan's allreduce hook
+        dist.begin(loss_fn, optimizer, step_plan)
     step = 0
     epoch = 0
     finite = math.isfinite
@@ -682,6 +692,8 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                         optimizer, weight, epoch, epochs, steps, step)
                 for b, (xb, yb) in enumerate(() if whole_epochs else batches):
                     interrupt.check(f"before step {step + 1} (epoch {epoch}, batch {b + 1}/{steps})")
+                    if dist is not None:  # [mpi] this rank's share of the global batch
+                        xb, yb, n_local = dist.shard(xb, yb)
                     if step_plan is not None:
                         # zero_grad, forward, loss, backward and step in one C call, which stops
                         # before the update on a non-finite loss or gradient
@@ -699,12 +711,16 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                         loss = loss_fn(out, yb)
                         value = float(loss)
                         if not finite(value):
+                            if dist is not None:  # [mpi] the other ranks wait in this step's allreduce
+                                dist.join_diverged(optimizer)
                             raise _divergence("the loss became non-finite", value, epoch, epochs, b + 1, steps,
                                               step + 1, optimizer)
                         if not hasattr(loss, "backward"):
                             raise TypeError(f"loss_fn: expected it to return a fastnn Tensor with backward(), "
                                             f"got {type(loss).__name__}")
                         loss.backward()
+                        if dist is not None:  # [mpi] the global batch's gradient on every rank
+                            dist.allreduce_grads(optimizer)
                         if not _optimizer_finite(optimizer, "grad"):
                             raise _divergence("a gradient became non-finite", value, epoch, epochs, b + 1, steps,
                                               step + 1, optimizer)
@@ -721,10 +737,10 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                     history.params["steps_done"] = step
                     if scheduler is not None and scheduler_interval == "batch":
                         scheduler.step()
-                    n = len(xb)
+                    n = len(xb) if dist is None else n_local  # [mpi]
                     loss_sum += value * weight(n)
                     seen += n
-                    if counter is not None:
+                    if counter is not None and n:  # [mpi] n=0: a stand-in row
                         c = counter(out, yb)
                         if c is not None:
                             correct += c[0]
@@ -737,11 +753,15 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
                     if stop:
                         break
                     interrupt.check(f"after step {step} (epoch {epoch}, batch {b + 1}/{steps})")
+                if dist is not None:  # [mpi] global sums, once per epoch
+                    loss_sum, seen, correct, counted = dist.reduce_sums([loss_sum, seen, correct, counted])
                 logs = {"loss": loss_sum / seen}
                 if counter is not None and counted:
                     logs["accuracy"] = correct / counted
                 if validation_data is not None:
-                    val = _evaluate(model, loss_fn, X_val, y_val, max(batch_size, 256), counter)
+                    val = (_evaluate(model, loss_fn, X_val, y_val, max(batch_size, 256), counter) if dist is None
+                           else dist.evaluate(_evaluate, model, loss_fn, X_val, y_val, max(batch_size, 256),
+                                              counter))  # [mpi] a shard per rank, reduced
                     logs.update({"val_" + k: v for k, v in val.items()})
                 logs["lr"] = lr_epoch
                 history._record(epoch, logs)

@@ -36,6 +36,8 @@ struct fnn_plan {
     const uint64_t *seeds, *seed_cur;  /* all seeds / this step's row */
     int64_t tiny_batch, tiny_n;  /* plan_is_tiny's last question (batch 0: none yet) */
     int tiny;                    /* and its answer */
+    fnn_plan_grad_hook grad_hook;  /* [grad hook] between backward and update (NULL: none) */
+    void *grad_hook_ctx;
 };
 
 void fnn_plan_count_alloc(void);

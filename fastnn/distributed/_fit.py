@@ -1,0 +1,178 @@
+"""What fit needs under more than one rank: sharding, the weighted gradient allreduce, the
+parameter broadcast and the reduction of metrics. fit calls these hooks (lines marked
+``[mpi]`` in fastnn/train.py); nothing here runs in a single process."""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _comm
+
+
+def _fit_context() -> Optional["FitContext"]:
+    """None in a single process; under an MPI launch of more than one rank, the job's FitContext
+    (calling init() first if the script did not)."""
+    state = _comm._state
+    if not state.initialized and _comm.launched_size() > 1:
+        _comm.init()
+    if state.comm is None:
+        return None
+    if not isinstance(_context.get(id(state.comm)), FitContext):
+        _context[id(state.comm)] = FitContext(state.comm, state.MPI)
+    return _context[id(state.comm)]
+
+
+_context: Dict[int, "FitContext"] = {}
+
+
+def fit_params(ctx: Optional["FitContext"], n: int, batch_size: int) -> Dict[str, Any]:
+    """History.params' world_size, rank and local_samples (this rank's samples per epoch)."""
+    if ctx is None:
+        return {"world_size": 1, "rank": 0, "local_samples": n}
+    if batch_size < ctx.size:
+        raise ValueError(f"batch_size: under {ctx.size} MPI ranks a global batch needs at least one sample per "
+                         f"rank, got {batch_size}")
+    full, last = divmod(n, batch_size)
+    local = full * ctx.share(batch_size)[2] + (ctx.share(last)[2] if last else 0)
+    return {"world_size": ctx.size, "rank": ctx.rank, "local_samples": local}
+
+
+class FitContext:
+    """The distributed side of one fit (see fastnn.distributed).
+
+    Each step's weight (local_n / global_n for mean losses, 1 for sum losses, 0 for a rank with
+    no sample in this batch, which computes a weightless stand-in row so that every rank runs
+    the same steps) is queued by shard()/shard_epoch() and consumed by the allreduce.
+    """
+
+    def __init__(self, comm, MPI):
+        self.comm, self.MPI = comm, MPI
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.is_main = self.rank == 0
+        self._weights = np.ones(1)
+        self._k = 0
+        self.mean = True
+        self.allreduce_seconds = 0.0  # time inside the gradient allreduce (benchmarks read it)
+        self.allreduce_calls = 0
+
+    # --- set-up ---------------------------------------------------------------------------
+    def begin(self, loss_fn, optimizer, plan=None) -> None:
+        """Start of fit: the loss's reduction, rank 0's parameters everywhere, the plan's hook."""
+        self.mean = getattr(loss_fn, "reduction", "mean") != "sum"
+        self.allreduce_seconds, self.allreduce_calls = 0.0, 0
+        self.broadcast_params(optimizer)
+        if plan is not None:
+            arenas = optimizer._current_arenas(0)
+            grad = arenas[0].grad
+            plan.set_grad_hook(lambda batch: self._allreduce_next(grad))
+
+    def agree_seed(self, seed: Optional[int]) -> int:
+        """The shuffling seed: given, or drawn on rank 0 and broadcast (every rank needs the same batches)."""
+        from ..random import draw_seed
+        return self.comm.bcast(draw_seed() if seed is None else int(seed), root=0)
+
+    def broadcast_params(self, optimizer) -> None:
+        """Rank 0's parameters on every rank: one Bcast per parameter arena."""
+        for gi in range(len(optimizer.param_groups)):
+            for arena in optimizer._current_arenas(gi):
+                self.comm.Bcast(arena.data, root=0)
+
+    # --- sharding -------------------------------------------------------------------------
+    def share(self, global_n: int) -> Tuple[int, int, int]:
+        """(start, stop, size) of this rank's contiguous share of a global batch of global_n samples:
+        sizes differ by at most one, the first global_n % size ranks one larger."""
+        q, r = divmod(global_n, self.size)
+        start = self.rank * q + min(self.rank, r)
+        size = q + (self.rank < r)
+        return start, start + size, size
+
+    def _weight(self, local_n: int, global_n: int) -> float:
+        if local_n == 0:
+            return 0.0
+        return local_n / global_n if self.mean else 1.0
+
+    def shard(self, xb, yb):
+        """This rank's share of one global batch: (x, y, local_n); queues the step's weight.
+        A rank with no sample gets the batch's first row as a weightless stand-in (local_n 0)."""
+        g = len(xb)
+        start, stop, n = self.share(g)
+        self._weights = np.array([self._weight(n, g)])
+        self._k = 0
+        if n == 0:
+            start, stop = 0, 1
+        return xb[start:stop], (None if yb is None else yb[start:stop]), n
+
+    def shard_epoch(self, X, y, perm, batch_size: int):
+        """One epoch's local data for a plan's whole-epoch run: (X_local, y_local, perm, local
+        batch size, true local sizes per batch); queues the epoch's per-step weights.
+
+        Batch b's share (in the global order) comes at rows [b·bs, (b+1)·bs) of X_local, so
+        the plan's batches of bs = the full batches' share line up with the global ones; a
+        rank with no sample in the (last) batch gets a weightless stand-in row."""
+        n = len(X)
+        order = np.arange(n) if perm is None else np.asarray(perm)
+        steps = -(-n // batch_size)
+        idx, sizes, weights = [], [], []
+        for b in range(steps):
+            chunk = order[b * batch_size:(b + 1) * batch_size]
+            start, stop, k = self.share(len(chunk))
+            idx.append(chunk[start:stop] if k else chunk[:1])
+            sizes.append(k)
+            weights.append(self._weight(k, len(chunk)))
+        idx = np.concatenate(idx)
+        self._weights = np.asarray(weights, dtype=np.float64)
+        self._k = 0
+        local_bs = max(self.share(min(batch_size, n))[2], 1)
+        # An identity perm: without one, Plan.epoch would draw its own shuffle.
+        return X[idx], y[idx], np.arange(len(idx), dtype=np.int64), local_bs, sizes
+
+    # --- per step -------------------------------------------------------------------------
+    def _allreduce_next(self, grad: np.ndarray) -> None:
+        w = self._weights[self._k]
+        self._k += 1
+        self.allreduce_arena(grad, w)
+
+    def allreduce_arena(self, grad: np.ndarray, weight: float) -> None:
+        """grad ← Σ_ranks weight_r · grad_r, in place: one MPI_Allreduce."""
+        if weight != 1.0:
+            np.multiply(grad, weight, out=grad)
+        t0 = time.perf_counter()
+        self.comm.Allreduce(self.MPI.IN_PLACE, grad, op=self.MPI.SUM)
+        self.allreduce_seconds += time.perf_counter() - t0
+        self.allreduce_calls += 1
+
+    def allreduce_grads(self, optimizer) -> None:
+        """The eager loop's allreduce: every gradient arena of the optimizer, weighted by this step's weight."""
+        w = self._weights[self._k]
+        self._k += 1
+        for gi in range(len(optimizer.param_groups)):
+            for arena in optimizer._current_arenas(gi):
+                self.allreduce_arena(arena.grad, w)
+
+    def join_diverged(self, optimizer) -> None:
+        """A non-finite loss here: join this step's allreduce with a NaN gradient, so every rank
+        sees a non-finite gradient and stops at this step too."""
+        for gi in range(len(optimizer.param_groups)):
+            for arena in optimizer._current_arenas(gi):
+                arena.grad[0] = np.nan
+        self.allreduce_grads(optimizer)
+
+    # --- metrics --------------------------------------------------------------------------
+    def reduce_sums(self, values: Sequence[float]) -> np.ndarray:
+        """Element-wise sums over the ranks (float64; one small Allreduce)."""
+        buf = np.array(values, dtype=np.float64)
+        self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
+        return buf
+
+    def evaluate(self, evaluate, model, loss_fn, X, y, batch_size, counter) -> Dict[str, float]:
+        """fit's validation over a disjoint contiguous shard per rank, reduced: the global means."""
+        start, stop, n = self.share(len(X))
+        res = evaluate(model, loss_fn, X[start:stop], y[start:stop], batch_size, counter) if n else {}
+        has_acc = "accuracy" in res
+        tot = self.reduce_sums([res.get("loss", 0.0) * n, res.get("accuracy", 0.0) * n, n if has_acc else 0, n])
+        out = {"loss": tot[0] / tot[3]}
+        if tot[2]:
+            out["accuracy"] = tot[1] / tot[2]
+        return out

@@ -1,0 +1,145 @@
+"""fastnn.distributed: 2-rank fit equals 1-process fit; faults end the job; rank-0 checkpoints.
+
+The MPI runs are subprocesses (``mpiexec -n 2 python tests/_mpi_worker.py ...``, 1 thread per
+rank) under timeouts, so a hang fails the test instead of blocking the suite. Skipped when
+mpi4py or mpiexec is missing (``pip install "fastnn-cpu[mpi]"``; CI installs it).
+"""
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fastnn
+
+WORKER = os.path.join(os.path.dirname(__file__), "_mpi_worker.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MPIEXEC = shutil.which("mpiexec")
+needs_mpi = pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
+                               reason="needs mpi4py and mpiexec (pip install 'fastnn-cpu[mpi]')")
+
+
+def _env():
+    env = dict(os.environ, FASTNN_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    for k in [k for k in env if k.startswith(("PMI_", "OMPI_", "PMIX_", "MV2_"))]:
+        del env[k]  # a test run under mpiexec must not leak its own launch into these
+    return env
+
+
+def _mpiexec(n, *args, timeout=120):
+    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, WORKER, *args], env=_env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_single_process_init_is_a_noop():
+    code = ("import sys, fastnn.distributed as d; d.init(); d.init(); d.barrier(); "
+            "print(d.is_initialized(), d.rank(), d.world_size(), d.is_main(), 'mpi4py' in sys.modules, "
+            "d._fit_context())")
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "0", "1", "True", "False", "None"]
+
+
+def test_single_process_history_params():
+    from fastnn import nn, optim
+    model = nn.Sequential(nn.Linear(3, 2))
+    h = fastnn.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), np.ones((5, 3)), np.ones((5, 2)),
+                   epochs=1, verbose=0)
+    assert (h.params["world_size"], h.params["rank"], h.params["local_samples"]) == (1, 0, 5)
+
+
+@pytest.fixture(scope="module")
+def fit_results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mpi_fit")
+    out = _mpiexec(2, "fit", str(folder / "two.npz"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    one = subprocess.run([sys.executable, WORKER, "fit", str(folder / "one.npz")], env=_env(), cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stdout + one.stderr
+    return dict(np.load(folder / "one.npz")), dict(np.load(folder / "two.npz"))
+
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _mpi_worker import SCENARIOS  # noqa: E402
+
+
+@needs_mpi
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_two_ranks_equal_one_process(fit_results, name):
+    one, two = fit_results
+    assert bool(two[name + "/same_on_all_ranks"])
+    # The same training to float rounding (float64 models: the shares' sums round differently).
+    np.testing.assert_allclose(two[name + "/params"], one[name + "/params"], rtol=1e-9, atol=1e-12)
+    keys = sorted(k for k in one if k.startswith(name + "/history/"))
+    assert keys == sorted(k for k in two if k.startswith(name + "/history/"))
+    assert any(k.endswith("/val_loss") for k in keys) == SCENARIOS[name][1]
+    for k in keys:
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    n, bs = SCENARIOS[name][4], SCENARIOS[name][5]
+    assert int(two[name + "/params_world_size"]) == 2 and int(one[name + "/params_world_size"]) == 1
+    assert int(two[name + "/params_rank"]) == 0
+    # one allreduce per step, inside the compiled plan's step unless plan=False
+    assert int(two[name + "/allreduce_calls"]) == 3 * -(-n // bs)
+    assert bool(two[name + "/plan_hooked"]) == (SCENARIOS[name][2] is not False)
+    assert int(two[name + "/params_steps"]) == int(one[name + "/params_steps"]) == -(-n // bs)
+    # rank 0's share: ceil of half of every global batch
+    expect = sum(-(-min(bs, n - s) // 2) for s in range(0, n, bs))
+    assert int(two[name + "/params_local_samples"]) == expect
+    assert int(one[name + "/params_local_samples"]) == n
+
+
+@needs_mpi
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_failing_rank_ends_the_job(tmp_path, how):
+    t0 = time.perf_counter()
+    out = _mpiexec(2, how, str(tmp_path), timeout=90)  # a hang would raise TimeoutExpired here
+    assert out.returncode != 0
+    assert time.perf_counter() - t0 < 90
+    if how == "raise":
+        assert "rank 1 fails on purpose" in out.stderr and "aborting all ranks" in out.stderr
+    # The checkpoint rank 0 wrote is a complete one: fastnn.save writes a temporary file and
+    # renames it, so an abort mid-write leaves at most a hidden ".ckpt.fnn.*.tmp" beside it.
+    files = os.listdir(tmp_path)
+    assert "ckpt.fnn" in files
+    assert all(f.startswith(".ckpt.fnn.") and f.endswith(".tmp") for f in files if f != "ckpt.fnn")
+    model = fastnn.load(str(tmp_path / "ckpt.fnn"))
+    assert model[0].weight.shape == (16, 5)
+
+
+@needs_mpi
+def test_divergence_on_one_rank_stops_every_rank_at_the_same_step():
+    out = _mpiexec(2, "diverge", "-", timeout=90)
+    assert out.returncode == 0, out.stdout + out.stderr
+    one = subprocess.run([sys.executable, WORKER, "diverge", "-"], env=_env(), cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert one.returncode == 0, one.stdout + one.stderr
+    lines = [l for l in out.stdout.splitlines() if l.startswith("DIVERGED")]
+    assert len(lines) == 2 and all("step=-1" not in l for l in lines)
+    # the same step as one process, and the parameters from before it (to rounding)
+    for two_line, one_line in zip(lines, [l for l in one.stdout.splitlines() if l.startswith("DIVERGED")]):
+        assert two_line.split()[:3] == one_line.split()[:3]
+        assert float(two_line.split("params=")[1]) == pytest.approx(float(one_line.split("params=")[1]), rel=1e-12)
+
+
+@needs_mpi
+def test_save_is_rank0_only_unless_asked(tmp_path):
+    out = _mpiexec(2, "save", str(tmp_path), timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert sorted(os.listdir(tmp_path)) == ["every_0.fnn", "every_1.fnn", "main_only_0.fnn"]
+
+
+@needs_mpi
+def test_cli_train_under_mpiexec(tmp_path):
+    out = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "fastnn", "train", "--epochs", "2",
+                          "--threads", "1", "--save", str(tmp_path / "m.fnn")],
+                         env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("test accuracy") == 1  # rank 0 alone reports
+    assert "2 MPI ranks" in out.stdout
+    assert os.listdir(tmp_path) == ["m.fnn"]
