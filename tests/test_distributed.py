@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import fastnn
+import fastnn.plan
 
 WORKER = os.path.join(os.path.dirname(__file__), "_mpi_worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,3 +144,72 @@ def test_cli_train_under_mpiexec(tmp_path):
     assert out.stdout.count("test accuracy") == 1  # rank 0 alone reports
     assert "2 MPI ranks" in out.stdout
     assert os.listdir(tmp_path) == ["m.fnn"]
+
+
+# --- the plan's gradient hook (no MPI needed) --------------------------------------------------
+def _plan_setup(n_in=6, hidden=9, dtype=np.float64):
+    from fastnn import nn, optim
+    fastnn.manual_seed(1)
+    model = nn.Sequential(nn.Linear(n_in, hidden, dtype=dtype), nn.ReLU(), nn.Linear(hidden, 2, dtype=dtype))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    plan = fastnn.plan.compile(model, nn.MSELoss(), opt)
+    plan.check_finite = True
+    rng = np.random.default_rng(0)
+    return model, opt, plan, rng.standard_normal((5, n_in)).astype(dtype), rng.standard_normal((5, 2)).astype(dtype)
+
+
+@pytest.mark.parametrize("n_in", [6, 900])  # the tiny path and the packed-GEMM path of the plan's step
+def test_plan_grad_hook_runs_between_backward_and_update(n_in):
+    import fastnn.plan  # noqa: F401
+    model, opt, plan, xb, yb = _plan_setup(n_in)
+    before = [p.data.copy() for p in model.parameters()]
+    seen = []
+
+    def halve(batch):  # what the allreduce does: rewrite the arena in place
+        seen.append((batch, float(np.abs(opt._arenas[0][0].grad).sum())))
+        opt._arenas[0][0].grad *= 0.5
+    plan.set_grad_hook(halve)
+    plan.step(xb, yb)
+    assert len(seen) == 1 and seen[0][0] == 5 and seen[0][1] > 0
+    grads = [p.grad.copy() for p in model.parameters()]  # halved by the hook
+    for p, b, g in zip(model.parameters(), before, grads):
+        np.testing.assert_allclose(p.data, b - 0.1 * g, rtol=1e-12, atol=1e-15)  # the update used them
+    # without the hook the same step uses the full gradient (twice the halved one)
+    model2, opt2, plan2, _, _ = _plan_setup(n_in)
+    plan2.step(xb, yb)
+    for p, g in zip(model2.parameters(), grads):
+        np.testing.assert_allclose(p.grad, 2 * g, rtol=1e-12, atol=1e-15)
+    plan.set_grad_hook(None)
+    plan.step(xb, yb)
+    assert len(seen) == 1
+
+
+def test_plan_grad_hook_error_stops_before_the_update():
+    model, opt, plan, xb, yb = _plan_setup()
+    before = [p.data.copy() for p in model.parameters()]
+
+    def fail(batch):
+        raise ConnectionError("peer gone")
+    plan.set_grad_hook(fail)
+    with pytest.raises(ConnectionError, match="peer gone"):
+        plan.step(xb, yb)
+    with pytest.raises(ConnectionError, match="peer gone"):
+        plan.epoch(np.vstack([xb] * 4), np.vstack([yb] * 4), batch_size=5)
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.data, b)
+
+
+def test_plan_grad_hook_joins_on_a_nonfinite_loss():
+    # A non-finite loss on this process still calls the hook (the other ranks wait in it), with a
+    # NaN in the gradient so that everyone sees a non-finite gradient; nothing is updated.
+    model, opt, plan, xb, yb = _plan_setup()
+    before = [p.data.copy() for p in model.parameters()]
+    calls = []
+    plan.set_grad_hook(lambda batch: calls.append(np.isnan(opt._arenas[0][0].grad[0])))
+    yb = yb.copy()
+    yb[0, 0] = 1e300  # (out - y)² overflows
+    plan.step(xb, yb)
+    assert plan.last_status == fastnn._core.PLAN_STATUS["nonfinite_loss"]
+    assert calls == [True]
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.data, b)
