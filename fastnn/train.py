@@ -784,6 +784,8 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         raise
     finally:
         _set_modes(modes)
+        if dist is not None:  # [mpi] fit left by an exception: abort unless every rank left it too
+            dist.end(sys.exc_info()[1])
     return history
 
 

@@ -3,6 +3,7 @@
 python tests/_mpi_worker.py fit OUT.npz   — every fit scenario; rank 0 writes the results
 python tests/_mpi_worker.py raise DIR     — rank 1 raises during training (the job must abort)
 python tests/_mpi_worker.py kill DIR      — rank 1 is SIGKILLed during training; rank 0 checkpoints
+python tests/_mpi_worker.py exit DIR      — rank 1 calls sys.exit during training
 python tests/_mpi_worker.py save DIR      — fastnn.save with and without all_ranks
 python tests/_mpi_worker.py diverge -     — a loss that overflows on one rank only
 """
@@ -100,6 +101,8 @@ class _Fail(Callback):
         if epoch == 2 and dist.rank() == 1:
             if self.how == "raise":
                 raise RuntimeError("rank 1 fails on purpose")
+            if self.how == "exit":  # SystemExit bypasses the excepthook; fit's end() aborts the job
+                sys.exit(3)
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -146,7 +149,7 @@ if __name__ == "__main__":
     cmd, arg = sys.argv[1], sys.argv[2]
     if cmd == "fit":
         cmd_fit(arg)
-    elif cmd in ("raise", "kill"):
+    elif cmd in ("raise", "kill", "exit"):
         cmd_fail(cmd, arg)
     elif cmd == "diverge":
         cmd_diverge()

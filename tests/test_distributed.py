@@ -25,7 +25,7 @@ needs_mpi = pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or MPI
 
 
 def _env():
-    env = dict(os.environ, FASTNN_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, FASTNN_NUM_THREADS="1", OMP_NUM_THREADS="1", FASTNN_MPI_AGREE_TIMEOUT="2")
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     for k in [k for k in env if k.startswith(("PMI_", "OMPI_", "PMIX_", "MV2_"))]:
         del env[k]  # a test run under mpiexec must not leak its own launch into these
@@ -96,7 +96,7 @@ def test_two_ranks_equal_one_process(fit_results, name):
 
 
 @needs_mpi
-@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("how", ["raise", "kill", "exit"])
 def test_failing_rank_ends_the_job(tmp_path, how):
     t0 = time.perf_counter()
     out = _mpiexec(2, how, str(tmp_path), timeout=90)  # a hang would raise TimeoutExpired here
@@ -104,6 +104,8 @@ def test_failing_rank_ends_the_job(tmp_path, how):
     assert time.perf_counter() - t0 < 90
     if how == "raise":
         assert "rank 1 fails on purpose" in out.stderr and "aborting all ranks" in out.stderr
+    if how == "exit":
+        assert "fit stopped on rank 1 with SystemExit" in out.stderr and "aborting all ranks" in out.stderr
     # The checkpoint rank 0 wrote is a complete one: fastnn.save writes a temporary file and
     # renames it, so an abort mid-write leaves at most a hidden ".ckpt.fnn.*.tmp" beside it.
     files = os.listdir(tmp_path)

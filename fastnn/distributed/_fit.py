@@ -3,6 +3,8 @@ parameter broadcast and the reduction of metrics. fit calls these hooks (lines m
 ``[mpi]`` in fastnn/train.py); nothing here runs in a single process."""
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -56,6 +58,7 @@ class FitContext:
         self.mean = True
         self.allreduce_seconds = 0.0  # time inside the gradient allreduce (benchmarks read it)
         self.allreduce_calls = 0
+        self._agree = comm.Dup()  # end()'s barrier, matched apart from any collective left pending
 
     # --- set-up ---------------------------------------------------------------------------
     def begin(self, loss_fn, optimizer, plan=None) -> None:
@@ -67,6 +70,25 @@ class FitContext:
             arenas = optimizer._current_arenas(0)
             grad = arenas[0].grad
             plan.set_grad_hook(lambda batch: self._allreduce_next(grad))
+
+    def end(self, exc: Optional[BaseException]) -> None:
+        """End of fit. Left by an exception: wait (bounded) until every rank has left fit; if one
+        has not (it waits in a collective this rank will never join: an error on this rank only,
+        a SystemExit from a callback), abort the whole job with MPI_Abort instead of hanging.
+        Every rank leaves together on a DivergenceError or a Ctrl-C sent to all by mpiexec."""
+        if exc is None:
+            return
+        timeout = float(os.environ.get("FASTNN_MPI_AGREE_TIMEOUT", "10"))
+        req = self._agree.Ibarrier()
+        deadline = time.monotonic() + timeout
+        while not req.Test():
+            if time.monotonic() > deadline:
+                sys.stderr.write(f"[rank {self.rank}] fastnn.distributed: fit stopped on rank {self.rank} with "
+                                 f"{type(exc).__name__}: {exc}; other ranks did not stop within {timeout:g} s "
+                                 f"(FASTNN_MPI_AGREE_TIMEOUT): aborting all ranks (MPI_Abort)\n")
+                sys.stderr.flush()
+                self.comm.Abort(1)
+            time.sleep(0.002)
 
     def agree_seed(self, seed: Optional[int]) -> int:
         """The shuffling seed: given, or drawn on rank 0 and broadcast (every rank needs the same batches)."""
