@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -18,7 +19,8 @@ import fastnn
 import fastnn.plan
 
 WORKER = os.path.join(os.path.dirname(__file__), "_mpi_worker.py")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Subprocesses run outside the source tree (cwd would come first on sys.path for -c and -m).
+ELSEWHERE = tempfile.gettempdir()
 MPIEXEC = shutil.which("mpiexec")
 needs_mpi = pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
                                reason="needs mpi4py and mpiexec (pip install 'fastnn-cpu[mpi]')")
@@ -26,14 +28,16 @@ needs_mpi = pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or MPI
 
 def _env():
     env = dict(os.environ, FASTNN_NUM_THREADS="1", OMP_NUM_THREADS="1", FASTNN_MPI_AGREE_TIMEOUT="2")
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    # the subprocesses import the fastnn this test imported (the source tree or an installed wheel)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__))) + os.pathsep + \
+        env.get("PYTHONPATH", "")
     for k in [k for k in env if k.startswith(("PMI_", "OMPI_", "PMIX_", "MV2_"))]:
         del env[k]  # a test run under mpiexec must not leak its own launch into these
     return env
 
 
 def _mpiexec(n, *args, timeout=120):
-    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, WORKER, *args], env=_env(), cwd=ROOT,
+    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, WORKER, *args], env=_env(), cwd=ELSEWHERE,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -41,7 +45,7 @@ def test_single_process_init_is_a_noop():
     code = ("import sys, fastnn.distributed as d; d.init(); d.init(); d.barrier(); "
             "print(d.is_initialized(), d.rank(), d.world_size(), d.is_main(), 'mpi4py' in sys.modules, "
             "d._fit_context())")
-    out = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=ROOT, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=ELSEWHERE, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "0", "1", "True", "False", "None"]
@@ -60,7 +64,7 @@ def fit_results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mpi_fit")
     out = _mpiexec(2, "fit", str(folder / "two.npz"))
     assert out.returncode == 0, out.stdout + out.stderr
-    one = subprocess.run([sys.executable, WORKER, "fit", str(folder / "one.npz")], env=_env(), cwd=ROOT,
+    one = subprocess.run([sys.executable, WORKER, "fit", str(folder / "one.npz")], env=_env(), cwd=ELSEWHERE,
                          capture_output=True, text=True, timeout=120)
     assert one.returncode == 0, one.stdout + one.stderr
     return dict(np.load(folder / "one.npz")), dict(np.load(folder / "two.npz"))
@@ -119,7 +123,7 @@ def test_failing_rank_ends_the_job(tmp_path, how):
 def test_divergence_on_one_rank_stops_every_rank_at_the_same_step():
     out = _mpiexec(2, "diverge", "-", timeout=90)
     assert out.returncode == 0, out.stdout + out.stderr
-    one = subprocess.run([sys.executable, WORKER, "diverge", "-"], env=_env(), cwd=ROOT, capture_output=True,
+    one = subprocess.run([sys.executable, WORKER, "diverge", "-"], env=_env(), cwd=ELSEWHERE, capture_output=True,
                          text=True, timeout=60)
     assert one.returncode == 0, one.stdout + one.stderr
     lines = [l for l in out.stdout.splitlines() if l.startswith("DIVERGED")]
@@ -141,7 +145,7 @@ def test_save_is_rank0_only_unless_asked(tmp_path):
 def test_cli_train_under_mpiexec(tmp_path):
     out = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "fastnn", "train", "--epochs", "2",
                           "--threads", "1", "--save", str(tmp_path / "m.fnn")],
-                         env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+                         env=_env(), cwd=ELSEWHERE, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count("test accuracy") == 1  # rank 0 alone reports
     assert "2 MPI ranks" in out.stdout
