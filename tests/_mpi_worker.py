@@ -19,7 +19,7 @@ import fastnn.plan
 from fastnn import nn, optim
 from fastnn.train import Callback
 
-# name -> (optimizer, validation, plan, metrics, n samples, batch size, loss)
+# name -> (optimizer, validation, plan, metrics, n samples, batch size, loss[, dtype: float64])
 SCENARIOS = {
     "sgd_eager_val": ("sgd", True, False, "auto", 23, 4, "ce"),
     "sgd_plan_step": ("sgd", False, "auto", "auto", 23, 4, "ce"),
@@ -29,6 +29,7 @@ SCENARIOS = {
     "adam_plan_epoch": ("adam", False, "auto", None, 23, 5, "ce"),
     "adam_mse_sum_epoch": ("adam", True, "auto", None, 21, 4, "mse_sum"),
     "sgd_mse_eager": ("sgd", False, False, None, 22, 6, "mse"),
+    "adam_plan_epoch_f32": ("adam", True, "auto", None, 23, 5, "ce", np.float32),
 }
 
 
@@ -41,9 +42,10 @@ def data(n, loss, seed=7):
 
 
 def run_fit(name):
-    opt_name, val, plan, metrics, n, bs, loss = SCENARIOS[name]
+    opt_name, val, plan, metrics, n, bs, loss = SCENARIOS[name][:7]
+    dtype = SCENARIOS[name][7] if len(SCENARIOS[name]) > 7 else np.float64
     fastnn.manual_seed(3)
-    model = nn.Sequential(nn.Linear(5, 7, dtype=np.float64), nn.Tanh(), nn.Linear(7, 3, dtype=np.float64))
+    model = nn.Sequential(nn.Linear(5, 7, dtype=dtype), nn.Tanh(), nn.Linear(7, 3, dtype=dtype))
     if dist.rank() != 0:  # fit must start from rank 0's parameters
         for p in model.parameters():
             p.data += 1.0

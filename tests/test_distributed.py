@@ -79,13 +79,15 @@ from _mpi_worker import SCENARIOS  # noqa: E402
 def test_two_ranks_equal_one_process(fit_results, name):
     one, two = fit_results
     assert bool(two[name + "/same_on_all_ranks"])
-    # The same training to float rounding (float64 models: the shares' sums round differently).
-    np.testing.assert_allclose(two[name + "/params"], one[name + "/params"], rtol=1e-9, atol=1e-12)
+    # The same training to float rounding (the shares' sums round differently from one sum).
+    f32 = len(SCENARIOS[name]) > 7 and SCENARIOS[name][7] == np.float32
+    rtol, atol = (1e-5, 1e-6) if f32 else (1e-12, 1e-14)  # measured: a few ulps
+    np.testing.assert_allclose(two[name + "/params"], one[name + "/params"], rtol=rtol, atol=atol)
     keys = sorted(k for k in one if k.startswith(name + "/history/"))
     assert keys == sorted(k for k in two if k.startswith(name + "/history/"))
     assert any(k.endswith("/val_loss") for k in keys) == SCENARIOS[name][1]
     for k in keys:
-        np.testing.assert_allclose(two[k], one[k], rtol=1e-9, atol=1e-12, err_msg=k)
+        np.testing.assert_allclose(two[k], one[k], rtol=rtol, atol=atol, err_msg=k)
     n, bs = SCENARIOS[name][4], SCENARIOS[name][5]
     assert int(two[name + "/params_world_size"]) == 2 and int(one[name + "/params_world_size"]) == 1
     assert int(two[name + "/params_rank"]) == 0
