@@ -120,35 +120,44 @@ class FitContext:
         A rank with no sample gets the batch's first row as a weightless stand-in (local_n 0)."""
         g = len(xb)
         start, stop, n = self.share(g)
-        self._weights = np.array([self._weight(n, g)])
-        self._k = 0
+        self.queue_weights([self._weight(n, g)])
         if n == 0:
             start, stop = 0, 1
         return xb[start:stop], (None if yb is None else yb[start:stop]), n
 
-    def shard_epoch(self, X, y, perm, batch_size: int):
-        """One epoch's local data for a plan's whole-epoch run: (X_local, y_local, perm, local
-        batch size, true local sizes per batch); queues the epoch's per-step weights.
-
-        Batch b's share (in the global order) comes at rows [b·bs, (b+1)·bs) of X_local, so
-        the plan's batches of bs = the full batches' share line up with the global ones; a
-        rank with no sample in the (last) batch gets a weightless stand-in row."""
-        n = len(X)
-        order = np.arange(n) if perm is None else np.asarray(perm)
-        steps = -(-n // batch_size)
+    def local_indices(self, order: np.ndarray, batch_size: int):
+        """This rank's rows of an epoch visited in ``order`` (global sample indices) in batches of
+        ``batch_size``: (indices, true local size per batch, weight per batch). Batch b's share
+        comes at [b·bs, (b+1)·bs) of the indices, bs = the share of a full batch, so a plan's
+        batches of bs line up with the global ones; a rank with no sample in the (last) batch
+        gets that batch's first row as a weightless stand-in. No side effects."""
+        n = len(order)
         idx, sizes, weights = [], [], []
-        for b in range(steps):
-            chunk = order[b * batch_size:(b + 1) * batch_size]
+        for b0 in range(0, n, batch_size):
+            chunk = order[b0:b0 + batch_size]
             start, stop, k = self.share(len(chunk))
             idx.append(chunk[start:stop] if k else chunk[:1])
             sizes.append(k)
             weights.append(self._weight(k, len(chunk)))
-        idx = np.concatenate(idx)
+        return np.concatenate(idx), sizes, np.asarray(weights, dtype=np.float64)
+
+    def local_batch_size(self, batch_size: int, n: int) -> int:
+        """The plan batch size of this rank's rows from local_indices (at least 1)."""
+        return max(self.share(min(batch_size, n))[2], 1)
+
+    def queue_weights(self, weights) -> None:
+        """The weights of the next allreduces, one per step, in order (for C runs of many steps)."""
         self._weights = np.asarray(weights, dtype=np.float64)
         self._k = 0
-        local_bs = max(self.share(min(batch_size, n))[2], 1)
+
+    def shard_epoch(self, X, y, perm, batch_size: int):
+        """One epoch's local data for a plan's whole-epoch run: (X_local, y_local, perm, local
+        batch size, true local sizes per batch); queues the epoch's per-step weights."""
+        n = len(X)
+        idx, sizes, weights = self.local_indices(np.arange(n) if perm is None else np.asarray(perm), batch_size)
+        self.queue_weights(weights)
         # An identity perm: without one, Plan.epoch would draw its own shuffle.
-        return X[idx], y[idx], np.arange(len(idx), dtype=np.int64), local_bs, sizes
+        return X[idx], y[idx], np.arange(len(idx), dtype=np.int64), self.local_batch_size(batch_size, n), sizes
 
     # --- per step -------------------------------------------------------------------------
     def _allreduce_next(self, grad: np.ndarray) -> None:
