@@ -30,7 +30,9 @@ backward and update).
   before the update.
 - Faults: :func:`init` installs an excepthook that prints the error and calls
   ``MPI_Abort``, so an exception on one rank ends the job instead of leaving the others
-  waiting; a rank that is killed is detected by the MPI launcher, which ends the job.
+  waiting; a rank that is killed is detected by the MPI launcher, which ends the job; a fit
+  left by an exception (caught, or a SystemExit) waits at most ``FASTNN_MPI_AGREE_TIMEOUT``
+  seconds (10) for the other ranks to leave it too, then aborts the job.
 - Not equal to one process: BatchNorm1d (statistics of the local share, running
   statistics per rank) and Dropout (masks drawn per rank).
 
