@@ -286,8 +286,8 @@ def save(obj, path, all_ranks: bool = False) -> None:
     touching the file system. Under ``fastnn.distributed`` with more than one
     rank only rank 0 writes (the others return at once) unless ``all_ranks``.
     """
-    from .distributed import rank as _mpi_rank  # [mpi]
-    if not all_ranks and _mpi_rank() != 0:  # [mpi] one checkpoint per job, written by rank 0
+    from .distributed import writes_checkpoints  # [mpi]
+    if not all_ranks and not writes_checkpoints():  # [mpi] one checkpoint per job, written by rank 0
         return
     path = os.fspath(path)
     from . import __version__

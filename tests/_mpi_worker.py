@@ -141,21 +141,22 @@ def cmd_diverge():
 
 def cmd_save(folder):
     model = nn.Sequential(nn.Linear(2, 2))
-    fastnn.save(model, os.path.join(folder, f"main_only_{dist.rank()}.fnn"))
-    fastnn.save(model, os.path.join(folder, f"every_{dist.rank()}.fnn"), all_ranks=True)
+    fastnn.save(model, os.path.join(folder, f"main_only_{os.environ['PMI_RANK']}.fnn"))
+    fastnn.save(model, os.path.join(folder, f"every_{os.environ['PMI_RANK']}.fnn"), all_ranks=True)
     dist.barrier()
 
 
 if __name__ == "__main__":
-    dist.init()
     cmd, arg = sys.argv[1], sys.argv[2]
+    if cmd != "save_before_init":  # fastnn.save knows rank 0 from the launcher even before init()
+        dist.init()
     if cmd == "fit":
         cmd_fit(arg)
     elif cmd in ("raise", "kill", "exit"):
         cmd_fail(cmd, arg)
     elif cmd == "diverge":
         cmd_diverge()
-    elif cmd == "save":
+    elif cmd in ("save", "save_before_init"):
         cmd_save(arg)
     else:
         raise SystemExit(f"unknown command {cmd}")

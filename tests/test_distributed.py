@@ -137,8 +137,9 @@ def test_divergence_on_one_rank_stops_every_rank_at_the_same_step():
 
 
 @needs_mpi
-def test_save_is_rank0_only_unless_asked(tmp_path):
-    out = _mpiexec(2, "save", str(tmp_path), timeout=60)
+@pytest.mark.parametrize("how", ["save", "save_before_init"])
+def test_save_is_rank0_only_unless_asked(tmp_path, how):
+    out = _mpiexec(2, how, str(tmp_path), timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert sorted(os.listdir(tmp_path)) == ["every_0.fnn", "every_1.fnn", "main_only_0.fnn"]
 

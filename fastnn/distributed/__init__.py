@@ -38,7 +38,7 @@ backward and update).
 
 mpi4py is imported only by :func:`init` under a multi-process launch (or when asked).
 """
-from ._comm import barrier, init, is_initialized, is_main, rank, world_size
+from ._comm import barrier, init, is_initialized, is_main, rank, world_size, writes_checkpoints
 from ._fit import _fit_context, fit_params
 
 __all__ = ["init", "rank", "world_size", "is_initialized", "is_main", "barrier"]

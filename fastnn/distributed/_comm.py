@@ -79,6 +79,17 @@ def is_main() -> bool:
     return _state.rank == 0
 
 
+def writes_checkpoints() -> bool:
+    """Rank 0 of the job, as the launcher numbered it even before init(): fastnn.save's default."""
+    if _state.initialized:
+        return _state.rank == 0
+    for _, rank_var in _LAUNCH_VARS:
+        v = os.environ.get(rank_var)
+        if v and v.isdigit():
+            return int(v) == 0
+    return True
+
+
 def barrier() -> None:
     """Wait until every rank gets here (a no-op in a single process)."""
     if _state.comm is not None:
