@@ -664,7 +664,7 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
     modes = [(m, m.training) for m in model.modules()]
     weight = lambda n: _per_sample_weight(loss_fn, n) if n else 0.0  # noqa: E731  [mpi] n=0: a stand-in row
     if dist is not None:  # [mpi] rank 0's parameters everywhere; the plan's allreduce hook
-        dist.begin(loss_fn, optimizer, step_plan)
+        dist.begin(loss_fn, optimizer, step_plan, X, y, batch_size)
     step = 0
     epoch = 0
     finite = math.isfinite

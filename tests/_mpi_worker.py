@@ -6,6 +6,7 @@ python tests/_mpi_worker.py kill DIR      — rank 1 is SIGKILLed during trainin
 python tests/_mpi_worker.py exit DIR      — rank 1 calls sys.exit during training
 python tests/_mpi_worker.py save DIR      — fastnn.save with and without all_ranks
 python tests/_mpi_worker.py diverge -     — a loss that overflows on one rank only
+python tests/_mpi_worker.py mismatch -    — the ranks pass different data
 """
 import os
 import signal
@@ -139,6 +140,16 @@ def cmd_diverge():
             print(f"DIVERGED plan={plan} step={step} params={flat.sum():.17g}")
 
 
+def cmd_mismatch():
+    """Ranks passing different data: a clear ValueError on every rank, not a hang."""
+    model = nn.Sequential(nn.Linear(5, 3))
+    X, y = data(20 + dist.rank(), "ce")
+    try:
+        fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1, verbose=0)
+    except ValueError as e:
+        print(f"MISMATCH rank {dist.rank()}: {e}")
+
+
 def cmd_save(folder):
     model = nn.Sequential(nn.Linear(2, 2))
     fastnn.save(model, os.path.join(folder, f"main_only_{os.environ['PMI_RANK']}.fnn"))
@@ -156,6 +167,8 @@ if __name__ == "__main__":
         cmd_fail(cmd, arg)
     elif cmd == "diverge":
         cmd_diverge()
+    elif cmd == "mismatch":
+        cmd_mismatch()
     elif cmd in ("save", "save_before_init"):
         cmd_save(arg)
     else:

@@ -137,6 +137,16 @@ def test_divergence_on_one_rank_stops_every_rank_at_the_same_step():
 
 
 @needs_mpi
+def test_ranks_with_different_data_get_a_clear_error():
+    out = _mpiexec(2, "mismatch", "-", timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # the two ranks' lines may interleave in mpiexec's merged stdout: count, don't split
+    for r in (0, 1):
+        assert out.stdout.count(f"MISMATCH rank {r}: fit under 2 MPI ranks: X has a different number of "
+                                f"samples on rank 1 than on rank 0") == 1, out.stdout
+
+
+@needs_mpi
 @pytest.mark.parametrize("how", ["save", "save_before_init"])
 def test_save_is_rank0_only_unless_asked(tmp_path, how):
     out = _mpiexec(2, how, str(tmp_path), timeout=60)

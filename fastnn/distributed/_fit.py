@@ -61,8 +61,12 @@ class FitContext:
         self._agree = comm.Dup()  # end()'s barrier, matched apart from any collective left pending
 
     # --- set-up ---------------------------------------------------------------------------
-    def begin(self, loss_fn, optimizer, plan=None) -> None:
-        """Start of fit: the loss's reduction, rank 0's parameters everywhere, the plan's hook."""
+    def begin(self, loss_fn, optimizer, plan=None, X=None, y=None, batch_size=None) -> None:
+        """Start of fit: the same data and batch size on every rank (checked: otherwise the ranks
+        would run different step counts and wait for each other forever), the loss's reduction,
+        rank 0's parameters everywhere, the plan's hook."""
+        if X is not None:
+            self.check_same_data(X, y, batch_size)
         self.mean = getattr(loss_fn, "reduction", "mean") != "sum"
         self.allreduce_seconds, self.allreduce_calls = 0.0, 0
         self.broadcast_params(optimizer)
@@ -70,6 +74,22 @@ class FitContext:
             arenas = optimizer._current_arenas(0)
             grad = arenas[0].grad
             plan.set_grad_hook(lambda batch: self._allreduce_next(grad))
+
+    def check_same_data(self, X, y, batch_size) -> None:
+        """ValueError on every rank unless all ranks pass the same (n, batch_size) and the same
+        samples (a fingerprint of up to 1024 evenly spaced rows)."""
+        rows = np.linspace(0, len(X) - 1, min(len(X), 1024)).astype(np.int64)
+        with np.errstate(all="ignore"):
+            fx = float(np.sum(X[rows], dtype=np.float64))
+            fy = float(np.sum(y[rows], dtype=np.float64))
+        mine = (len(X), int(batch_size), fx, fy)
+        everyone = self.comm.allgather(mine)
+        if any(other != everyone[0] for other in everyone):
+            first = next(r for r, other in enumerate(everyone) if other != everyone[0])
+            what = ("X has a different number of samples" if everyone[first][0] != everyone[0][0] else
+                    "batch_size differs" if everyone[first][1] != everyone[0][1] else "X or y differ")
+            raise ValueError(f"fit under {self.size} MPI ranks: {what} on rank {first} than on rank 0; every rank "
+                             f"must pass the same full dataset and batch_size (fit shards each batch itself)")
 
     def end(self, exc: Optional[BaseException]) -> None:
         """End of fit. Left by an exception: wait (bounded) until every rank has left fit; if one
