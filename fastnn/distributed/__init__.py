@@ -19,6 +19,8 @@ parameters, so training equals one process's with the same seed and global batch
 rounding. In a compiled plan the allreduce runs inside the plan's step (a C hook between
 backward and update).
 
+- Every rank passes the same full (X, y) and batch_size (checked: a ValueError everywhere
+  otherwise); batch_size >= the number of ranks.
 - Initial parameters: broadcast from rank 0 (one ``Bcast`` of each parameter arena).
 - ``History``: global means (the epoch's sums are reduced once per epoch); validation runs
   on a disjoint contiguous shard of the validation set on each rank and its sums are reduced.
