@@ -52,6 +52,9 @@ cdef extern from "plan.h" nogil:
     int FNN_PLAN_CHECK_FINITE, FNN_PLAN_FUSED
     int FNN_PLAN_BAD_INPUT, FNN_PLAN_BAD_TARGET, FNN_PLAN_NONFINITE_LOSS
     int FNN_PLAN_NONFINITE_GRAD, FNN_PLAN_NONFINITE_PARAM
+    int FNN_PLAN_HOOK_FAILED  # [grad hook]
+    ctypedef int (*fnn_plan_grad_hook)(void *ctx, int64_t n, void *grads, int64_t batch) noexcept  # [grad hook]
+    void fnn_plan_set_grad_hook(fnn_plan *p, fnn_plan_grad_hook fn, void *ctx)  # [grad hook]
     fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
                               int reduction, double label_smoothing)
     void fnn_plan_destroy(fnn_plan *p)
@@ -102,7 +105,19 @@ PLAN_METRICS = {"none": FNN_PLAN_METRIC_NONE, "argmax": FNN_PLAN_METRIC_ARGMAX,
 PLAN_FUSED = FNN_PLAN_FUSED
 PLAN_STATUS = {"bad_input": FNN_PLAN_BAD_INPUT, "bad_target": FNN_PLAN_BAD_TARGET,
                "nonfinite_loss": FNN_PLAN_NONFINITE_LOSS, "nonfinite_grad": FNN_PLAN_NONFINITE_GRAD,
-               "nonfinite_param": FNN_PLAN_NONFINITE_PARAM}
+               "nonfinite_param": FNN_PLAN_NONFINITE_PARAM, "hook_failed": FNN_PLAN_HOOK_FAILED}
+
+
+cdef int _plan_grad_hook(void *ctx, int64_t n, void *grads, int64_t batch) noexcept with gil:  # [grad hook]
+    """The C plan's gradient hook: calls the Python hook set by PlanCore.set_grad_hook (an
+    allreduce for fastnn.distributed); an exception is kept and re-raised after the C call."""
+    core = <PlanCore>ctx
+    try:
+        core._hook_fn(batch)
+    except BaseException as e:
+        core._hook_error = e
+        return 1
+    return 0
 
 
 def plan_alloc_count():
@@ -129,6 +144,7 @@ cdef class PlanCore:
     cdef public bint flatten_input  # the model starts with Flatten(): (batch, d1, ...) inputs are flattened
     cdef cnp.ndarray _seeds         # this step's seeds
     cdef double _t_next             # Adam, RMSprop, Adagrad: the state's step count after this step
+    cdef object _hook_fn, _hook_error  # [grad hook] the Python gradient hook and its pending exception
 
     def __cinit__(self, int is_f64, list layers, int loss, int reduction, double label_smoothing):
         cdef Py_ssize_t nl = len(layers), i
@@ -191,6 +207,14 @@ cdef class PlanCore:
         self.ar.n = cnp.PyArray_SIZE(data)
         self.ar.params = cnp.PyArray_DATA(data)
         self.ar.grads = cnp.PyArray_DATA(grad)
+
+    def set_grad_hook(self, fn):  # [grad hook]
+        """Call ``fn(batch)`` in every step between backward and the update (``fn`` may rewrite the
+        gradient arena in place: fastnn.distributed's allreduce); None removes it. An exception in
+        ``fn`` stops the step before the update and is raised by step()/run()."""
+        self._hook_fn = fn
+        self._hook_error = None
+        fnn_plan_set_grad_hook(self.p, <fnn_plan_grad_hook>NULL if fn is None else _plan_grad_hook, <void *>self)
 
     def _watch(self, list modules):
         self._watched = modules
@@ -381,6 +405,9 @@ cdef class PlanCore:
         return 0
 
     cdef int _raise_status(self, int st, str yn) except -1:
+        if st == FNN_PLAN_HOOK_FAILED:  # [grad hook]
+            e, self._hook_error = self._hook_error, None
+            raise e if e is not None else RuntimeError("plan: the gradient hook failed")
         if st == -1:
             raise MemoryError("fastnn: out of memory in a training plan")
         if st == FNN_PLAN_BAD_INPUT:
@@ -430,7 +457,7 @@ cdef class PlanCore:
         self.last_bad = bad
         if st == 0 or st == FNN_PLAN_NONFINITE_PARAM:
             self._commit(1)
-        elif st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
+        elif st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET or st == FNN_PLAN_HOOK_FAILED:  # [grad hook]
             self._raise_status(st, "yb")
         return <double><float>loss if self.kind == 0 else loss
 
@@ -479,7 +506,7 @@ cdef class PlanCore:
         self.last_status = st
         self.last_bad = bad
         self._commit(done)
-        if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
+        if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET or st == FNN_PLAN_HOOK_FAILED:  # [grad hook]
             self._raise_status(st, "y")
         return st, done
 
@@ -549,7 +576,7 @@ cdef class PlanCore:
         self.last_status = st
         self.last_bad = bad
         self._commit(done)
-        if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET:
+        if st < 0 or st == FNN_PLAN_BAD_INPUT or st == FNN_PLAN_BAD_TARGET or st == FNN_PLAN_HOOK_FAILED:  # [grad hook]
             self._raise_status(st, "y")
         return st, done
 
@@ -557,7 +584,9 @@ cdef class PlanCore:
 cdef class EpochRun:
     """The arrays of one fnn_plan_run_epochs run: data, per-epoch orders and per-epoch results.
 
-    X, Y: the training data as the plan takes it; perms: (epochs, n) int64 orders or None;
+    X, Y: the training data as the plan takes it; perms: (epochs, n) int64 orders or None
+    ([mpi] or (epochs, m) rows of X per epoch: a rank's share under fastnn.distributed, the
+    epoch then being those m rows);
     Xv, Yv: validation data or None; metric: count accuracy. Results (zeroed here):
     loss_sum, correct, counted, val_loss_sum, val_correct, val_counted (float64 / int64, one
     entry per epoch of the run).
@@ -572,7 +601,9 @@ cdef class EpochRun:
                   int64_t epochs, object perms=None, object Xv=None, object Yv=None, int64_t vbs=0,
                   bint metric=False):
         plan._check_batch(X, Y, "X", "y")
-        cdef int64_t n = cnp.PyArray_DIM(X, 0)
+        cdef int64_t n = cnp.PyArray_DIM(X, 0), rows = n
+        if perms is not None and cnp.PyArray_NDIM(<cnp.ndarray>perms) == 2:  # [mpi] an epoch of m rows of X
+            n = cnp.PyArray_DIM(<cnp.ndarray>perms, 1)
         if bs < 1 or epochs < 0:
             raise ValueError("batch_size, epochs: expected a positive batch size and epochs >= 0")
         if bs > n:
@@ -594,8 +625,8 @@ cdef class EpochRun:
                     or cnp.PyArray_DIM(pa, 0) != epochs or cnp.PyArray_DIM(pa, 1) != n \
                     or not cnp.PyArray_IS_C_CONTIGUOUS(pa):
                 raise ValueError(f"perms: expected a contiguous int64 array of shape ({epochs}, {n})")
-            if n and (pa.min() < 0 or pa.max() >= n):
-                raise ValueError(f"perms: expected permutations of range({n})")
+            if n and (pa.min() < 0 or pa.max() >= rows):  # [mpi] rows of X
+                raise ValueError(f"perms: expected row indices in range({rows})")
             self.perms = pa
             self.r.perms = <const int64_t *>cnp.PyArray_DATA(pa)
         if plan._bn and (bs < 2 or n - (self.r.steps - 1) * bs < 2):

@@ -257,7 +257,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .errors import DivergenceError
     from .train import evaluate, fit
 
-    out = (lambda *a, **k: None) if args.quiet else print
+    from . import distributed
+    distributed.init()  # [mpi] joins the job under mpiexec (one rank per process); a no-op otherwise
+    main = distributed.is_main()  # [mpi] only rank 0 prints
+    out = (lambda *a, **k: None) if args.quiet or not main else print
     if args.epochs < 0:
         raise UsageError(f"--epochs: expected a non-negative integer, got {args.epochs}")
     if args.batch_size < 1:
@@ -320,7 +323,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{c}->{i}" for i, c in enumerate(classes[:10])) + (", ..." if n_classes > 10 else "")
         out(f"labels mapped to class indices: {shown}")
     out(f"model: MLP {sizes} ({args.activation}), {cls.__name__}({hp}), batch {args.batch_size}, "
-        f"{args.epochs} epochs, {fastnn.get_num_threads()} thread(s), seed {args.seed}")
+        f"{args.epochs} epochs, {fastnn.get_num_threads()} thread(s)"
+        + (f" per rank x {distributed.world_size()} MPI ranks" if distributed.world_size() > 1 else "")  # [mpi]
+        + f", seed {args.seed}")
 
     validation = (X_te, y_te) if len(X_te) else None
     start = time.perf_counter()
@@ -328,7 +333,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         fit(model, loss_fn, opt, X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size,
             validation_data=validation, seed=args.seed, verbose=0 if args.quiet else 1)
     except DivergenceError as e:
-        print(f"fastnn train: training diverged: {e}", file=sys.stderr)
+        if main:  # [mpi] every rank stops at the same step; one report
+            print(f"fastnn train: training diverged: {e}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - start
     if validation is not None:
@@ -337,7 +343,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         res = evaluate(model, loss_fn, X_tr, y_tr)
         what = f"training accuracy {100 * res['accuracy']:.2f}% (no test split)"
-    print(f"{what}; wall time {elapsed:.2f} s for {args.epochs} epoch(s)")
+    if main:  # [mpi]
+        print(f"{what}; wall time {elapsed:.2f} s for {args.epochs} epoch(s)")
     if args.save:
         try:
             fastnn.save(model, args.save)
@@ -413,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--momentum", type=float, default=None, help="sgd/rmsprop momentum (sgd default 0.9)")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--threads", type=int, default=None, help="fastnn threads (default: all cores / OMP_NUM_THREADS)")
+    t.add_argument("--threads", type=int, default=None, help="fastnn threads (per rank under mpiexec; default: all "
+                                                             "cores / OMP_NUM_THREADS)")
     t.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and the split (default 0)")
     t.add_argument("--save", metavar="PATH", help="save the trained model with fastnn.save")
     t.add_argument("--export-onnx", metavar="PATH", help="also write the trained model as ONNX "

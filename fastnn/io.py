@@ -278,13 +278,17 @@ def _new_file_mode(path: str) -> int:
         return 0o666 & ~umask
 
 
-def save(obj, path) -> None:
+def save(obj, path, all_ranks: bool = False) -> None:
     """Write ``obj`` (Module, Optimizer, state dict, or a nested checkpoint dict) to ``path`` atomically.
 
     Raises TypeError (naming where in ``obj``) for anything that cannot be
     saved without pickle — including user-defined Module classes — before
-    touching the file system.
+    touching the file system. Under ``fastnn.distributed`` with more than one
+    rank only rank 0 writes (the others return at once) unless ``all_ranks``.
     """
+    from .distributed import writes_checkpoints  # [mpi]
+    if not all_ranks and not writes_checkpoints():  # [mpi] one checkpoint per job, written by rank 0
+        return
     path = os.fspath(path)
     from . import __version__
     enc = _Encoder()

@@ -51,7 +51,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import _core
+from . import _core, _enums
 from .nn.arena import only_padding_nonfinite
 from .nn.activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.container import Sequential
@@ -63,7 +63,6 @@ from .nn.normalization import BatchNorm1d, LayerNorm
 
 __all__ = ["Plan", "PlanUnsupported", "compile", "explain"]
 
-_ACT_CODES = {"relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5, "gelu_tanh": 6}
 _ACT_TYPES = (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)
 _LOSSES = {MSELoss: "mse", L1Loss: "l1", BCELoss: "bce", BCEWithLogitsLoss: "bce_logits",
            CrossEntropyLoss: "cross_entropy"}
@@ -120,11 +119,11 @@ def _describe(model, loss_fn, optimizer):
             i += 1
             continue
         if (type(m) is LayerNorm and len(m.normalized_shape) == 1) or type(m) is BatchNorm1d:
-            act, param = 0, 0.0
+            act, param = _enums.Activation.NONE, 0.0
             if i + 1 < len(children) and type(children[i + 1]) in _ACT_TYPES and type(children[i + 1]) is not GELU:
                 name = children[i + 1].fused_name()
                 if name is not None:  # applied after the norm, differentiated from its output
-                    act, param = _ACT_CODES[name], float(getattr(children[i + 1], "negative_slope", 0.0))
+                    act, param = _enums.ACTIVATION_CODES[name], float(getattr(children[i + 1], "negative_slope", 0.0))
                     i += 1
             layers.append([m, act, param])
             linears.append(m)
@@ -134,7 +133,7 @@ def _describe(model, loss_fn, optimizer):
             raise PlanUnsupported(f"model[{pos[i]}]: plans support Linear layers each optionally followed by one of "
                                   f"ReLU, LeakyReLU, Sigmoid, Tanh, GELU; LayerNorm over the last axis, "
                                   f"BatchNorm1d, Dropout, Flatten() and Identity; got {type(m).__name__} here")
-        act, param = 0, 0.0
+        act, param = _enums.Activation.NONE, 0.0
         if i + 1 < len(children) and type(children[i + 1]) not in (Linear, LayerNorm, BatchNorm1d, Dropout):
             a = children[i + 1]
             name = a.fused_name() if type(a) in _ACT_TYPES else None
@@ -142,7 +141,7 @@ def _describe(model, loss_fn, optimizer):
                 raise PlanUnsupported(f"model[{pos[i + 1]}]: {type(a).__name__} is not supported in a plan "
                                       f"(supported after a Linear: ReLU, LeakyReLU with slope >= 0, Sigmoid, "
                                       f"Tanh, GELU)")
-            act, param = _ACT_CODES[name], float(getattr(a, "negative_slope", 0.0))
+            act, param = _enums.ACTIVATION_CODES[name], float(getattr(a, "negative_slope", 0.0))
             i += 1
         layers.append([m, act, param])
         linears.append(m)
@@ -175,7 +174,7 @@ def _describe(model, loss_fn, optimizer):
     if lt not in _LOSSES:
         raise PlanUnsupported(f"loss_fn: plans support MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss and "
                               f"CrossEntropyLoss, got {lt.__name__}")
-    reduction = {"mean": 0, "sum": 1}[loss_fn.reduction]
+    reduction = _enums.REDUCTION_CODES[loss_fn.reduction]
     smoothing = float(getattr(loss_fn, "label_smoothing", 0.0))
     kind = _optimizer_kind(optimizer)
     # Something patched onto an instance (a wrapped step, a hooked forward) must run: the plan would bypass it.
@@ -359,9 +358,9 @@ class Plan(_core.PlanCore):
                 seeds = self._draw_seeds(end - done)
                 status, ran = self.run(X, y, perm, bs, done, end, losses[done:], seeds)
                 done += ran
-                if status == _core.PLAN_STATUS["nonfinite_param"] and only_padding_nonfinite(self.optimizer):
-                    self.last_status = status = 0  # the update was applied; only padding held 0/0
-                if status != 0:
+                if status == _enums.PlanStatus.NONFINITE_PARAM and only_padding_nonfinite(self.optimizer):
+                    self.last_status = status = _enums.PlanStatus.OK  # the update was applied; only padding held 0/0
+                if status != _enums.PlanStatus.OK:
                     return losses[:done]
                 if time.perf_counter() - t0 < 0.002:  # chunks of ~2 ms: Ctrl-C stays responsive
                     chunk *= 2

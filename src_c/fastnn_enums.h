@@ -47,5 +47,6 @@ enum { FNN_PLAN_SGD = 0, FNN_PLAN_ADAM = 1, FNN_PLAN_RMSPROP = 2, FNN_PLAN_ADAGR
 #define FNN_PLAN_NONFINITE_LOSS 3  /* nothing updated */
 #define FNN_PLAN_NONFINITE_GRAD 4  /* nothing updated (CHECK_FINITE, unfused) */
 #define FNN_PLAN_NONFINITE_PARAM 5 /* the update was applied and overflowed */
+#define FNN_PLAN_HOOK_FAILED 6     /* the gradient hook (distributed allreduce) failed; nothing updated */
 
 #endif

@@ -187,6 +187,12 @@ int64_t fnn_plan_capacity(const fnn_plan *p) { return p->cap; }
 
 void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds) { p->seeds = seeds; }
 
+void fnn_plan_set_grad_hook(fnn_plan *p, fnn_plan_grad_hook fn, void *ctx)  /* [grad hook] */
+{
+    p->grad_hook = fn;
+    p->grad_hook_ctx = ctx;
+}
+
 size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + fnn_workspace_bytes(p->ws); }
 
 const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nlayers - 1] : NULL; }

@@ -103,7 +103,7 @@ typedef struct {
                                     report non-finite parameters after it */
 #define FNN_PLAN_FUSED 2         /* update W in the dW epilogue where possible */
 
-/* Status codes FNN_PLAN_BAD_INPUT … FNN_PLAN_NONFINITE_PARAM: fastnn_enums.h. */
+/* Status codes FNN_PLAN_BAD_INPUT … FNN_PLAN_HOOK_FAILED: fastnn_enums.h. */
 
 /* A plan over `nlayers` dense layers (copied) for one dtype (is_f64), a loss
  * and its reduction (fnn_reduction) and label smoothing (cross-entropy).
@@ -126,6 +126,17 @@ const void *fnn_plan_output(const fnn_plan *p);
  * (b1 − b0) rows of them for fnn_plan_run (row r for batch b0 + r). The array
  * must stay valid during the calls that use it. */
 void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds);
+
+/* [grad hook] Data-parallel training: fn(ctx, n, grads, batch) is called once per
+ * step after backward and before the non-finite gradient check and the update,
+ * with the gradient arena (n elements of the plan's type, `batch` rows computed
+ * on this process); it may rewrite the gradients in place (an allreduce).
+ * Nonzero stops the step with FNN_PLAN_HOOK_FAILED. With CHECK_FINITE, a step
+ * whose loss is not finite still calls it (with grads[0] set to NaN, so every
+ * process sees a non-finite gradient and stops at the same step). The fused
+ * update is not used while a hook is set. fn NULL removes it. */
+typedef int (*fnn_plan_grad_hook)(void *ctx, int64_t n, void *grads, int64_t batch);
+void fnn_plan_set_grad_hook(fnn_plan *p, fnn_plan_grad_hook fn, void *ctx);
 
 /* One training step on x (batch, in_0) and y (batch, out_L) of the plan's
  * type, or int64 labels (batch) for cross-entropy. Writes the loss (as the

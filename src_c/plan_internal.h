@@ -39,6 +39,8 @@ struct fnn_plan {
     int metric;                  /* FNN_PLAN_METRIC_*: counted after each forward */
     double metric_threshold;
     int64_t last_correct, last_counted;  /* the last step's counts */
+    fnn_plan_grad_hook grad_hook;  /* [grad hook] between backward and update (NULL: none) */
+    void *grad_hook_ctx;
 };
 
 void fnn_plan_count_alloc(void);

@@ -21,11 +21,13 @@ across epochs.
 """
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import numpy as np
 
 from ..data import Batches, num_batches, resolve_batch_size
+from ..distributed import _fit_context as _mpi_context, fit_params as _mpi_params  # [mpi]
 from ..errors import DivergenceError
 from ..nn.module import Module
 from ..random import draw_seed
@@ -128,15 +130,19 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         plateau = wants_metric(scheduler)
         if plateau and scheduler_interval == "batch":
             raise ValueError("scheduler_interval: a ReduceLROnPlateau-style scheduler steps per epoch, not per batch")
-    if verbose and not any(isinstance(cb, ProgressBar) for cb in callbacks):
+    dist = _mpi_context()  # [mpi] None in a single process
+    if verbose and (dist is None or dist.is_main) and not any(isinstance(cb, ProgressBar) for cb in callbacks):
         callbacks.append(ProgressBar(verbose=verbose))
 
     stepper = make_stepper(model, loss_fn, optimizer, plan, batch_size, counter)
+    stepper.dist = dist  # [mpi]
     X, y = stepper.inputs(X, y)
     if validation_data is not None and stepper.kind == "plan":
         stepper.set_validation(X_val, y_val)
     run = _Run(stepper, model, optimizer, X, y, epochs, batch_size, shuffle, seed, scheduler, scheduler_interval,
-               callbacks, validation_data is not None and (X_val, y_val), verbose, counter)
+               callbacks, validation_data is not None and (X_val, y_val), verbose, counter, dist)
+    if dist is not None:  # [mpi] same data everywhere (checked), rank 0's parameters, the plan's allreduce hook
+        dist.begin(loss_fn, optimizer, stepper.plan if stepper.kind == "plan" else None, X, y, batch_size)
     return run.fit()
 
 
@@ -181,7 +187,8 @@ class _Run:
     """One call of fit: the state the loop shares between epochs."""
 
     def __init__(self, stepper, model, optimizer, X, y, epochs, batch_size, shuffle, seed, scheduler,
-                 scheduler_interval, callbacks, validation, verbose, counter):
+                 scheduler_interval, callbacks, validation, verbose, counter, dist=None):
+        self.dist = dist  # [mpi]
         self.stepper, self.model, self.optimizer, self.X, self.y = stepper, model, optimizer, X, y
         self.epochs, self.batch_size, self.scheduler, self.callbacks = epochs, batch_size, scheduler, callbacks
         self.per_batch_scheduler = scheduler is not None and scheduler_interval == "batch"
@@ -189,7 +196,10 @@ class _Run:
         self.validation, self.verbose, self.counter = validation, verbose, counter
         self.path, self._why = choose_path(stepper, callbacks, scheduler, scheduler_interval, bool(validation))
         n = len(X)
-        s = draw_seed() if seed is None else int(seed)  # drawn even when unused: later draws stay the same
+        if dist is not None:  # [mpi] the same path on every rank
+            self.path, self._why = dist.agree_path(self.path, self._why, n, batch_size)
+        # drawn even when unused: later draws stay the same; [mpi] rank 0's on every rank
+        s = (draw_seed() if seed is None else int(seed)) if dist is None else dist.agree_seed(seed)
         self.shuffling = shuffle and batch_size < n  # one full batch: the order changes nothing
         self.rng = np.random.default_rng(s) if self.shuffling else None
         self._batches = None
@@ -200,6 +210,7 @@ class _Run:
             names += ["val_" + k for k in names]
         self.history.params = dict(epochs=epochs, steps=self.steps, samples=n, batch_size=batch_size,
                                    metrics=names + ["lr"], verbose=verbose, steps_done=0)
+        self.history.params.update(_mpi_params(dist, n, batch_size))  # [mpi] world_size, rank, local_samples
         for cb in callbacks:
             cb._set_context(model, optimizer, self.history, self.history.params)
         self.step = 0
@@ -293,28 +304,34 @@ class _Run:
             set_modes(modes)
             if self.stepper.kind == "plan":
                 self.stepper.X_val = self.stepper.y_val = None  # the cached stepper keeps no data
+            if self.dist is not None:  # [mpi] left by an exception: abort unless every rank left too
+                self.stepper.dist = None
+                self.dist.end(sys.exc_info()[1])
         return history
 
     def _run_steps(self, epoch: int) -> EpochResult:
         """One epoch, one step per call, Python between steps (callbacks, schedulers)."""
         stepper, callbacks, interrupt, steps = self.stepper, self.callbacks, self.interrupt, self.steps
-        weight = self._weight
+        weight, dist = self._weight, self.dist
         loss_sum = 0.0
         seen = correct = counted = 0
         stop = False
         for b, (xb, yb) in enumerate(self.batches):
             if interrupt.pending:  # the message is formatted only when needed
                 interrupt.check(f"before step {self.step + 1} (epoch {epoch}, batch {b + 1}/{steps})")
+            if dist is not None:  # [mpi] this rank's share of the global batch
+                xb, yb, n_local = dist.shard(xb, yb)
             value, c, k = stepper.step(xb, yb, epoch, b + 1)
             self.step += 1
             self.history.params["steps_done"] = self.step
             if self.per_batch_scheduler:
                 self.scheduler.step()
-            n = len(xb)
+            n = len(xb) if dist is None else n_local  # [mpi] 0: a weightless stand-in row
             loss_sum += value * weight(n)
             seen += n
-            correct += c
-            counted += k
+            if n:  # [mpi]
+                correct += c
+                counted += k
             logs = {"loss": value, "size": n, "step": self.step, "epoch": epoch, "epoch_loss": loss_sum / seen}
             for cb in callbacks:
                 cb.on_batch_end(b, logs)
@@ -323,10 +340,12 @@ class _Run:
                 break
             if interrupt.pending:  # the message is formatted only when needed
                 interrupt.check(f"after step {self.step} (epoch {epoch}, batch {b + 1}/{steps})")
+        if dist is not None:  # [mpi] global sums, once per epoch
+            loss_sum, seen, correct, counted = dist.reduce_sums([loss_sum, seen, correct, counted])
         return EpochResult(epoch, loss_sum, seen, correct, counted, None, stop)
 
     def _weight(self, n: int) -> float:
-        return per_sample_weight(self.stepper.loss_fn, n)
+        return per_sample_weight(self.stepper.loss_fn, n) if n else 0.0  # [mpi] n=0: a stand-in row
 
     def _run_in_c(self, epoch: int, span: int):
         """Epochs epoch .. epoch+span-1 through the plan's C runs: (results, pending)."""

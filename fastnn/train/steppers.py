@@ -17,7 +17,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _enums
 from ..nn.arena import only_padding_nonfinite
 from ..nn.loss import CrossEntropyLoss
 from .divergence import GRAD, LOSS, UPDATE, Diverged, optimizer_finite
@@ -26,11 +26,17 @@ from .metrics import plan_metric
 
 __all__ = ["EagerStepper", "PlanStepper", "EpochResult", "make_stepper"]
 
-_STATUS = _core.PLAN_STATUS
-_WHAT = {_STATUS["nonfinite_loss"]: LOSS, _STATUS["nonfinite_grad"]: GRAD, _STATUS["nonfinite_param"]: UPDATE}
+
+
+def _what(status: int) -> str:
+    """Which divergence a plan status reports (codes from fastnn_enums.h, read lazily so that
+    importing fastnn works without the compiled core)."""
+    codes = _enums.PlanStatus
+    return {codes.NONFINITE_LOSS: LOSS, codes.NONFINITE_GRAD: GRAD, codes.NONFINITE_PARAM: UPDATE}[status]
 _CHUNK_SECONDS = 0.002   # C runs of about this long: Ctrl-C stays responsive
 _FEED_SECONDS = 0.1      # the progress bar is fed at most ~10 times a second
 _PERM_ELEMENTS = 1 << 18  # per-epoch orders generated for at most this many samples × epochs at once
+_MPI_RUN_SAMPLES = 1 << 16  # [mpi] samples × epochs per C run under fastnn.distributed
 
 
 class EpochResult:
@@ -54,6 +60,7 @@ class EagerStepper:
 
     kind = "eager"
     runs_epochs_in_c = False
+    dist = None  # [mpi] fastnn.distributed's FitContext under more than one rank
 
     def __init__(self, model, loss_fn, optimizer, counter, note):
         self.model, self.loss_fn, self.optimizer, self.counter, self.note = model, loss_fn, optimizer, counter, note
@@ -69,11 +76,15 @@ class EagerStepper:
         loss = self.loss_fn(out, yb)
         value = float(loss)
         if not math.isfinite(value):
+            if self.dist is not None:  # [mpi] the other ranks wait in this step's allreduce
+                self.dist.join_diverged(optimizer)
             raise Diverged(LOSS, value, epoch, batch)
         if not hasattr(loss, "backward"):
             raise TypeError(f"loss_fn: expected it to return a fastnn Tensor with backward(), "
                             f"got {type(loss).__name__}")
         loss.backward()
+        if self.dist is not None:  # [mpi] the global batch's gradient on every rank
+            self.dist.allreduce_grads(optimizer)
         if not optimizer_finite(optimizer, "grad"):
             raise Diverged(GRAD, value, epoch, batch)
         optimizer.step()
@@ -85,6 +96,9 @@ class EagerStepper:
         return (value, 0, 0) if c is None else (value, c[0], c[1])
 
     def validate(self, X_val, y_val, batch_size):
+        if self.dist is not None:  # [mpi] a shard per rank, reduced
+            return self.dist.evaluate(evaluate_eager, self.model, self.loss_fn, X_val, y_val,
+                                      val_batch_size(batch_size), self.counter)
         return evaluate_eager(self.model, self.loss_fn, X_val, y_val, val_batch_size(batch_size), self.counter)
 
 
@@ -93,6 +107,7 @@ class PlanStepper:
 
     kind = "plan"
     runs_epochs_in_c = True
+    dist = None  # [mpi] fastnn.distributed's FitContext under more than one rank (set by fit)
 
     def __init__(self, plan, model, loss_fn, optimizer, counter, note):
         self.plan, self.model, self.loss_fn, self.optimizer = plan, model, loss_fn, optimizer
@@ -139,6 +154,10 @@ class PlanStepper:
     def set_validation(self, X_val, y_val):
         if self.validates_in_c:
             self.X_val, self.y_val = self.inputs(X_val, y_val, ("validation_data[0]", "validation_data[1]"))
+            self.n_val = len(self.X_val)  # [mpi] the global count (X_val: this rank's share)
+            if self.dist is not None:  # [mpi] a shard per rank, the sums reduced
+                rows = self.dist.shard_rows(self.n_val)
+                self.X_val, self.y_val = self.X_val[rows], self.y_val[rows]
 
     # --- one step per call ---
     def step(self, xb, yb, epoch: int, batch: int):
@@ -146,19 +165,25 @@ class PlanStepper:
         value = plan.step(xb, yb)
         status = plan.last_status
         if status:
-            if status != _STATUS["nonfinite_param"] or not only_padding_nonfinite(self.optimizer):
-                raise Diverged(_WHAT[status], value, epoch, batch)
+            if status != _enums.PlanStatus.NONFINITE_PARAM or not only_padding_nonfinite(self.optimizer):
+                raise Diverged(_what(status), value, epoch, batch)
         c, k = plan.last_count if self.metric else (0, 0)
         return value, c, k
 
     def validate(self, X_val, y_val, batch_size):
         if not self.validates_in_c:
+            if self.dist is not None:  # [mpi] a shard per rank, reduced
+                return self.dist.evaluate(evaluate_eager, self.model, self.loss_fn, X_val, y_val,
+                                          val_batch_size(batch_size), self.counter)
             return evaluate_eager(self.model, self.loss_fn, X_val, y_val, val_batch_size(batch_size), self.counter)
-        total, c, k = self.plan.evaluate(self.X_val, self.y_val, val_batch_size(batch_size))
+        total, c, k = (self.plan.evaluate(self.X_val, self.y_val, val_batch_size(batch_size)) if len(self.X_val)
+                       else (0.0, 0, 0))  # [mpi] a rank may have no validation rows
+        if self.dist is not None:  # [mpi] global sums
+            total, c, k = self.dist.reduce_sums([total, c, k])
         return self._val_logs(total, c, k)
 
     def _val_logs(self, total, c, k):
-        logs = {"loss": total / len(self.X_val)}
+        logs = {"loss": total / self.n_val}  # [mpi] n_val: len(X_val) on every rank together
         if self.metric and k:
             logs["accuracy"] = c / k
         return logs
@@ -166,6 +191,8 @@ class PlanStepper:
     # --- runs of steps in C ---
     def max_span(self, n: int, shuffling: bool) -> int:
         """Most epochs per run (their per-epoch orders are generated up front)."""
+        if self.dist is not None:  # [mpi] a Ctrl-C is honoured between runs, by every rank at once
+            return max(1, _MPI_RUN_SAMPLES // n)
         return max(1, _PERM_ELEMENTS // n) if shuffling else 1 << 30
 
     def run(self, X, y, first: int, k: int, batch_size: int, rng, feed, interrupt, validate: bool):
@@ -178,13 +205,18 @@ class PlanStepper:
         perms = None
         if rng is not None:  # the orders Batches would draw: one rng.permutation(n) per epoch
             perms = rng.permuted(np.tile(np.arange(n, dtype=np.int64), (k, 1)), axis=1)
+        dist = self.dist
+        if dist is not None:  # [mpi] this rank's rows of every global batch; the run's allreduce weights
+            perms, batch_size = dist.shard_run(n, k, perms, batch_size)
         val = validate and self.validates_in_c
-        run = _core.EpochRun(plan, X, y, batch_size, k, perms, self.X_val if val else None,
-                             self.y_val if val else None, val_batch_size(batch_size) if val else 0, self.metric)
+        cval = val and len(self.X_val) > 0  # [mpi] a rank may have no validation rows
+        run = _core.EpochRun(plan, X, y, batch_size, k, perms, self.X_val if cval else None,
+                             self.y_val if cval else None, val_batch_size(batch_size) if cval else 0, self.metric)
+        local_n = n if perms is None else perms.shape[1]  # [mpi] rows per epoch on this rank
         steps, bs, total = run.steps, run.batch_size, run.total
         done, chunk, pending, failed = 0, 1, None, 0
         t_fed = time.perf_counter()
-        param_status = _STATUS["nonfinite_param"]
+        param_status = _enums.PlanStatus.NONFINITE_PARAM
         while done < total:
             end = min(total, done + chunk)
             t0 = time.perf_counter()
@@ -194,7 +226,7 @@ class PlanStepper:
                 status = plan.last_status = 0  # the update was applied; only padding held 0/0
             if status:
                 failed = done - 1 if status == param_status else done
-                pending = Diverged(_WHAT[status], _as_model_float(run.last_loss, self.f32),
+                pending = Diverged(_what(status), _as_model_float(run.last_loss, self.f32),
                                    first + failed // steps, failed % steps + 1)
                 break
             now = time.perf_counter()
@@ -203,15 +235,17 @@ class PlanStepper:
             if feed is not None and done and (done % steps == 0 or now - t_fed >= _FEED_SECONDS):
                 t_fed = now
                 e, b = (done - 1) // steps, (done - 1) % steps
-                seen = min((b + 1) * bs, n)
+                seen = min((b + 1) * bs, local_n)  # [mpi] local_n: this rank's running mean
                 feed(first + e, b, _as_model_float(run.last_loss, self.f32), run.loss_sum[e] / seen)
-            if interrupt.pending and done < total:
+            if interrupt.pending and done < total and dist is None:  # [mpi] under MPI: after the run
                 if done % steps:
                     pending = ("interrupt", first + done // steps, done % steps)
                 break
         # Epochs whose every step ran and was accounted; an overflowing update ends its epoch
         # unfinished even when it was the epoch's last step (as in the step-by-step loop).
         complete = (failed if isinstance(pending, Diverged) else done) // steps
+        if dist is not None:  # [mpi] global sums, one Allreduce per run (every rank stopped at the same step)
+            dist.reduce_run(run)
         return RunResults(first, complete, n, run, val, self), done, pending
 
     def _val_logs_of(self, run, e):
@@ -253,7 +287,7 @@ class RunResults:
         if metric:
             cols["accuracy"] = div(run.correct, run.counted)
         if self.val:
-            cols["val_loss"] = div(run.val_loss_sum, len(self.stepper.X_val))
+            cols["val_loss"] = div(run.val_loss_sum, self.stepper.n_val)  # [mpi] global count
             if metric:
                 cols["val_accuracy"] = div(run.val_correct, run.val_counted)
         cols["lr"] = [lr] * c
