@@ -21,9 +21,21 @@ from typing import Any, Dict, List
 
 import numpy as np
 
+from .. import _core, backend, ops
 from ..nn.arena import Arena, consolidate
 from ..nn.parameter import Parameter
 from ..ops.optim import check_real
+
+
+def _eager_kinds():
+    """Optimizer types whose step has a one-call path (_core.eager_optimizer_step): exact types,
+    as a subclass may change the update."""
+    from .adam import Adam, AdamW
+    from .sgd import SGD
+    return {SGD: 0, Adam: 1, AdamW: 1}
+
+
+_EAGER_KINDS = None
 
 
 def _plain(value):
@@ -133,6 +145,19 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update of every parameter; returns ``closure()``'s loss if a closure is given."""
+        global _EAGER_KINDS
+        if closure is None:
+            # One group, one arena, plain hyper-parameters (the usual case): the update runs in one
+            # compiled call with the checks _check_group and _update would pass without a word
+            # and the same kernel; anything else takes the loop below.
+            kinds = _EAGER_KINDS
+            if kinds is None:
+                kinds = _EAGER_KINDS = _eager_kinds()
+            kind = kinds.get(type(self))
+            if (kind is not None and backend._current.get() is ops and "_update" not in self.__dict__
+                    and "_check_group" not in self.__dict__
+                    and _core.eager_optimizer_step(self, kind)):
+                return None
         loss = closure() if closure is not None else None
         states = self._states
         for gi, group in enumerate(self.param_groups):

@@ -1,0 +1,640 @@
+# _plan_eager.pxi — the PyTorch-style loop on whole-model calls.
+#
+# EagerModel runs a Sequential of Linear layers (each optionally followed by a fused activation)
+# forward in one call and backward in another, with the very kernels and arguments the
+# per-module path uses (fnn_dense_forward / fnn_dense_backward, layer after layer, in the same
+# order, accumulating into each parameter's .grad), so results are bit for bit those of the
+# per-module path. What differs is only the Python around them: the hidden activations and
+# gradients live in buffers the model owns (grown when a bigger batch comes, reused otherwise),
+# and the checks of each call compare against the last call's (one light test; anything new
+# goes back to fastnn.nn.Sequential, which rebuilds the EagerModel or takes the per-module path).
+#
+# eager_loss and eager_optimizer_step do the same for a loss module's call and for SGD's and
+# Adam's step: the checks the per-module path would pass without a word, then the kernel; None /
+# False sends the call to the usual path (which raises the usual errors).
+
+from libc.math cimport isfinite as _c_isfinite
+from libc.string cimport memset
+import math as _math
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_View(cnp.ndarray, void *, void *)  # NULL dtype: the array's own
+
+# Bumped by Module.__setattr__ / __delattr__ (a layer swapped, a parameter reassigned, an
+# option changed): every EagerModel then re-checks its structure before its next call.
+cdef long _eager_epoch = 0
+
+
+def eager_touch():
+    """Record that some module's attributes changed (EagerModels re-check their structure)."""
+    global _eager_epoch
+    _eager_epoch += 1
+
+
+def eager_epoch():
+    return _eager_epoch
+
+
+cdef struct _ELayer:
+    int64_t n_in, n_out
+    int act
+    double param
+    int keep_z       # GELU: the derivative reads the pre-activation
+    int has_bias
+
+
+cdef inline bint _plain_input(object x, int typenum):
+    """An aligned 2-D ndarray (or fastnn Tensor) of the model's dtype, whole-element strides."""
+    if not isinstance(x, cnp.ndarray):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    if cnp.PyArray_TYPE(a) != typenum or cnp.PyArray_NDIM(a) != 2 or not cnp.PyArray_ISALIGNED(a) \
+            or not cnp.PyArray_ISNOTSWAPPED(a):
+        return False
+    cdef int64_t isz = cnp.PyArray_ITEMSIZE(a)
+    return cnp.PyArray_STRIDE(a, 0) % isz == 0 and cnp.PyArray_STRIDE(a, 1) % isz == 0
+
+
+cdef class EagerModel:
+    """Forward and backward of a Sequential of Linear(+activation) layers in one call each.
+
+    ``EagerModel(is_f64, layers, params, children, tensor_type, link_type)``: layers is a list of
+    (in, out, act code, slope, has_bias); params, per layer, (weight Parameter, bias Parameter
+    or None); children the Sequential's modules (their call counts tell whether one was called
+    on its own between forward and backward). ``forward(seq, x)`` returns the output Tensor or
+    None when this call must take the per-module path; ``backward(grad_out, need_input_grad)``
+    the input gradient (or None).
+    """
+    cdef int kind, typenum, nl
+    cdef _ELayer *L
+    cdef list params, data, grads, flags, children
+    cdef long epoch
+    cdef Workspace ws
+    cdef int64_t cap, maxw, work
+    cdef list ys, zs
+    cdef cnp.ndarray g0, g1
+    cdef object tensor_type, link_type
+    # the last forward
+    cdef object x_saved, out_saved
+    cdef int64_t batch
+    cdef list counts
+    cdef public long call
+    cdef bint busy
+
+    def __cinit__(self, bint is_f64, list layers, list params, list children, object tensor_type,
+                  object link_type):
+        self.kind = 1 if is_f64 else 0
+        self.typenum = cnp.NPY_FLOAT64 if is_f64 else cnp.NPY_FLOAT32
+        self.nl = len(layers)
+        self.L = <_ELayer *>PyMem_Malloc(max(1, self.nl) * sizeof(_ELayer))
+        if self.L == NULL:
+            raise MemoryError()
+        cdef int l
+        self.maxw = 1
+        self.work = 0
+        for l in range(self.nl):
+            n_in, n_out, act, slope, has_bias = layers[l]
+            self.L[l].n_in = n_in
+            self.L[l].n_out = n_out
+            self.L[l].act = act
+            self.L[l].param = slope
+            self.L[l].keep_z = 1 if act == 5 or act == 6 else 0
+            self.L[l].has_bias = 1 if has_bias else 0
+            self.maxw = max(self.maxw, n_in, n_out)
+            self.work += n_in * n_out
+        self.params, self.data, self.grads, self.flags = [], [], [], []
+        for w, b in params:
+            for p in (w, b):
+                if p is None:
+                    self.params.append(None)
+                    self.data.append(None)
+                    self.grads.append(None)
+                    self.flags.append(False)
+                else:
+                    self.params.append(p)
+                    self.data.append(p._data)
+                    self.grads.append(p._grad)
+                    self.flags.append(bool(p.requires_grad))
+        self.children = list(children)
+        self.epoch = _eager_epoch
+        self.ws = Workspace()
+        self.cap = 0
+        self.ys, self.zs = [], []
+        self.tensor_type, self.link_type = tensor_type, link_type
+        self.call = -1
+        self.busy = False
+
+    def __dealloc__(self):
+        PyMem_Free(self.L)
+
+    cdef bint _current(self) except -1:
+        """The parameters are the ones (and in the storage, and trainable as) when built."""
+        cdef Py_ssize_t i
+        cdef object p
+        for i in range(len(self.params)):
+            p = self.params[i]
+            if p is None:
+                continue
+            if (p._data is not self.data[i] or p._grad is not self.grads[i]
+                    or (p.requires_grad is True) != self.flags[i]):
+                return False
+        return True
+
+    def matches(self):
+        """True while no module attribute changed since the last check and the parameters are
+        still the ones built for: the caller re-checks the structure otherwise."""
+        return self.epoch == _eager_epoch and self._current()
+
+    def matches_params(self):
+        """The parameters are still the ones (storage, requires_grad) built for."""
+        return self._current()
+
+    def revalidate(self):
+        """After the caller found the structure unchanged: accept the new epoch."""
+        self.epoch = _eager_epoch
+
+    cdef int _reserve(self, int64_t batch) except -1:
+        if batch <= self.cap:
+            return 0
+        cdef int64_t cap = max(batch, 2 * self.cap)
+        dt = np.float64 if self.kind else np.float32
+        cdef int l
+        self.ys, self.zs = [], []
+        for l in range(self.nl):
+            self.ys.append(np.empty((cap, self.L[l].n_out), dt) if l < self.nl - 1 else None)
+            self.zs.append(np.empty((cap, self.L[l].n_out), dt) if self.L[l].keep_z else None)
+        self.g0 = np.empty(cap * self.maxw, dt)
+        self.g1 = np.empty(cap * self.maxw, dt)
+        self.cap = cap
+        return 0
+
+    cdef list _child_counts(self):
+        return [m._call_count for m in self.children]
+
+    def forward(self, object seq, object x):
+        """act(...(x·W₀ᵀ + b₀)...) as the per-module path computes it, or None (take that path)."""
+        if self.busy or not _plain_input(x, self.typenum):
+            return None
+        cdef cnp.ndarray xa = <cnp.ndarray>x
+        cdef int64_t batch = cnp.PyArray_DIM(xa, 0)
+        if batch < 1 or cnp.PyArray_DIM(xa, 1) != self.L[0].n_in:
+            return None  # the per-module path explains
+        self._reserve(batch)
+        cdef int64_t isz = cnp.PyArray_ITEMSIZE(xa)
+        cdef int64_t rs_x = cnp.PyArray_STRIDE(xa, 0) // isz, cs_x = cnp.PyArray_STRIDE(xa, 1) // isz
+        cdef int last = self.nl - 1
+        cdef cnp.npy_intp dims[2]
+        dims[0] = batch
+        dims[1] = self.L[last].n_out
+        cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, self.typenum, 0)
+        # pointers of every operand, gathered with the GIL held
+        cdef const void *px[64]
+        cdef int64_t rsx[64]
+        cdef int64_t csx[64]
+        cdef void *py[64]
+        cdef void *pz[64]
+        cdef const void *pw[64]
+        cdef int64_t rsw[64]
+        cdef int64_t csw[64]
+        cdef const void *pb[64]
+        if self.nl > 64:
+            return None
+        cdef int l
+        cdef cnp.ndarray w, y, z
+        cdef object b
+        for l in range(self.nl):
+            px[l] = cnp.PyArray_DATA(xa) if l == 0 else py[l - 1]
+            rsx[l] = rs_x if l == 0 else self.L[l - 1].n_out
+            csx[l] = cs_x if l == 0 else 1
+            py[l] = cnp.PyArray_DATA(out) if l == last else cnp.PyArray_DATA(<cnp.ndarray>self.ys[l])
+            z = self.zs[l]
+            pz[l] = cnp.PyArray_DATA(z) if z is not None else NULL
+            w = <cnp.ndarray>self.data[2 * l]
+            pw[l] = cnp.PyArray_DATA(w)
+            rsw[l] = cnp.PyArray_STRIDE(w, 0) // isz
+            csw[l] = cnp.PyArray_STRIDE(w, 1) // isz
+            b = self.data[2 * l + 1]
+            pb[l] = cnp.PyArray_DATA(<cnp.ndarray>b) if b is not None else NULL
+        cdef int st = FNN_OK
+        cdef bint release = batch * self.work > 65536
+        self.busy = True
+        try:
+            if release:
+                with nogil:
+                    st = self._run_forward(batch, px, rsx, csx, py, pz, pw, rsw, csw, pb)
+            else:
+                st = self._run_forward(batch, px, rsx, csx, py, pz, pw, rsw, csw, pb)
+        finally:
+            self.busy = False
+        if st != FNN_OK:
+            raise MemoryError("fastnn: out of memory in a dense layer")
+        self.x_saved = x
+        self.out_saved = out
+        self.batch = batch
+        self.counts = self._child_counts()
+        d = seq.__dict__
+        cdef long count = d["_call_count"] + 1
+        d["_call_count"] = count
+        self.call = count
+        t = PyArray_View(out, NULL, <void *>self.tensor_type)
+        t._link = self.link_type((seq, count, x))
+        cnp.PyArray_CLEARFLAGS(<cnp.ndarray>t, cnp.NPY_ARRAY_WRITEABLE)
+        return t
+
+    cdef int _run_forward(self, int64_t batch, const void **px, int64_t *rsx, int64_t *csx, void **py,
+                          void **pz, const void **pw, int64_t *rsw, int64_t *csw,
+                          const void **pb) noexcept nogil:
+        cdef int l, st
+        cdef int64_t n_out, rz
+        for l in range(self.nl):
+            n_out = self.L[l].n_out
+            rz = n_out if pz[l] != NULL else 0
+            if self.kind == 0:
+                st = fnn_dense_forward_f32(batch, self.L[l].n_in, n_out, <float *>py[l], n_out, 1,
+                                           <float *>pz[l], rz, 1 if rz else 0,
+                                           <const float *>px[l], rsx[l], csx[l],
+                                           <const float *>pw[l], rsw[l], csw[l],
+                                           <const float *>pb[l], self.L[l].act, self.L[l].param,
+                                           self.ws.ws)
+            else:
+                st = fnn_dense_forward_f64(batch, self.L[l].n_in, n_out, <double *>py[l], n_out, 1,
+                                           <double *>pz[l], rz, 1 if rz else 0,
+                                           <const double *>px[l], rsx[l], csx[l],
+                                           <const double *>pw[l], rsw[l], csw[l],
+                                           <const double *>pb[l], self.L[l].act, self.L[l].param,
+                                           self.ws.ws)
+            if st != FNN_OK:
+                return st
+        return FNN_OK
+
+    def backward(self, object grad_out, bint need_input_grad):
+        """The per-module path's backward of the last forward: accumulates every trainable
+        parameter's .grad; returns d/dx (a new array) when need_input_grad, else None."""
+        if self.counts != self._child_counts():
+            raise RuntimeError(
+                "backward: a layer of this Sequential was called on its own after the Sequential's last "
+                "forward (or there was no forward); run the forward again before backward()")
+        if self.busy:
+            raise RuntimeError("backward: this Sequential is running in another thread")
+        cdef int64_t batch = self.batch
+        cdef int last = self.nl - 1
+        cdef int64_t n_last = self.L[last].n_out
+        g = grad_out
+        if not (type(g) is np.ndarray or isinstance(g, cnp.ndarray)) or \
+                cnp.PyArray_TYPE(<cnp.ndarray>g) != self.typenum:
+            g = np.asarray(grad_out, dtype=np.float64 if self.kind else np.float32)
+        cdef cnp.ndarray ga = <cnp.ndarray>g
+        if cnp.PyArray_NDIM(ga) != 2 or cnp.PyArray_DIM(ga, 0) != batch or cnp.PyArray_DIM(ga, 1) != n_last:
+            ga = <cnp.ndarray>ga.reshape(batch, n_last)
+        if not cnp.PyArray_ISALIGNED(ga) or not cnp.PyArray_ISNOTSWAPPED(ga):
+            ga = <cnp.ndarray>np.array(ga, order="C")
+        cdef int64_t isz = cnp.PyArray_ITEMSIZE(ga)
+        if cnp.PyArray_STRIDE(ga, 0) % isz or cnp.PyArray_STRIDE(ga, 1) % isz:
+            ga = <cnp.ndarray>np.array(ga, order="C")
+        cdef cnp.ndarray xa = <cnp.ndarray>self.x_saved
+        cdef cnp.ndarray gx = None
+        cdef cnp.npy_intp dims[2]
+        if need_input_grad:
+            dims[0] = batch
+            dims[1] = self.L[0].n_in
+            gx = cnp.PyArray_EMPTY(2, dims, self.typenum, 0)
+        # operands, gathered with the GIL held
+        cdef const void *pg[64]
+        cdef int64_t rsg[64]
+        cdef int64_t csg[64]
+        cdef void *pdx[64]
+        cdef void *pdw[64]
+        cdef void *pdb[64]
+        cdef const void *px[64]
+        cdef int64_t rsx[64]
+        cdef int64_t csx[64]
+        cdef const void *pw[64]
+        cdef int64_t rsw[64]
+        cdef int64_t csw[64]
+        cdef const void *ps[64]
+        cdef int l
+        cdef cnp.ndarray w
+        cdef void *gbuf
+        for l in range(last, -1, -1):
+            if l == last:
+                pg[l] = cnp.PyArray_DATA(ga)
+                rsg[l] = cnp.PyArray_STRIDE(ga, 0) // isz
+                csg[l] = cnp.PyArray_STRIDE(ga, 1) // isz
+            else:
+                pg[l] = pdx[l + 1]
+                rsg[l] = self.L[l + 1].n_in
+                csg[l] = 1
+            if l > 0:
+                gbuf = cnp.PyArray_DATA(self.g0 if (last - l) % 2 == 0 else self.g1)
+                pdx[l] = gbuf
+            else:
+                pdx[l] = cnp.PyArray_DATA(gx) if gx is not None else NULL
+            pdw[l] = cnp.PyArray_DATA(<cnp.ndarray>self.grads[2 * l]) if self.flags[2 * l] else NULL
+            pdb[l] = cnp.PyArray_DATA(<cnp.ndarray>self.grads[2 * l + 1]) if self.flags[2 * l + 1] else NULL
+            if l == 0:
+                px[l] = cnp.PyArray_DATA(xa)
+                rsx[l] = cnp.PyArray_STRIDE(xa, 0) // isz
+                csx[l] = cnp.PyArray_STRIDE(xa, 1) // isz
+            else:
+                px[l] = cnp.PyArray_DATA(<cnp.ndarray>self.ys[l - 1])
+                rsx[l] = self.L[l - 1].n_out
+                csx[l] = 1
+            w = <cnp.ndarray>self.data[2 * l]
+            pw[l] = cnp.PyArray_DATA(w)
+            rsw[l] = cnp.PyArray_STRIDE(w, 0) // isz
+            csw[l] = cnp.PyArray_STRIDE(w, 1) // isz
+            if self.L[l].act == 0:
+                ps[l] = NULL
+            elif self.L[l].keep_z:
+                ps[l] = cnp.PyArray_DATA(<cnp.ndarray>self.zs[l])
+            elif l == last:
+                ps[l] = cnp.PyArray_DATA(<cnp.ndarray>self.out_saved)
+            else:
+                ps[l] = cnp.PyArray_DATA(<cnp.ndarray>self.ys[l])
+        cdef int st = FNN_OK
+        self.busy = True
+        try:
+            if batch * self.work > 65536:
+                with nogil:
+                    st = self._run_backward(batch, pg, rsg, csg, pdx, pdw, pdb, px, rsx, csx, pw, rsw, csw, ps)
+            else:
+                st = self._run_backward(batch, pg, rsg, csg, pdx, pdw, pdb, px, rsx, csx, pw, rsw, csw, ps)
+        finally:
+            self.busy = False
+        if st != FNN_OK:
+            raise MemoryError("fastnn: out of memory in a dense layer's backward")
+        return gx
+
+    cdef int _run_backward(self, int64_t batch, const void **pg, int64_t *rsg, int64_t *csg, void **pdx,
+                           void **pdw, void **pdb, const void **px, int64_t *rsx, int64_t *csx,
+                           const void **pw, int64_t *rsw, int64_t *csw, const void **ps) noexcept nogil:
+        cdef int l, st
+        cdef int64_t n_out, rs_s, cs_s
+        for l in range(self.nl - 1, -1, -1):
+            n_out = self.L[l].n_out
+            rs_s = n_out if ps[l] != NULL else 0
+            cs_s = 1 if ps[l] != NULL else 0
+            if self.kind == 0:
+                st = fnn_dense_backward_f32(batch, self.L[l].n_in, n_out, <float *>pdx[l], <float *>pdw[l],
+                                            <float *>pdb[l], <const float *>pg[l], rsg[l], csg[l],
+                                            <const float *>px[l], rsx[l], csx[l],
+                                            <const float *>pw[l], rsw[l], csw[l],
+                                            <const float *>ps[l], rs_s, cs_s,
+                                            self.L[l].act, self.L[l].param, self.ws.ws)
+            else:
+                st = fnn_dense_backward_f64(batch, self.L[l].n_in, n_out, <double *>pdx[l], <double *>pdw[l],
+                                            <double *>pdb[l], <const double *>pg[l], rsg[l], csg[l],
+                                            <const double *>px[l], rsx[l], csx[l],
+                                            <const double *>pw[l], rsw[l], csw[l],
+                                            <const double *>ps[l], rs_s, cs_s,
+                                            self.L[l].act, self.L[l].param, self.ws.ws)
+            if st != FNN_OK:
+                return st
+        return FNN_OK
+
+
+# --- losses -------------------------------------------------------------------------------
+
+cdef double _F32_MAX = 3.4028234663852886e38
+
+
+cdef inline bint _loss_operand(object a, int typenum):
+    if not isinstance(a, cnp.ndarray):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)
+            and cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_SIZE(arr) > 0)
+
+
+def eager_loss(object module, int code, int reduction, double smoothing, object input, object target,
+               object tensor_type, object link_type):
+    """``module(input, target)`` as the per-module path computes it (the loss kernel, the
+    gradient kept on the module when input came from a fastnn module), or None for anything
+    that path must see (conversions, bad values, a float32 overflow). code: 0 MSE, 1 L1,
+    2 BCE, 3 BCE with logits, 4 cross-entropy."""
+    if not isinstance(input, cnp.ndarray):
+        return None
+    cdef cnp.ndarray x = <cnp.ndarray>input
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+        return None
+    if not _loss_operand(x, typenum):
+        return None
+    cdef cnp.ndarray y
+    cdef int64_t n = cnp.PyArray_SIZE(x), rows = 0, cols = 0
+    if code == 4:
+        if cnp.PyArray_NDIM(x) != 2 or not _loss_operand(target, cnp.NPY_INT64):
+            return None
+        y = <cnp.ndarray>target
+        rows = cnp.PyArray_DIM(x, 0)
+        cols = cnp.PyArray_DIM(x, 1)
+        if cnp.PyArray_NDIM(y) != 1 or cnp.PyArray_DIM(y, 0) != rows:
+            return None
+    else:
+        if not _loss_operand(target, typenum):
+            return None
+        y = <cnp.ndarray>target
+        if not cnp.PyArray_SAMESHAPE(x, y):
+            return None
+    link = getattr(input, "_link", None)
+    cdef cnp.ndarray grad = None
+    cdef void *pg = NULL
+    if link is not None:
+        grad = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), typenum, 0)
+        pg = cnp.PyArray_DATA(grad)
+    cdef const void *px = cnp.PyArray_DATA(x)
+    cdef const void *py = cnp.PyArray_DATA(y)
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef int status
+    cdef bint f64 = typenum == cnp.NPY_FLOAT64
+    with nogil:
+        if code == 4:
+            if f64:
+                status = fnn_cross_entropy_fused_f64(rows, cols, &loss, &bad, <double *>pg, <const double *>px,
+                                                     <const int64_t *>py, reduction, smoothing)
+            else:
+                status = fnn_cross_entropy_fused_f32(rows, cols, &loss, &bad, <float *>pg, <const float *>px,
+                                                     <const int64_t *>py, reduction, smoothing)
+        elif f64:
+            if code == 0:
+                status = fnn_mse_loss_fused_f64(n, &loss, &bad, <double *>pg, <const double *>px, <const double *>py, reduction)
+            elif code == 1:
+                status = fnn_l1_loss_fused_f64(n, &loss, &bad, <double *>pg, <const double *>px, <const double *>py, reduction)
+            elif code == 2:
+                status = fnn_bce_loss_fused_f64(n, &loss, &bad, <double *>pg, <const double *>px, <const double *>py, reduction)
+            else:
+                status = fnn_bce_logits_loss_fused_f64(n, &loss, &bad, <double *>pg, <const double *>px, <const double *>py, reduction)
+        else:
+            if code == 0:
+                status = fnn_mse_loss_fused_f32(n, &loss, &bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+            elif code == 1:
+                status = fnn_l1_loss_fused_f32(n, &loss, &bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+            elif code == 2:
+                status = fnn_bce_loss_fused_f32(n, &loss, &bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+            else:
+                status = fnn_bce_logits_loss_fused_f32(n, &loss, &bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+    if status != 0:
+        return None  # the per-module path raises its error
+    # ops' losses return float(loss); the module then makes np.array(value, dtype)
+    if not f64 and not (-_F32_MAX <= loss <= _F32_MAX):
+        return None  # overflow to inf: the per-module path's errstate handling
+    cdef cnp.ndarray v = cnp.PyArray_EMPTY(0, NULL, typenum, 0)
+    if f64:
+        (<double *>cnp.PyArray_DATA(v))[0] = loss
+    else:
+        (<float *>cnp.PyArray_DATA(v))[0] = <float>loss
+    d = module.__dict__
+    d["_grad"] = grad
+    cdef long count = d["_call_count"] + 1
+    d["_call_count"] = count
+    d["_forward_io"] = None
+    t = PyArray_View(v, NULL, <void *>tensor_type)
+    t._link = link_type((module, count, input))
+    cnp.PyArray_CLEARFLAGS(<cnp.ndarray>t, cnp.NPY_ARRAY_WRITEABLE)
+    return t
+
+
+# --- optimizer steps ------------------------------------------------------------------------
+
+cdef inline bint _real_ok(object v):
+    """A finite Python float >= 0 (ops.optim._reals_ok's test)."""
+    if type(v) is not float:
+        return False
+    cdef double d = <double>v
+    return 0.0 <= d < _math.inf
+
+
+cdef inline bint _is_bool(object v):
+    return v is True or v is False
+
+
+cdef inline void *_flat(object a, int typenum, int64_t n):
+    """Data of a writable contiguous flat buffer of n elements of the type, else NULL."""
+    if type(a) is not np.ndarray:
+        return NULL
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if (cnp.PyArray_TYPE(arr) != typenum or cnp.PyArray_SIZE(arr) != n or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+            or not cnp.PyArray_ISALIGNED(arr) or not cnp.PyArray_ISWRITEABLE(arr)):
+        return NULL
+    return cnp.PyArray_DATA(arr)
+
+
+cdef inline bint _apart(void *a, void *b, int64_t bytes):
+    return a == NULL or b == NULL or <char *>a + bytes <= <char *>b or <char *>b + bytes <= <char *>a
+
+
+def eager_optimizer_step(object opt, int kind):
+    """``opt.step()`` for one group of one arena with plain hyper-parameters: the update
+    ``_update`` would run (the same kernel, the same state handling), or False when the usual
+    path must run (it checks and explains). kind: 0 SGD, 1 Adam/AdamW."""
+    cdef list groups = opt.param_groups
+    if type(groups) is not list or len(groups) != 1:
+        return False
+    cdef list arenas = (<list>opt._arenas)[0]
+    if len(arenas) != 1:
+        return False
+    arena = arenas[0]
+    if arena.stale:
+        return False
+    group = groups[0]
+    if type(group) is not dict:
+        return False
+    cdef dict g = <dict>group
+    cdef dict state = <dict>((<list>(<list>opt._states)[0])[0])
+    data, grad = arena.data, arena.grad
+    if type(data) is not np.ndarray:
+        return False
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>data)
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+        return False
+    cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>data)
+    cdef int64_t nbytes = n * cnp.PyArray_ITEMSIZE(<cnp.ndarray>data)
+    cdef void *pp = _flat(data, typenum, n)
+    cdef void *pgr = _flat(grad, typenum, n)
+    if pp == NULL or pgr == NULL or not _apart(pp, pgr, nbytes):
+        return False
+    cdef bint f64 = typenum == cnp.NPY_FLOAT64
+    cdef double lr, momentum, dampening, wd, eps, beta1, beta2
+    cdef int mode, nesterov, maximize, amsgrad, decoupled
+    cdef void *s0 = NULL
+    cdef void *s1 = NULL
+    cdef void *s2 = NULL
+    cdef int64_t step
+    if kind == 0:
+        lr_o, mom_o, damp_o, wd_o = g["lr"], g["momentum"], g["dampening"], g["weight_decay"]
+        nest_o, max_o = g["nesterov"], g["maximize"]
+        if not (_real_ok(lr_o) and _real_ok(mom_o) and _real_ok(wd_o) and type(damp_o) is float
+                and _c_isfinite(<double>damp_o) and _is_bool(nest_o) and _is_bool(max_o)):
+            return False
+        lr, momentum, dampening, wd = lr_o, mom_o, damp_o, wd_o
+        nesterov = 1 if nest_o is True else 0
+        maximize = 1 if max_o is True else 0
+        if nesterov and (momentum <= 0 or dampening != 0):
+            return False
+        mode = 0
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # PyTorch: the first step copies the gradient into the buffer
+                buf = state["momentum_buffer"] = arena.zeros_like()
+                mode = 1
+            else:
+                mode = 2
+            s0 = _flat(buf, typenum, n)
+            if s0 == NULL or not _apart(s0, pp, nbytes) or not _apart(s0, pgr, nbytes):
+                if mode == 1:
+                    del state["momentum_buffer"]
+                return False
+        with nogil:
+            if f64:
+                fnn_sgd_step_f64(n, <double *>pp, <double *>s0, <const double *>pgr, lr, momentum, dampening,
+                                 wd, mode, nesterov, maximize)
+            else:
+                fnn_sgd_step_f32(n, <float *>pp, <float *>s0, <const float *>pgr, lr, momentum, dampening,
+                                 wd, mode, nesterov, maximize)
+        return True
+    # Adam / AdamW: Adam._plain_group's test, then Adam._update
+    betas = g["betas"]
+    if not (type(betas) is tuple or type(betas) is list) or len(betas) != 2:
+        return False
+    b1_o, b2_o = betas[0], betas[1]
+    lr_o, eps_o, wd_o = g["lr"], g["eps"], g["weight_decay"]
+    ams_o, max_o, dec_o = g["amsgrad"], g["maximize"], g["decoupled_weight_decay"]
+    if not (_real_ok(lr_o) and _real_ok(eps_o) and _real_ok(wd_o) and type(b1_o) is float
+            and type(b2_o) is float and 0.0 <= <double>b1_o < 1.0 and 0.0 <= <double>b2_o < 1.0
+            and _is_bool(ams_o) and _is_bool(max_o) and _is_bool(dec_o)):
+        return False
+    t_o = state.get("step", 0.0)
+    if type(t_o) is not float and type(t_o) is not int:
+        return False
+    cdef double t = <double>t_o + 1.0
+    if not (1.0 <= t < 9.2e18):
+        return False
+    created = "exp_avg" not in state
+    if created:
+        state["exp_avg"] = arena.zeros_like()
+        state["exp_avg_sq"] = arena.zeros_like()
+    amsgrad = 1 if ams_o is True else 0
+    if amsgrad and "max_exp_avg_sq" not in state:
+        state["max_exp_avg_sq"] = arena.zeros_like()
+    s0 = _flat(state["exp_avg"], typenum, n)
+    s1 = _flat(state["exp_avg_sq"], typenum, n)
+    s2 = _flat(state["max_exp_avg_sq"], typenum, n) if amsgrad else NULL
+    if (s0 == NULL or s1 == NULL or (amsgrad and s2 == NULL) or not _apart(s0, s1, nbytes)
+            or not _apart(s0, pp, nbytes) or not _apart(s1, pp, nbytes) or not _apart(s0, pgr, nbytes)
+            or not _apart(s1, pgr, nbytes) or not _apart(s2, pp, nbytes) or not _apart(s2, pgr, nbytes)
+            or not _apart(s2, s0, nbytes) or not _apart(s2, s1, nbytes)):
+        return False  # the usual path checks (and explains); the buffers it would make exist now
+    lr, eps, wd, beta1, beta2 = lr_o, eps_o, wd_o, b1_o, b2_o
+    step = <int64_t>t
+    maximize = 1 if max_o is True else 0
+    decoupled = 1 if dec_o is True else 0
+    with nogil:
+        if f64:
+            fnn_adam_step_f64(n, <double *>pp, <double *>s0, <double *>s1, <double *>s2, <const double *>pgr,
+                              step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
+        else:
+            fnn_adam_step_f32(n, <float *>pp, <float *>s0, <float *>s1, <float *>s2, <const float *>pgr,
+                              step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
+    state["step"] = t
+    return True
