@@ -35,6 +35,42 @@ def eager_epoch():
     return _eager_epoch
 
 
+# Set once by fastnn.nn (eager_setup): the backend's context variable and the C backend (the
+# one-call paths run only on it), the Tensor and link types, and the classes whose calls the
+# one-call paths may take, by exact type (a subclass may change what a method does).
+cdef object _backend_var = None
+cdef object _c_backend = None
+cdef object _Tensor = None
+cdef object _LinkType = None
+cdef object _Sequential = None
+cdef dict _loss_codes = {}      # loss class -> eager_loss's code
+cdef dict _optimizer_kinds = {}  # optimizer class -> 0 SGD, 1 Adam/AdamW
+cdef object _loss_backward = None
+cdef object _arena_zero_grad = None
+
+
+def eager_register_model(backend_var, c_backend, tensor_type, link_type, sequential, arena_zero_grad):
+    global _backend_var, _c_backend, _Tensor, _LinkType, _Sequential, _arena_zero_grad
+    _backend_var, _c_backend, _Tensor, _LinkType = backend_var, c_backend, tensor_type, link_type
+    _Sequential, _arena_zero_grad = sequential, arena_zero_grad
+
+
+def eager_register_losses(dict loss_codes, loss_backward):
+    """loss_codes: exact loss class -> 0 MSE, 1 L1, 2 BCE, 3 BCE with logits, 4 cross-entropy."""
+    global _loss_codes, _loss_backward
+    _loss_codes, _loss_backward = dict(loss_codes), loss_backward
+
+
+def eager_register_optimizers(dict kinds):
+    """kinds: exact optimizer class -> 0 SGD, 1 Adam/AdamW."""
+    global _optimizer_kinds
+    _optimizer_kinds = dict(kinds)
+
+
+cdef inline bint _on_c_backend():
+    return _backend_var is not None and _backend_var.get() is _c_backend
+
+
 cdef struct _ELayer:
     int64_t n_in, n_out
     int act
@@ -170,6 +206,13 @@ cdef class EagerModel:
 
     cdef list _child_counts(self):
         return [m._call_count for m in self.children]
+
+    def __call__(self, object seq, object x):
+        """forward(seq, x) when the structure is unchanged, fuse is on and the C backend is in
+        use; else None (the caller re-checks the structure or takes the per-module path)."""
+        if self.epoch != _eager_epoch or not self._current() or not seq.fuse or not _on_c_backend():
+            return None
+        return self.forward(seq, x)
 
     def forward(self, object seq, object x):
         """act(...(x·W₀ᵀ + b₀)...) as the per-module path computes it, or None (take that path)."""
@@ -406,14 +449,32 @@ cdef inline bint _loss_operand(object a, int typenum):
             and cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_SIZE(arr) > 0)
 
 
-def eager_loss(object module, int code, int reduction, double smoothing, object input, object target,
-               object tensor_type, object link_type):
+def eager_loss(object module, object input, object target):
     """``module(input, target)`` as the per-module path computes it (the loss kernel, the
     gradient kept on the module when input came from a fastnn module), or None for anything
-    that path must see (conversions, bad values, a float32 overflow). code: 0 MSE, 1 L1,
-    2 BCE, 3 BCE with logits, 4 cross-entropy."""
-    if not isinstance(input, cnp.ndarray):
+    that path must see (another loss class, an option out of range, conversions, bad values, a
+    float32 overflow, the reference backend)."""
+    entry = _loss_codes.get(type(module))
+    if entry is None or not _on_c_backend() or not isinstance(input, cnp.ndarray):
         return None
+    cdef int code = entry
+    d = module.__dict__
+    if "forward" in d or "__call__" in d:
+        return None
+    red_o = d.get("reduction")
+    cdef int reduction
+    if red_o == "mean":
+        reduction = 0
+    elif red_o == "sum":
+        reduction = 1
+    else:
+        return None
+    cdef double smoothing = 0.0
+    if code == 4:
+        ls = d.get("label_smoothing")
+        if type(ls) is not float or not (0.0 <= <double>ls <= 1.0):
+            return None
+        smoothing = ls
     cdef cnp.ndarray x = <cnp.ndarray>input
     cdef int typenum = cnp.PyArray_TYPE(x)
     if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
@@ -484,13 +545,12 @@ def eager_loss(object module, int code, int reduction, double smoothing, object 
         (<double *>cnp.PyArray_DATA(v))[0] = loss
     else:
         (<float *>cnp.PyArray_DATA(v))[0] = <float>loss
-    d = module.__dict__
     d["_grad"] = grad
     cdef long count = d["_call_count"] + 1
     d["_call_count"] = count
     d["_forward_io"] = None
-    t = PyArray_View(v, NULL, <void *>tensor_type)
-    t._link = link_type((module, count, input))
+    t = PyArray_View(v, NULL, <void *>_Tensor)
+    t._link = _LinkType((module, count, input))
     cnp.PyArray_CLEARFLAGS(<cnp.ndarray>t, cnp.NPY_ARRAY_WRITEABLE)
     return t
 
@@ -524,10 +584,18 @@ cdef inline bint _apart(void *a, void *b, int64_t bytes):
     return a == NULL or b == NULL or <char *>a + bytes <= <char *>b or <char *>b + bytes <= <char *>a
 
 
-def eager_optimizer_step(object opt, int kind):
+def eager_optimizer_step(object opt):
     """``opt.step()`` for one group of one arena with plain hyper-parameters: the update
     ``_update`` would run (the same kernel, the same state handling), or False when the usual
-    path must run (it checks and explains). kind: 0 SGD, 1 Adam/AdamW."""
+    path must run (it checks and explains): another class, a patched method, the reference
+    backend, several groups or arenas, anything unusual in the options or state."""
+    k = _optimizer_kinds.get(type(opt))
+    if k is None or not _on_c_backend():
+        return False
+    cdef int kind = k
+    od = opt.__dict__
+    if "_update" in od or "_check_group" in od or "step" in od:
+        return False
     cdef list groups = opt.param_groups
     if type(groups) is not list or len(groups) != 1:
         return False
@@ -638,3 +706,93 @@ def eager_optimizer_step(object opt, int kind):
                               step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
     state["step"] = t
     return True
+
+
+def eager_zero_grad(object opt):
+    """``opt.zero_grad()`` for one group of one current arena (one memset); False otherwise."""
+    groups = opt.param_groups
+    if type(groups) is not list or len(<list>groups) != 1 or "zero_grad" in opt.__dict__:
+        return False
+    cdef list arenas = (<list>opt._arenas)[0]
+    if len(arenas) != 1:
+        return False
+    arena = arenas[0]
+    if arena.stale or type(arena).zero_grad is not _arena_zero_grad:
+        return False
+    grad = arena.grad
+    if type(grad) is not np.ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>grad) \
+            or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>grad):
+        return False
+    memset(cnp.PyArray_DATA(<cnp.ndarray>grad), 0, <size_t>cnp.PyArray_NBYTES(<cnp.ndarray>grad))
+    return True
+
+
+# --- backpropagation ------------------------------------------------------------------------
+
+cdef str _describe(object module):
+    describe = getattr(module, "describe", None)
+    return describe() if callable(describe) else type(module).__name__
+
+
+def backprop(tensor, grad=None, bint need_input_grad=False, stop_at=None):
+    """Walk the chain ending at ``tensor``; return d/d(first input) if asked.
+
+    ``stop_at`` ends the walk at the link whose input is that object (a
+    composite module's own input). Raises RuntimeError when the tensor is not
+    the output of a fastnn module, or when a module on the chain was called
+    again since producing it. (fastnn.tensor.backprop; compiled because every
+    loss.backward() runs it.) A Sequential whose last forward took the
+    whole-model path, and a loss's backward with the default gradient, are
+    called without their Python method (the same code, one call fewer).
+    """
+    link = getattr(tensor, "_link", None)
+    if link is None:
+        raise RuntimeError(
+            "backward: this array was not produced by a fastnn module (or was derived from one by a "
+            "NumPy operation), so there is nothing to backpropagate through")
+    cdef bint scalar = (cnp.PyArray_NDIM(<cnp.ndarray>tensor) if isinstance(tensor, cnp.ndarray)
+                        else np.ndim(tensor)) == 0
+    if grad is None:
+        if not scalar:
+            raise RuntimeError(f"backward: grad is required for a non-scalar output of shape {np.shape(tensor)}")
+        grad = 1.0
+    elif not scalar:
+        grad = np.asarray(grad)
+        if grad.shape != np.shape(tensor):
+            raise ValueError(f"grad: expected shape {np.shape(tensor)}, got {grad.shape}")
+    cdef bint at_stop, need
+    while link is not None:
+        module = link[0]
+        if module._call_count != link[1]:
+            raise RuntimeError(
+                f"backward: {_describe(module)} was called again after producing this output, and keeps only "
+                f"its latest call's activations. Call backward() before calling the module again.")
+        inp = link[2]
+        at_stop = stop_at is not None and inp is stop_at
+        upstream = None if at_stop else getattr(inp, "_link", None)
+        need = need_input_grad or upstream is not None
+        grad = _backward_of(module, grad, need)
+        if at_stop:
+            return grad
+        link = upstream
+    if stop_at is not None:
+        raise RuntimeError(
+            "backward: the forward pass did not reach its input through fastnn modules only; a module "
+            "whose forward uses other operations must implement backward() itself")
+    return grad if need_input_grad else None
+
+
+cdef object _backward_of(object module, object grad, bint need):
+    cdef type cls = type(module)
+    d = module.__dict__
+    if "backward" not in d:
+        if cls is _Sequential:
+            em = d.get("_eager")
+            if em is not None and (<EagerModel>em).call == d["_call_count"]:
+                return (<EagerModel>em).backward(grad, need)
+        elif need and type(grad) is float and <double>grad == 1.0 and cls in _loss_codes \
+                and cls.backward is _loss_backward:
+            g = d.get("_grad")
+            if g is not None:
+                return g  # _Loss.backward with grad_out 1.0
+    return module.backward(grad, need_input_grad=need)

@@ -11,6 +11,7 @@ calibrated to ~50 ms, implementations taking turns, a pause before each block.
 (how many times faster fastnn's loop is than each: their time / the loop's).
 
     python -m fastnn.bench.loop [--networks tiny_xor tiny_flip small] [--threads 2] [--repeat 7]
+    python -m fastnn.bench.loop --threads 1 --clock cpu      # CPU time: robust on a shared machine
 """
 from __future__ import annotations
 
@@ -33,7 +34,13 @@ def _builders():
             "numpy": steps.build_numpy, "torch": steps.build_torch}
 
 
-def run_loop_benchmarks(networks=None, repeats: int = 7, threads: int = 2, impls=None) -> List[dict]:
+def run_loop_benchmarks(networks=None, repeats: int = 7, threads: int = 2, impls=None,
+                        clock: str = "wall") -> List[dict]:
+    """clock: "wall" (default) or "cpu" (the process's CPU time: with threads=1, robust on a
+    machine shared with other jobs)."""
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
+    steps._CLOCK = time.perf_counter if clock == "wall" else time.process_time
     import fastnn
     fastnn.set_num_threads(threads)
     try:
@@ -100,8 +107,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--impls", nargs="+", default=None, choices=IMPLS)
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="cpu: the process's CPU time (use with --threads 1 on a loaded machine)")
     a = p.parse_args(argv)
-    print(format_rows(run_loop_benchmarks(a.networks, a.repeat, a.threads, a.impls)))
+    print(format_rows(run_loop_benchmarks(a.networks, a.repeat, a.threads, a.impls, a.clock)))
     return 0
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from .. import _core, backend, ops
 from ..tensor import Tensor, _Link
 from .activation import _Elementwise
+from .arena import Arena
 from .flatten import Identity
 from .linear import Linear
 from .module import Module
@@ -115,19 +116,22 @@ class Sequential(Module):
     # fuse=False, the reference backend) takes the per-module path.
 
     def __call__(self, x, *args, **kwargs):
-        d = self.__dict__
-        em = d.get("_eager")
+        em = self.__dict__.get("_eager")
         if em is not None and not args and not kwargs:
-            if not em.matches():
-                em = self._eager_refresh()
-            if em is not None and self.fuse and backend._current.get() is ops:
-                out = em.forward(self, x)
-                if out is not None:
-                    return out
-        elif em is None and d.get("_eager_epoch") != _core.eager_epoch():
+            out = em(self, x)  # None: the structure changed, or this call needs the per-module path
+            if out is not None:
+                return out
             em = self._eager_refresh()
             if em is not None:
-                return self.__call__(x, *args, **kwargs)
+                out = em(self, x)
+                if out is not None:
+                    return out
+        elif em is None and not args and not kwargs and self.__dict__.get("_eager_epoch") != _core.eager_epoch():
+            em = self._eager_refresh()
+            if em is not None:
+                out = em(self, x)
+                if out is not None:
+                    return out
         return Module.__call__(self, x, *args, **kwargs)
 
     def _eager_refresh(self):
@@ -237,3 +241,6 @@ class Sequential(Module):
     def append(self, module: Module) -> "Sequential":
         self.add_module(str(len(self._modules)), module)
         return self
+
+
+_core.eager_register_model(backend._current, ops, Tensor, _Link, Sequential, Arena.zero_grad)

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core, backend, ops
+from .. import _core, backend
 from ..ops._validate import as_float, check_choice, check_scalar
-from ..tensor import Tensor, _Link
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum")
 _F64 = np.dtype(np.float64)
 _F32_MAX = float(np.finfo(np.float32).max)  # a float32 loss beyond it overflows to inf
-_REDUCTION_CODES = {"mean": 0, "sum": 1}
-# fastnn/_plan_eager.pxi's codes for eager_loss
-_EAGER_CODES = {"mse_loss": 0, "l1_loss": 1, "bce_loss": 2, "bce_with_logits_loss": 3, "cross_entropy": 4}
 
 
 class _Loss(Module):
@@ -35,24 +31,13 @@ class _Loss(Module):
         return {}
 
     def __call__(self, input, *args, **kwargs):
-        # The usual call (contiguous arrays of one float dtype, int64 labels, values in range)
-        # runs the same loss kernel in one compiled call (fastnn/_plan_eager.pxi); anything else,
-        # including every error, takes Module.__call__ and forward below.
-        if len(args) == 1 and not kwargs and backend._current.get() is ops:
-            cls = type(self)
-            code = _EAGER_CODES.get(cls._op)
-            red = _REDUCTION_CODES.get(self.reduction)
-            if (code is not None and red is not None and cls.forward is _Loss.forward
-                    and cls.__call__ is _Loss.__call__ and "forward" not in self.__dict__
-                    and cls._kwargs is (CrossEntropyLoss._kwargs if code == 4 else _Loss._kwargs)):
-                ls = 0.0
-                if code == 4:
-                    ls = self.label_smoothing
-                    if type(ls) is not float or not 0.0 <= ls <= 1.0:
-                        return Module.__call__(self, input, *args)
-                out = _core.eager_loss(self, code, red, ls, input, args[0], Tensor, _Link)
-                if out is not None:
-                    return out
+        # The usual call (contiguous arrays of one float dtype, int64 labels, values in range, the
+        # C backend) runs the same loss kernel in one compiled call (fastnn/_plan_eager.pxi);
+        # anything else, including every error, takes Module.__call__ and forward below.
+        if len(args) == 1 and not kwargs:
+            out = _core.eager_loss(self, input, args[0])
+            if out is not None:
+                return out
         return Module.__call__(self, input, *args, **kwargs)
 
     def forward(self, input, target):
@@ -114,3 +99,8 @@ class CrossEntropyLoss(_Loss):
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+
+
+# The classes whose calls may take the one-call path, by exact type (a subclass may change the loss).
+_core.eager_register_losses({MSELoss: 0, L1Loss: 1, BCELoss: 2, BCEWithLogitsLoss: 3, CrossEntropyLoss: 4},
+                            _Loss.backward)

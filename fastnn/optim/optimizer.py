@@ -21,21 +21,10 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from .. import _core, backend, ops
+from .. import _core
 from ..nn.arena import Arena, consolidate
 from ..nn.parameter import Parameter
 from ..ops.optim import check_real
-
-
-def _eager_kinds():
-    """Optimizer types whose step has a one-call path (_core.eager_optimizer_step): exact types,
-    as a subclass may change the update."""
-    from .adam import Adam, AdamW
-    from .sgd import SGD
-    return {SGD: 0, Adam: 1, AdamW: 1}
-
-
-_EAGER_KINDS = None
 
 
 def _plain(value):
@@ -139,25 +128,20 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Zero every gradient (one memset per arena). ``set_to_none`` is accepted for
         PyTorch compatibility; gradients always exist in fastnn, so both zero them."""
+        if _core.eager_zero_grad(self):  # one group, one current arena: one memset
+            return
         for gi in range(len(self.param_groups)):
             for arena in self._current_arenas(gi):
                 arena.zero_grad()
 
     def step(self, closure=None):
         """One update of every parameter; returns ``closure()``'s loss if a closure is given."""
-        global _EAGER_KINDS
-        if closure is None:
-            # One group, one arena, plain hyper-parameters (the usual case): the update runs in one
-            # compiled call with the checks _check_group and _update would pass without a word
-            # and the same kernel; anything else takes the loop below.
-            kinds = _EAGER_KINDS
-            if kinds is None:
-                kinds = _EAGER_KINDS = _eager_kinds()
-            kind = kinds.get(type(self))
-            if (kind is not None and backend._current.get() is ops and "_update" not in self.__dict__
-                    and "_check_group" not in self.__dict__
-                    and _core.eager_optimizer_step(self, kind)):
-                return None
+        # SGD and Adam/AdamW with one group, one arena and plain hyper-parameters (the usual case):
+        # the update runs in one compiled call with the checks _check_group and _update would
+        # pass without a word and the same kernel (fastnn/_plan_eager.pxi); anything else takes
+        # the loop below.
+        if closure is None and _core.eager_optimizer_step(self):
+            return None
         loss = closure() if closure is not None else None
         states = self._states
         for gi, group in enumerate(self.param_groups):
