@@ -94,10 +94,11 @@ cdef inline bint _plain_input(object x, int typenum):
 cdef class EagerModel:
     """Forward and backward of a Sequential of Linear(+activation) layers in one call each.
 
-    ``EagerModel(is_f64, layers, params, children, tensor_type, link_type)``: layers is a list of
-    (in, out, act code, slope, has_bias); params, per layer, (weight Parameter, bias Parameter
-    or None); children the Sequential's modules (their call counts tell whether one was called
-    on its own between forward and backward). ``forward(seq, x)`` returns the output Tensor or
+    ``EagerModel(is_f64, layers, params, children, roles, tensor_type, link_type)``: layers is a
+    list of (in, out, act code, slope, has_bias); params, per layer, (weight Parameter, bias
+    Parameter or None); children the Sequential's modules (their call counts tell whether one
+    was called on its own between forward and backward); roles (module, 0 Linear / 1 its fused
+    activation / 2 Identity, layer index) for the state each keeps. ``forward(seq, x)`` returns the output Tensor or
     None when this call must take the per-module path; ``backward(grad_out, need_input_grad)``
     the input gradient (or None).
     """
@@ -107,7 +108,8 @@ cdef class EagerModel:
     cdef long epoch
     cdef Workspace ws
     cdef int64_t cap, maxw, work
-    cdef list ys, zs
+    cdef list ys, zs, roles
+    cdef dict by_batch
     cdef cnp.ndarray g0, g1
     cdef object tensor_type, link_type
     # the last forward
@@ -117,8 +119,8 @@ cdef class EagerModel:
     cdef public long call
     cdef bint busy
 
-    def __cinit__(self, bint is_f64, list layers, list params, list children, object tensor_type,
-                  object link_type):
+    def __cinit__(self, bint is_f64, list layers, list params, list children, list roles,
+                  object tensor_type, object link_type):
         self.kind = 1 if is_f64 else 0
         self.typenum = cnp.NPY_FLOAT64 if is_f64 else cnp.NPY_FLOAT32
         self.nl = len(layers)
@@ -156,6 +158,8 @@ cdef class EagerModel:
         self.ws = Workspace()
         self.cap = 0
         self.ys, self.zs = [], []
+        self.by_batch = {}
+        self.roles = list(roles)
         self.tensor_type, self.link_type = tensor_type, link_type
         self.call = -1
         self.busy = False
@@ -190,18 +194,38 @@ cdef class EagerModel:
         self.epoch = _eager_epoch
 
     cdef int _reserve(self, int64_t batch) except -1:
-        if batch <= self.cap:
+        """Buffers of exactly `batch` rows (the layers keep them as their saved activations, as
+        the per-module path keeps its arrays of that shape); a few batch sizes are kept, so an
+        epoch's last, smaller batch does not reallocate the others."""
+        if batch == self.cap:
             return 0
-        cdef int64_t cap = max(batch, 2 * self.cap)
-        dt = np.float64 if self.kind else np.float32
-        cdef int l
-        self.ys, self.zs = [], []
-        for l in range(self.nl):
-            self.ys.append(np.empty((cap, self.L[l].n_out), dt) if l < self.nl - 1 else None)
-            self.zs.append(np.empty((cap, self.L[l].n_out), dt) if self.L[l].keep_z else None)
-        self.g0 = np.empty(cap * self.maxw, dt)
-        self.g1 = np.empty(cap * self.maxw, dt)
-        self.cap = cap
+        bufs = self.by_batch.get(batch)
+        if bufs is None:
+            dt = np.float64 if self.kind else np.float32
+            ys, zs = [], []
+            for l in range(self.nl):
+                ys.append(np.empty((batch, self.L[l].n_out), dt) if l < self.nl - 1 else None)
+                zs.append(np.empty((batch, self.L[l].n_out), dt) if self.L[l].keep_z else None)
+            bufs = (ys, zs, np.empty(batch * self.maxw, dt), np.empty(batch * self.maxw, dt))
+            if len(self.by_batch) >= 4:
+                self.by_batch.clear()
+            self.by_batch[batch] = bufs
+        self.ys, self.zs, self.g0, self.g1 = bufs
+        self.cap = batch
+        return 0
+
+    cdef int _record(self, object x, object out) except -1:
+        """Each layer's state as its own forward leaves it (its call count, the input a Linear
+        keeps, the output or pre-activation an activation keeps), so that calling a layer's
+        backward by hand, or a layer on its own, behaves as on the per-module path."""
+        cdef int l, role
+        for m, role, l in self.roles:
+            d = m.__dict__
+            d["_call_count"] = d["_call_count"] + 1
+            if role == 0:
+                d["_x"] = x if l == 0 else self.ys[l - 1]
+            elif role == 1:
+                d["_saved"] = (self.zs[l] if self.L[l].keep_z else out if l == self.nl - 1 else self.ys[l])
         return 0
 
     cdef list _child_counts(self):
@@ -210,6 +234,9 @@ cdef class EagerModel:
     def __call__(self, object seq, object x):
         """forward(seq, x) when the structure is unchanged, fuse is on and the C backend is in
         use; else None (the caller re-checks the structure or takes the per-module path)."""
+        return self._try(seq, x)
+
+    cdef object _try(self, object seq, object x):
         if self.epoch != _eager_epoch or not self._current() or not seq.fuse or not _on_c_backend():
             return None
         return self.forward(seq, x)
@@ -274,6 +301,7 @@ cdef class EagerModel:
         self.x_saved = x
         self.out_saved = out
         self.batch = batch
+        self._record(x, out)
         self.counts = self._child_counts()
         d = seq.__dict__
         cdef long count = d["_call_count"] + 1
@@ -313,6 +341,9 @@ cdef class EagerModel:
     def backward(self, object grad_out, bint need_input_grad):
         """The per-module path's backward of the last forward: accumulates every trainable
         parameter's .grad; returns d/dx (a new array) when need_input_grad, else None."""
+        return self._backward(grad_out, need_input_grad)
+
+    cdef object _backward(self, object grad_out, bint need_input_grad):
         if self.counts != self._child_counts():
             raise RuntimeError(
                 "backward: a layer of this Sequential was called on its own after the Sequential's last "
@@ -449,6 +480,36 @@ cdef inline bint _loss_operand(object a, int typenum):
             and cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_SIZE(arr) > 0)
 
 
+cdef int _loss_kernel(int code, bint f64, int64_t n, int64_t rows, int64_t cols, double *loss, int64_t *bad,
+                      void *pg, const void *px, const void *py, int reduction, double smoothing) noexcept nogil:
+    """The loss kernel of ops' loss functions for this code and type."""
+    if code == 4:
+        if f64:
+            return fnn_cross_entropy_fused_f64(rows, cols, loss, bad, <double *>pg, <const double *>px,
+                                                 <const int64_t *>py, reduction, smoothing)
+        else:
+            return fnn_cross_entropy_fused_f32(rows, cols, loss, bad, <float *>pg, <const float *>px,
+                                                 <const int64_t *>py, reduction, smoothing)
+    elif f64:
+        if code == 0:
+            return fnn_mse_loss_fused_f64(n, loss, bad, <double *>pg, <const double *>px, <const double *>py, reduction)
+        elif code == 1:
+            return fnn_l1_loss_fused_f64(n, loss, bad, <double *>pg, <const double *>px, <const double *>py, reduction)
+        elif code == 2:
+            return fnn_bce_loss_fused_f64(n, loss, bad, <double *>pg, <const double *>px, <const double *>py, reduction)
+        else:
+            return fnn_bce_logits_loss_fused_f64(n, loss, bad, <double *>pg, <const double *>px, <const double *>py, reduction)
+    else:
+        if code == 0:
+            return fnn_mse_loss_fused_f32(n, loss, bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+        elif code == 1:
+            return fnn_l1_loss_fused_f32(n, loss, bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+        elif code == 2:
+            return fnn_bce_loss_fused_f32(n, loss, bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+        else:
+            return fnn_bce_logits_loss_fused_f32(n, loss, bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+
+
 def eager_loss(object module, object input, object target):
     """``module(input, target)`` as the per-module path computes it (the loss kernel, the
     gradient kept on the module when input came from a fastnn module), or None for anything
@@ -509,32 +570,11 @@ def eager_loss(object module, object input, object target):
     cdef int64_t bad = -1
     cdef int status
     cdef bint f64 = typenum == cnp.NPY_FLOAT64
-    with nogil:
-        if code == 4:
-            if f64:
-                status = fnn_cross_entropy_fused_f64(rows, cols, &loss, &bad, <double *>pg, <const double *>px,
-                                                     <const int64_t *>py, reduction, smoothing)
-            else:
-                status = fnn_cross_entropy_fused_f32(rows, cols, &loss, &bad, <float *>pg, <const float *>px,
-                                                     <const int64_t *>py, reduction, smoothing)
-        elif f64:
-            if code == 0:
-                status = fnn_mse_loss_fused_f64(n, &loss, &bad, <double *>pg, <const double *>px, <const double *>py, reduction)
-            elif code == 1:
-                status = fnn_l1_loss_fused_f64(n, &loss, &bad, <double *>pg, <const double *>px, <const double *>py, reduction)
-            elif code == 2:
-                status = fnn_bce_loss_fused_f64(n, &loss, &bad, <double *>pg, <const double *>px, <const double *>py, reduction)
-            else:
-                status = fnn_bce_logits_loss_fused_f64(n, &loss, &bad, <double *>pg, <const double *>px, <const double *>py, reduction)
-        else:
-            if code == 0:
-                status = fnn_mse_loss_fused_f32(n, &loss, &bad, <float *>pg, <const float *>px, <const float *>py, reduction)
-            elif code == 1:
-                status = fnn_l1_loss_fused_f32(n, &loss, &bad, <float *>pg, <const float *>px, <const float *>py, reduction)
-            elif code == 2:
-                status = fnn_bce_loss_fused_f32(n, &loss, &bad, <float *>pg, <const float *>px, <const float *>py, reduction)
-            else:
-                status = fnn_bce_logits_loss_fused_f32(n, &loss, &bad, <float *>pg, <const float *>px, <const float *>py, reduction)
+    if n >= 4096:
+        with nogil:
+            status = _loss_kernel(code, f64, n, rows, cols, &loss, &bad, pg, px, py, reduction, smoothing)
+    else:  # releasing the GIL costs more than a tiny loss
+        status = _loss_kernel(code, f64, n, rows, cols, &loss, &bad, pg, px, py, reduction, smoothing)
     if status != 0:
         return None  # the per-module path raises its error
     # ops' losses return float(loss); the module then makes np.array(value, dtype)
@@ -582,6 +622,27 @@ cdef inline void *_flat(object a, int typenum, int64_t n):
 
 cdef inline bint _apart(void *a, void *b, int64_t bytes):
     return a == NULL or b == NULL or <char *>a + bytes <= <char *>b or <char *>b + bytes <= <char *>a
+
+
+cdef inline void _sgd(bint f64, int64_t n, void *pp, void *s0, const void *pgr, double lr, double momentum,
+                      double dampening, double wd, int mode, int nesterov, int maximize) noexcept nogil:
+    if f64:
+        fnn_sgd_step_f64(n, <double *>pp, <double *>s0, <const double *>pgr, lr, momentum, dampening, wd, mode,
+                         nesterov, maximize)
+    else:
+        fnn_sgd_step_f32(n, <float *>pp, <float *>s0, <const float *>pgr, lr, momentum, dampening, wd, mode,
+                         nesterov, maximize)
+
+
+cdef inline void _adam(bint f64, int64_t n, void *pp, void *s0, void *s1, void *s2, const void *pgr,
+                       int64_t step, double lr, double beta1, double beta2, double eps, double wd, int amsgrad,
+                       int maximize, int decoupled) noexcept nogil:
+    if f64:
+        fnn_adam_step_f64(n, <double *>pp, <double *>s0, <double *>s1, <double *>s2, <const double *>pgr,
+                          step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
+    else:
+        fnn_adam_step_f32(n, <float *>pp, <float *>s0, <float *>s1, <float *>s2, <const float *>pgr,
+                          step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
 
 
 def eager_optimizer_step(object opt):
@@ -653,13 +714,11 @@ def eager_optimizer_step(object opt):
                 if mode == 1:
                     del state["momentum_buffer"]
                 return False
-        with nogil:
-            if f64:
-                fnn_sgd_step_f64(n, <double *>pp, <double *>s0, <const double *>pgr, lr, momentum, dampening,
-                                 wd, mode, nesterov, maximize)
-            else:
-                fnn_sgd_step_f32(n, <float *>pp, <float *>s0, <const float *>pgr, lr, momentum, dampening,
-                                 wd, mode, nesterov, maximize)
+        if n >= 16384:
+            with nogil:
+                _sgd(f64, n, pp, s0, pgr, lr, momentum, dampening, wd, mode, nesterov, maximize)
+        else:  # releasing the GIL costs more than a tiny update
+            _sgd(f64, n, pp, s0, pgr, lr, momentum, dampening, wd, mode, nesterov, maximize)
         return True
     # Adam / AdamW: Adam._plain_group's test, then Adam._update
     betas = g["betas"]
@@ -697,13 +756,11 @@ def eager_optimizer_step(object opt):
     step = <int64_t>t
     maximize = 1 if max_o is True else 0
     decoupled = 1 if dec_o is True else 0
-    with nogil:
-        if f64:
-            fnn_adam_step_f64(n, <double *>pp, <double *>s0, <double *>s1, <double *>s2, <const double *>pgr,
-                              step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
-        else:
-            fnn_adam_step_f32(n, <float *>pp, <float *>s0, <float *>s1, <float *>s2, <const float *>pgr,
-                              step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
+    if n >= 16384:
+        with nogil:
+            _adam(f64, n, pp, s0, s1, s2, pgr, step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
+    else:
+        _adam(f64, n, pp, s0, s1, s2, pgr, step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
     state["step"] = t
     return True
 
@@ -763,7 +820,11 @@ def backprop(tensor, grad=None, bint need_input_grad=False, stop_at=None):
     cdef bint at_stop, need
     while link is not None:
         module = link[0]
-        if module._call_count != link[1]:
+        d = getattr(module, "__dict__", None)
+        count = d.get("_call_count") if type(d) is dict else None
+        if count is None:
+            count = module._call_count
+        if count != link[1]:
             raise RuntimeError(
                 f"backward: {_describe(module)} was called again after producing this output, and keeps only "
                 f"its latest call's activations. Call backward() before calling the module again.")
@@ -789,10 +850,66 @@ cdef object _backward_of(object module, object grad, bint need):
         if cls is _Sequential:
             em = d.get("_eager")
             if em is not None and (<EagerModel>em).call == d["_call_count"]:
-                return (<EagerModel>em).backward(grad, need)
+                return (<EagerModel>em)._backward(grad, need)
         elif need and type(grad) is float and <double>grad == 1.0 and cls in _loss_codes \
                 and cls.backward is _loss_backward:
             g = d.get("_grad")
             if g is not None:
                 return g  # _Loss.backward with grad_out 1.0
     return module.backward(grad, need_input_grad=need)
+
+
+# --- the methods users call, compiled (one Python frame fewer per call) ------------------------
+
+cdef object _module_call = None
+
+
+def eager_register_module_call(module_call):
+    global _module_call
+    _module_call = module_call
+
+
+def sequential_call(self, x, *args, **kwargs):
+    """Sequential.__call__: the whole-model forward when it applies, else ``_call_per_module``."""
+    em = self.__dict__.get("_eager")
+    if em is not None and not args and not kwargs:
+        out = (<EagerModel>em)._try(self, x)
+        if out is not None:
+            return out
+    return self._call_per_module(x, *args, **kwargs)
+
+
+def loss_call(self, input, *args, **kwargs):
+    """_Loss.__call__: the loss kernel in one call (eager_loss) when it applies, else Module.__call__."""
+    if len(args) == 1 and not kwargs:
+        out = eager_loss(self, input, args[0])
+        if out is not None:
+            return out
+    return _module_call(self, input, *args, **kwargs)
+
+
+def tensor_backward(self, grad=None):
+    """Backpropagate from this tensor; fills ``.grad`` of every parameter on the chain.
+
+    ``grad`` is d(objective)/d(this tensor); it defaults to 1 for a scalar
+    (a loss) and is required otherwise, as in PyTorch.
+    """
+    backprop(self, grad, False, None)
+
+
+def optimizer_step(self, closure=None):
+    """One update of every parameter; returns ``closure()``'s loss if a closure is given.
+
+    SGD and Adam/AdamW with one group, one arena and plain hyper-parameters (the usual case)
+    update in one compiled call (eager_optimizer_step: the checks ``_check_group`` and
+    ``_update`` would pass without a word, then the same kernel); anything else runs ``_step``."""
+    if closure is None and eager_optimizer_step(self):
+        return None
+    return self._step(closure)
+
+
+def optimizer_zero_grad(self, set_to_none=True):
+    """Zero every gradient (one memset per arena). ``set_to_none`` is accepted for
+    PyTorch compatibility; gradients always exist in fastnn, so both zero them."""
+    if not eager_zero_grad(self):
+        self._zero_grad(set_to_none)

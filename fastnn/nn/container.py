@@ -30,7 +30,7 @@ def _whole_model(seq):
     if hooked:
         return None, f"Sequential.{hooked[0]} is overridden on the instance"
     children = list(seq._modules.values())
-    layers, params, key = [], [], [bool(seq.fuse)]
+    layers, params, key, roles = [], [], [bool(seq.fuse)], []
     dtype = None
     i, n = 0, len(children)
     while i < n:
@@ -40,6 +40,7 @@ def _whole_model(seq):
         if hooked:
             return None, f"{type(m).__name__}.{hooked[0]} is overridden on the instance"
         if type(m) is Identity:
+            roles.append((m, 2, len(layers)))
             i += 1
             continue
         if type(m) is not Linear:
@@ -55,9 +56,11 @@ def _whole_model(seq):
                 return None, f"{type(act).__name__}.fused_name() returned {name!r}"
             code, slope = _ACT_CODES[name], float(getattr(act, "negative_slope", 0.0))
             key += [act, name, slope]
+            roles += [(m, 0, len(layers)), (act, 1, len(layers))]
             i += 2
         else:
             code, slope = 0, 0.01
+            roles.append((m, 0, len(layers)))
             i += 1
         w, b = m.weight, m.bias
         for p in (w, b):
@@ -86,7 +89,7 @@ def _whole_model(seq):
         return None, "no Linear layer"
     if len(layers) > 64:
         return None, "more than 64 layers"
-    em = _core.EagerModel(dtype == np.float64, layers, params, children, Tensor, _Link)
+    em = _core.EagerModel(dtype == np.float64, layers, params, children, roles, Tensor, _Link)
     return em, key
 
 
@@ -115,23 +118,22 @@ class Sequential(Module):
     # bit for bit. Anything else (another layer, an input to convert, a hook on an instance,
     # fuse=False, the reference backend) takes the per-module path.
 
-    def __call__(self, x, *args, **kwargs):
-        em = self.__dict__.get("_eager")
-        if em is not None and not args and not kwargs:
-            out = em(self, x)  # None: the structure changed, or this call needs the per-module path
-            if out is not None:
-                return out
-            em = self._eager_refresh()
-            if em is not None:
-                out = em(self, x)
-                if out is not None:
-                    return out
-        elif em is None and not args and not kwargs and self.__dict__.get("_eager_epoch") != _core.eager_epoch():
-            em = self._eager_refresh()
-            if em is not None:
-                out = em(self, x)
-                if out is not None:
-                    return out
+    # model(x): the whole-model forward when it applies (compiled: _core.sequential_call), else
+    # _call_per_module.
+    __call__ = _core.sequential_call
+
+    def _call_per_module(self, x, *args, **kwargs):
+        """The call when the whole-model path did not take it: after a structure change, build
+        (or keep) the EagerModel and try it; else Module.__call__ (the per-module path)."""
+        if not args and not kwargs:
+            d = self.__dict__
+            em = d.get("_eager")
+            if em is not None or d.get("_eager_epoch") != _core.eager_epoch():
+                em = self._eager_refresh()
+                if em is not None:
+                    out = em(self, x)
+                    if out is not None:
+                        return out
         return Module.__call__(self, x, *args, **kwargs)
 
     def _eager_refresh(self):

@@ -30,15 +30,11 @@ class _Loss(Module):
     def _kwargs(self):
         return {}
 
-    def __call__(self, input, *args, **kwargs):
-        # The usual call (contiguous arrays of one float dtype, int64 labels, values in range, the
-        # C backend) runs the same loss kernel in one compiled call (fastnn/_plan_eager.pxi);
-        # anything else, including every error, takes Module.__call__ and forward below.
-        if len(args) == 1 and not kwargs:
-            out = _core.eager_loss(self, input, args[0])
-            if out is not None:
-                return out
-        return Module.__call__(self, input, *args, **kwargs)
+    # The usual call (contiguous arrays of one float dtype, int64 labels, values in range, the C
+    # backend) runs the same loss kernel in one compiled call (_core.loss_call / eager_loss, see
+    # fastnn/_plan_eager.pxi); anything else, including every error, takes Module.__call__ and
+    # forward below.
+    __call__ = _core.loss_call
 
     def forward(self, input, target):
         x = as_float(input, "input")
@@ -102,5 +98,6 @@ class CrossEntropyLoss(_Loss):
 
 
 # The classes whose calls may take the one-call path, by exact type (a subclass may change the loss).
+_core.eager_register_module_call(Module.__call__)
 _core.eager_register_losses({MSELoss: 0, L1Loss: 1, BCELoss: 2, BCEWithLogitsLoss: 3, CrossEntropyLoss: 4},
                             _Loss.backward)
