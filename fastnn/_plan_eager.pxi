@@ -71,6 +71,10 @@ cdef inline bint _on_c_backend():
     return _backend_var is not None and _backend_var.get() is _c_backend
 
 
+def _no_eager_model():
+    return None
+
+
 cdef struct _ELayer:
     int64_t n_in, n_out
     int act
@@ -176,7 +180,7 @@ cdef class EagerModel:
             if p is None:
                 continue
             if (p._data is not self.data[i] or p._grad is not self.grads[i]
-                    or (p.requires_grad is True) != self.flags[i]):
+                    or (True if p.requires_grad else False) != self.flags[i]):
                 return False
         return True
 
@@ -184,6 +188,17 @@ cdef class EagerModel:
         """True while no module attribute changed since the last check and the parameters are
         still the ones built for: the caller re-checks the structure otherwise."""
         return self.epoch == _eager_epoch and self._current()
+
+    # A copied or pickled model gets no EagerModel (its Sequential builds its own at its first call):
+    # this one's buffers and parameter references belong to the original.
+    def __copy__(self):
+        return None
+
+    def __deepcopy__(self, memo):
+        return None
+
+    def __reduce__(self):
+        return (_no_eager_model, ())
 
     def matches_params(self):
         """The parameters are still the ones (storage, requires_grad) built for."""

@@ -409,3 +409,43 @@ def test_whole_model_path_equals_the_plan_on_the_gemm_path(per_module):
         lb = p.step(x, y)
         assert np.float32(la) == np.float32(lb)
     assert all(_same(u.data, v.data) for u, v in zip(a.parameters(), b.parameters()))
+
+
+def test_copies_of_a_model_train_on_their_own(per_module):
+    import copy
+    import pickle
+
+    def run(make_copy):
+        fnn.manual_seed(0)
+        model = _model([3, 5, 2], ["tanh", None], np.float64)
+        x, y = _data(3, 2, "mse", 4, np.float64)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        _step(model, nn.MSELoss(), opt, x, y)
+        twin = make_copy(model)
+        twin_opt = optim.SGD(twin.parameters(), lr=0.1)
+        for _ in range(2):
+            _step(twin, nn.MSELoss(), twin_opt, x, y)
+        _step(model, nn.MSELoss(), opt, x, y)
+        return model, twin, [p.data.copy() for p in model.parameters() + twin.parameters()]
+
+    for make_copy in (copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))):
+        model, twin, params = run(make_copy)
+        assert twin._eager is not model._eager and twin._eager.call == twin._call_count
+        with per_module:
+            _, _, ref = run(make_copy)
+        assert all(_same(a, b) for a, b in zip(params, ref))
+
+
+def test_requires_grad_given_as_an_int(per_module):
+    def run():
+        fnn.manual_seed(0)
+        model = _model([3, 2], [None], np.float64)
+        model[0].bias.requires_grad = 0
+        x, y = _data(3, 2, "mse", 4, np.float64)
+        nn.MSELoss()(model(x), y).backward()
+        return model, [p.grad.copy() for p in model.parameters()]
+    model, grads = run()
+    assert model._eager is not None and model._eager.call == model._call_count
+    with per_module:
+        _, ref = run()
+    assert all(_same(a, b) for a, b in zip(grads, ref)) and not grads[1].any()

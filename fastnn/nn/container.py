@@ -128,7 +128,10 @@ class Sequential(Module):
         if not args and not kwargs:
             d = self.__dict__
             em = d.get("_eager")
-            if em is not None or d.get("_eager_epoch") != _core.eager_epoch():
+            # (a copy of a model has no EagerModel, and no reason why not: it builds its own)
+            stale = (not em.matches() if em is not None else
+                     d.get("_eager_epoch") != _core.eager_epoch() or d.get("_eager_reason") is None)
+            if stale:
                 em = self._eager_refresh()
                 if em is not None:
                     out = em(self, x)
