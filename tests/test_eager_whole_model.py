@@ -449,3 +449,27 @@ def test_requires_grad_given_as_an_int(per_module):
     with per_module:
         _, ref = run()
     assert all(_same(a, b) for a, b in zip(grads, ref)) and not grads[1].any()
+
+
+@pytest.mark.parametrize("layer", ["dropout", "batchnorm", "layernorm"])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_models_on_the_per_module_path_keep_their_results(per_module, counted, layer, mode):
+    """Dropout (seeded), BatchNorm1d and LayerNorm models take the per-module path for the model,
+    while their losses, steps and backprop take the one-call paths: the same results as before."""
+    def run():
+        fnn.manual_seed(7)
+        mid = {"dropout": lambda: nn.Dropout(0.3), "batchnorm": lambda: nn.BatchNorm1d(6),
+               "layernorm": lambda: nn.LayerNorm(6)}[layer]()
+        model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), mid, nn.Linear(6, 3))
+        model.train(mode == "train")
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        x, y = _data(4, 3, "ce", 9, np.float32)
+        losses = [_step(model, nn.CrossEntropyLoss(), opt, x, y) for _ in range(3)]
+        return model, losses, [p.data.copy() for p in model.parameters()], [p.grad.copy() for p in model.parameters()]
+    model, losses, params, grads = run()
+    assert model.whole_model_path.startswith("per-module")
+    assert counted["loss"] == 3 and counted["step"] == 3
+    with per_module:
+        _, losses2, params2, grads2 = run()
+    assert losses == losses2
+    assert all(_same(a, b) for a, b in zip(params + grads, params2 + grads2))
