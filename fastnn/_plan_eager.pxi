@@ -71,6 +71,9 @@ cdef inline bint _on_c_backend():
     return _backend_var is not None and _backend_var.get() is _c_backend
 
 
+from cpython.ref cimport Py_REFCNT
+
+
 def _no_eager_model():
     return None
 
@@ -234,13 +237,17 @@ cdef class EagerModel:
         keeps, the output or pre-activation an activation keeps), so that calling a layer's
         backward by hand, or a layer on its own, behaves as on the per-module path."""
         cdef int l, role
-        for m, role, l in self.roles:
+        cdef list counts = []
+        for m, role, l in self.roles:  # every child, in order
             d = m.__dict__
-            d["_call_count"] = d["_call_count"] + 1
+            c = d["_call_count"] + 1
+            d["_call_count"] = c
+            counts.append(c)
             if role == 0:
                 d["_x"] = x if l == 0 else self.ys[l - 1]
             elif role == 1:
                 d["_saved"] = (self.zs[l] if self.L[l].keep_z else out if l == self.nl - 1 else self.ys[l])
+        self.counts = counts
         return 0
 
     cdef list _child_counts(self):
@@ -317,7 +324,6 @@ cdef class EagerModel:
         self.out_saved = out
         self.batch = batch
         self._record(x, out)
-        self.counts = self._child_counts()
         d = seq.__dict__
         cdef long count = d["_call_count"] + 1
         d["_call_count"] = count
@@ -577,7 +583,16 @@ def eager_loss(object module, object input, object target):
     cdef cnp.ndarray grad = None
     cdef void *pg = NULL
     if link is not None:
-        grad = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), typenum, 0)
+        # The last call's gradient array when nothing but this module refers to it any more (its
+        # backward is done): the same values a new one would get, without the allocation.
+        old = d.get("_grad")
+        if (old is not None and Py_REFCNT(old) == 2 and type(old) is np.ndarray
+                and cnp.PyArray_TYPE(<cnp.ndarray>old) == typenum
+                and cnp.PyArray_SAMESHAPE(<cnp.ndarray>old, x)):
+            grad = <cnp.ndarray>old
+        else:
+            grad = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), typenum, 0)
+        old = None
         pg = cnp.PyArray_DATA(grad)
     cdef const void *px = cnp.PyArray_DATA(x)
     cdef const void *py = cnp.PyArray_DATA(y)

@@ -473,3 +473,19 @@ def test_models_on_the_per_module_path_keep_their_results(per_module, counted, l
         _, losses2, params2, grads2 = run()
     assert losses == losses2
     assert all(_same(a, b) for a, b in zip(params + grads, params2 + grads2))
+
+
+def test_a_loss_gradient_someone_holds_is_never_overwritten():
+    fnn.manual_seed(0)
+    model = _model([3, 2], [None], np.float32)
+    loss_fn = nn.MSELoss()
+    x, y = _data(3, 2, "mse", 4, np.float32)
+    loss_fn(model(x), y).backward()
+    held = loss_fn._grad
+    keep = held.copy()
+    loss_fn(model(2 * x), y).backward()
+    assert np.array_equal(held, keep) and loss_fn._grad is not held
+    again = loss_fn._grad
+    del held
+    loss_fn(model(x), y)  # nothing else holds the last gradient now: it may be reused
+    assert loss_fn._grad.shape == again.shape
