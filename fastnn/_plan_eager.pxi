@@ -186,10 +186,11 @@ cdef class EagerModel:
                 return False
         return True
 
-    def matches(self):
-        """True while no module attribute changed since the last check and the parameters are
-        still the ones built for: the caller re-checks the structure otherwise."""
-        return self.epoch == _eager_epoch and self._current()
+    def matches(self, seq=None):
+        """True while no module attribute changed since the last check, the parameters are still
+        the ones built for and (given ``seq``) so are its modules: the caller re-checks the
+        structure otherwise."""
+        return self.epoch == _eager_epoch and self._current() and (seq is None or self._same_children(seq))
 
     # A copied or pickled model gets no EagerModel (its Sequential builds its own at its first call):
     # this one's buffers and parameter references belong to the original.
@@ -258,9 +259,23 @@ cdef class EagerModel:
         return self._try(seq, x)
 
     cdef object _try(self, object seq, object x):
-        if self.epoch != _eager_epoch or not self._current() or not seq.fuse or not _on_c_backend():
+        if (self.epoch != _eager_epoch or not self._current() or not self._same_children(seq) or not seq.fuse
+                or not _on_c_backend()):
             return None
         return self.forward(seq, x)
+
+    cdef bint _same_children(self, object seq) except -1:
+        """The Sequential still holds the modules built for, in order (a module put straight into
+        its ``_modules`` dict bumps no epoch)."""
+        mods = seq.__dict__["_modules"]
+        if len(mods) != len(self.children):
+            return False
+        cdef Py_ssize_t i = 0
+        for m in mods.values():
+            if m is not self.children[i]:
+                return False
+            i += 1
+        return True
 
     def forward(self, object seq, object x):
         """act(...(x·W₀ᵀ + b₀)...) as the per-module path computes it, or None (take that path)."""

@@ -489,3 +489,21 @@ def test_a_loss_gradient_someone_holds_is_never_overwritten():
     del held
     loss_fn(model(x), y)  # nothing else holds the last gradient now: it may be reused
     assert loss_fn._grad.shape == again.shape
+
+
+def test_a_layer_put_straight_into_modules_is_seen(per_module):
+    def run():
+        fnn.manual_seed(0)
+        model = _model([3, 4, 2], ["relu", None], np.float64)
+        x, y = _data(3, 2, "mse", 5, np.float64)
+        nn.MSELoss()(model(x), y).backward()
+        model._modules["1"] = nn.Sigmoid()  # no __setattr__: no epoch bump
+        model.zero_grad()
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
+        return loss.item(), [p.grad.copy() for p in model.parameters()], model
+    loss, grads, model = run()
+    assert model._eager.call == model._call_count  # rebuilt for the new layer, whole-model again
+    with per_module:
+        loss2, grads2, _ = run()
+    assert loss == loss2 and all(_same(a, b) for a, b in zip(grads, grads2))

@@ -129,7 +129,7 @@ class Sequential(Module):
             d = self.__dict__
             em = d.get("_eager")
             # (a copy of a model has no EagerModel, and no reason why not: it builds its own)
-            stale = (not em.matches() if em is not None else
+            stale = (not em.matches(self) if em is not None else
                      d.get("_eager_epoch") != _core.eager_epoch() or d.get("_eager_reason") is None)
             if stale:
                 em = self._eager_refresh()
@@ -164,7 +164,7 @@ class Sequential(Module):
         one for the backward) or the per-module one."""
         d = self.__dict__
         if d.get("_eager_epoch") != _core.eager_epoch() or (d.get("_eager") is not None
-                                                           and not d["_eager"].matches()):
+                                                           and not d["_eager"].matches(self)):
             self._eager_refresh()
         if d.get("_eager") is None:
             return f"per-module: {d.get('_eager_reason')}"
