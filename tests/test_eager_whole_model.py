@@ -512,7 +512,9 @@ def test_a_layer_put_straight_into_modules_is_seen(per_module):
 def test_loop_benchmark_runs(capsys):
     """fastnn.bench.loop (benchmarks/bench_loop.py, fastnn bench --only loop): rows and a table."""
     from fastnn.bench import loop
+    threads = fnn.get_num_threads()
     rows = loop.run_loop_benchmarks(["tiny_xor"], repeats=1, threads=1, impls=["fastnn-loop", "numpy"])
+    assert fnn.get_num_threads() == threads  # restored
     assert [r["impl"] for r in rows] == ["fastnn-loop", "numpy"]
     assert rows[0]["vs_numpy"] > 0 and all(r["time_per_step_s"] > 0 for r in rows)
     assert "tiny_xor" in loop.format_rows(rows)

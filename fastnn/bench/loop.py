@@ -42,6 +42,7 @@ def run_loop_benchmarks(networks=None, repeats: int = 7, threads: int = 2, impls
         raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
     steps._CLOCK = time.perf_counter if clock == "wall" else time.process_time
     import fastnn
+    old_threads = fastnn.get_num_threads()
     fastnn.set_num_threads(threads)
     try:
         import torch
@@ -84,6 +85,7 @@ def run_loop_benchmarks(networks=None, repeats: int = 7, threads: int = 2, impls
                         row["vs_plan"] = med["fastnn-plan"] / loop
                 rows.append(row)
     finally:
+        fastnn.set_num_threads(old_threads)
         if limiter is not None:
             limiter.restore_original_limits()
     return rows
