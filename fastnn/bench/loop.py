@@ -85,9 +85,9 @@ def run_loop_benchmarks(networks=None, repeats: int = 7, threads: int = 2, impls
                         row["vs_plan"] = med["fastnn-plan"] / loop
                 rows.append(row)
     finally:
-        fastnn.set_num_threads(old_threads)
         if limiter is not None:
             limiter.restore_original_limits()
+        fastnn.set_num_threads(old_threads)
     return rows
 
 
