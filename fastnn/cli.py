@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the speed-ups (needs matplotlib)")
     b.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
     b.add_argument("--no-steps", action="store_true", help="skip the training-step section")
-    b.add_argument("--only", nargs="+", choices=["matmul", "linear", "optim", "contended", "steps"], default=None,
+    b.add_argument("--only", nargs="+", choices=["matmul", "linear", "optim", "contended", "steps", "loop"], default=None,
                    help="run only these sections")
     b.set_defaults(func=cmd_bench)
 

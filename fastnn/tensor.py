@@ -22,6 +22,8 @@ import operator
 
 import numpy as np
 
+from . import _core
+
 
 class _Link(tuple):
     """How a Tensor was produced: ``module(input)`` at the module's call number ``version``.
@@ -61,56 +63,16 @@ class Tensor(np.ndarray):
         """The values as a plain (read-only) ndarray view, cut from the chain."""
         return self.view(np.ndarray)
 
-    def backward(self, grad=None) -> None:
-        """Backpropagate from this tensor; fills ``.grad`` of every parameter on the chain.
-
-        ``grad`` is d(objective)/d(this tensor); it defaults to 1 for a scalar
-        (a loss) and is required otherwise, as in PyTorch.
-        """
-        backprop(self, grad, need_input_grad=False)
+    # backward(grad=None): backpropagate from this tensor; fills ``.grad`` of every parameter on
+    # the chain. ``grad`` is d(objective)/d(this tensor); it defaults to 1 for a scalar (a loss)
+    # and is required otherwise, as in PyTorch. Compiled (fastnn/_plan_eager.pxi): one Python
+    # frame fewer in every loss.backward().
+    backward = _core.tensor_backward
 
 
-def _describe(module) -> str:
-    describe = getattr(module, "describe", None)
-    return describe() if callable(describe) else type(module).__name__
-
-
-def backprop(tensor, grad=None, need_input_grad: bool = False, stop_at=None):
-    """Walk the chain ending at ``tensor``; return d/d(first input) if asked.
-
-    ``stop_at`` ends the walk at the link whose input is that object (a
-    composite module's own input). Raises RuntimeError when the tensor is not
-    the output of a fastnn module, or when a module on the chain was called
-    again since producing it.
-    """
-    link = getattr(tensor, "_link", None)
-    if link is None:
-        raise RuntimeError(
-            "backward: this array was not produced by a fastnn module (or was derived from one by a "
-            "NumPy operation), so there is nothing to backpropagate through")
-    scalar = (tensor.ndim if isinstance(tensor, np.ndarray) else np.ndim(tensor)) == 0
-    if grad is None:
-        if not scalar:
-            raise RuntimeError(f"backward: grad is required for a non-scalar output of shape {np.shape(tensor)}")
-        grad = 1.0
-    elif not scalar:
-        grad = np.asarray(grad)
-        if grad.shape != np.shape(tensor):
-            raise ValueError(f"grad: expected shape {np.shape(tensor)}, got {grad.shape}")
-    while link is not None:
-        module = link.module
-        if module._call_count != link.version:
-            raise RuntimeError(
-                f"backward: {_describe(module)} was called again after producing this output, and keeps only "
-                f"its latest call's activations. Call backward() before calling the module again.")
-        at_stop = stop_at is not None and link.input is stop_at
-        upstream = None if at_stop else getattr(link.input, "_link", None)
-        grad = module.backward(grad, need_input_grad=need_input_grad or upstream is not None)
-        if at_stop:
-            return grad
-        link = upstream
-    if stop_at is not None:
-        raise RuntimeError(
-            "backward: the forward pass did not reach its input through fastnn modules only; a module "
-            "whose forward uses other operations must implement backward() itself")
-    return grad if need_input_grad else None
+# backprop(tensor, grad=None, need_input_grad=False, stop_at=None): walk the chain ending at
+# ``tensor``; return d/d(first input) if asked. ``stop_at`` ends the walk at the link whose input
+# is that object (a composite module's own input). Raises RuntimeError when the tensor is not the
+# output of a fastnn module, or when a module on the chain was called again since producing it.
+# Compiled (fastnn/_plan_eager.pxi), because every loss.backward() runs it.
+backprop = _core.backprop

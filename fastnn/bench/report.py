@@ -200,6 +200,15 @@ def run(quick: bool = False, threads: Optional[int] = None, json_path: Optional[
             say("## Training steps")
             say(step_res["note"] if not step_res["available"] else _steps_text(step_res))
             say()
+        loop_res: Dict[str, Any] = {"available": False, "note": "not requested"}
+        if "loop" in wanted:  # fastnn.bench.loop: the README's PyTorch-style loop per step
+            from . import loop
+            loop_rows = loop.run_loop_benchmarks(repeats=3 if quick else 7, threads=threads or m["threads"],
+                                                 impls=None if torch else ["fastnn-loop", "fastnn-plan", "numpy"])
+            loop_res = {"available": True, "results": loop_rows}
+            say("## The PyTorch-style loop (per step; loop x = peer time / loop time)")
+            say(loop.format_rows(loop_rows))
+            say()
     peak = peak_memory_mib()
     elapsed = time.perf_counter() - t_start
     say(f"peak memory (max RSS): {peak:.0f} MiB; bench wall time {elapsed:.1f} s")
@@ -208,8 +217,8 @@ def run(quick: bool = False, threads: Optional[int] = None, json_path: Optional[
         say(f"WARNING: fastnn's results differ from NumPy's for: {', '.join(bad)}")
 
     payload = {"machine": m, "settings": {**cfg.as_dict(), "threads": threads, "sections": wanted},
-               "peers": peers, "results": results, "contended": contended, "steps": step_res, "peak_memory_mib": peak,
-               "elapsed_s": elapsed}
+                "peers": peers, "results": results, "contended": contended, "steps": step_res, "loop": loop_res,
+               "peak_memory_mib": peak, "elapsed_s": elapsed}
     if json_path:
         with open(json_path, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2, default=str)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import _core, backend
 from ..ops._validate import as_float, check_choice, check_scalar
 from .module import Module
 
@@ -29,6 +29,12 @@ class _Loss(Module):
 
     def _kwargs(self):
         return {}
+
+    # The usual call (contiguous arrays of one float dtype, int64 labels, values in range, the C
+    # backend) runs the same loss kernel in one compiled call (_core.loss_call / eager_loss, see
+    # fastnn/_plan_eager.pxi); anything else, including every error, takes Module.__call__ and
+    # forward below.
+    __call__ = _core.loss_call
 
     def forward(self, input, target):
         x = as_float(input, "input")
@@ -89,3 +95,9 @@ class CrossEntropyLoss(_Loss):
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+
+
+# The classes whose calls may take the one-call path, by exact type (a subclass may change the loss).
+_core.eager_register_module_call(Module.__call__)
+_core.eager_register_losses({MSELoss: 0, L1Loss: 1, BCELoss: 2, BCEWithLogitsLoss: 3, CrossEntropyLoss: 4},
+                            _Loss.backward)

@@ -26,9 +26,13 @@ from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
+from .. import _core
 from ..tensor import Tensor, _Link, backprop
 from .arena import zero_grads
 from .parameter import Parameter
+
+
+_touch = _core.eager_touch
 
 
 class Module:
@@ -49,6 +53,11 @@ class Module:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  f"before assigning attributes")
         params, modules, buffers = d["_parameters"], d["_modules"], d["_buffers"]
+        if (name[0] != "_" or callable(value) or isinstance(value, Parameter) or name in params
+                or name in modules):
+            # Structure or options (not a layer's private per-call state, such as Dropout's
+            # mask): whole-model paths (Sequential) re-check their structure before their next call.
+            _touch()
         for registry in (params, modules, buffers):
             if name in registry:
                 del registry[name]
@@ -59,6 +68,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
+        _touch()
         for registry in (self._parameters, self._modules, self._buffers):
             registry.pop(name, None)
         object.__delattr__(self, name)

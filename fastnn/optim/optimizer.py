@@ -21,6 +21,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
+from .. import _core
 from ..nn.arena import Arena, consolidate
 from ..nn.parameter import Parameter
 from ..ops.optim import check_real
@@ -124,15 +125,25 @@ class Optimizer:
         return new_arenas
 
     # --- the training-loop API ----------------------------------------------------------
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Zero every gradient (one memset per arena). ``set_to_none`` is accepted for
-        PyTorch compatibility; gradients always exist in fastnn, so both zero them."""
+    # zero_grad(set_to_none=True): zero every gradient (one memset per arena). ``set_to_none`` is
+    # accepted for PyTorch compatibility; gradients always exist in fastnn, so both zero them.
+    # Compiled (_core.optimizer_zero_grad): one group with one current arena is one memset there,
+    # anything else runs _zero_grad.
+    zero_grad = _core.optimizer_zero_grad
+
+    def _zero_grad(self, set_to_none: bool = True) -> None:
         for gi in range(len(self.param_groups)):
             for arena in self._current_arenas(gi):
                 arena.zero_grad()
 
-    def step(self, closure=None):
-        """One update of every parameter; returns ``closure()``'s loss if a closure is given."""
+    # step(closure=None): one update of every parameter; returns ``closure()``'s loss if a closure
+    # is given. Compiled (_core.optimizer_step): SGD and Adam/AdamW with one group, one arena and
+    # plain hyper-parameters (the usual case) update in one call there, with the checks
+    # _check_group and _update would pass without a word and the same kernel
+    # (fastnn/_plan_eager.pxi); anything else runs _step.
+    step = _core.optimizer_step
+
+    def _step(self, closure=None):
         loss = closure() if closure is not None else None
         states = self._states
         for gi, group in enumerate(self.param_groups):
