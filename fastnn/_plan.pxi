@@ -52,7 +52,6 @@ cdef extern from "plan.h" nogil:
     int FNN_PLAN_CHECK_FINITE, FNN_PLAN_FUSED
     int FNN_PLAN_BAD_INPUT, FNN_PLAN_BAD_TARGET, FNN_PLAN_NONFINITE_LOSS
     int FNN_PLAN_NONFINITE_GRAD, FNN_PLAN_NONFINITE_PARAM
-    int FNN_PLAN_HOOK_FAILED  # [grad hook]
     ctypedef int (*fnn_plan_grad_hook)(void *ctx, int64_t n, void *grads, int64_t batch) noexcept  # [grad hook]
     void fnn_plan_set_grad_hook(fnn_plan *p, fnn_plan_grad_hook fn, void *ctx)  # [grad hook]
     fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,

@@ -167,7 +167,7 @@ cdef inline void *_flat(object a, int typenum, int64_t n):
     return cnp.PyArray_DATA(arr)
 
 
-cdef inline bint _apart(void *a, void *b, int64_t bytes):
+cdef inline bint _eager_apart(void *a, void *b, int64_t bytes):
     return a == NULL or b == NULL or <char *>a + bytes <= <char *>b or <char *>b + bytes <= <char *>a
 
 
@@ -228,7 +228,7 @@ def eager_optimizer_step(object opt):
     cdef int64_t nbytes = n * cnp.PyArray_ITEMSIZE(<cnp.ndarray>data)
     cdef void *pp = _flat(data, typenum, n)
     cdef void *pgr = _flat(grad, typenum, n)
-    if pp == NULL or pgr == NULL or not _apart(pp, pgr, nbytes):
+    if pp == NULL or pgr == NULL or not _eager_apart(pp, pgr, nbytes):
         return False
     cdef bint f64 = typenum == cnp.NPY_FLOAT64
     cdef double lr, momentum, dampening, wd, eps, beta1, beta2
@@ -257,7 +257,7 @@ def eager_optimizer_step(object opt):
             else:
                 mode = 2
             s0 = _flat(buf, typenum, n)
-            if s0 == NULL or not _apart(s0, pp, nbytes) or not _apart(s0, pgr, nbytes):
+            if s0 == NULL or not _eager_apart(s0, pp, nbytes) or not _eager_apart(s0, pgr, nbytes):
                 if mode == 1:
                     del state["momentum_buffer"]
                 return False
@@ -294,10 +294,10 @@ def eager_optimizer_step(object opt):
     s0 = _flat(state["exp_avg"], typenum, n)
     s1 = _flat(state["exp_avg_sq"], typenum, n)
     s2 = _flat(state["max_exp_avg_sq"], typenum, n) if amsgrad else NULL
-    if (s0 == NULL or s1 == NULL or (amsgrad and s2 == NULL) or not _apart(s0, s1, nbytes)
-            or not _apart(s0, pp, nbytes) or not _apart(s1, pp, nbytes) or not _apart(s0, pgr, nbytes)
-            or not _apart(s1, pgr, nbytes) or not _apart(s2, pp, nbytes) or not _apart(s2, pgr, nbytes)
-            or not _apart(s2, s0, nbytes) or not _apart(s2, s1, nbytes)):
+    if (s0 == NULL or s1 == NULL or (amsgrad and s2 == NULL) or not _eager_apart(s0, s1, nbytes)
+            or not _eager_apart(s0, pp, nbytes) or not _eager_apart(s1, pp, nbytes) or not _eager_apart(s0, pgr, nbytes)
+            or not _eager_apart(s1, pgr, nbytes) or not _eager_apart(s2, pp, nbytes) or not _eager_apart(s2, pgr, nbytes)
+            or not _eager_apart(s2, s0, nbytes) or not _eager_apart(s2, s1, nbytes)):
         return False  # the usual path checks (and explains); the buffers it would make exist now
     lr, eps, wd, beta1, beta2 = lr_o, eps_o, wd_o, b1_o, b2_o
     step = <int64_t>t
