@@ -155,6 +155,47 @@ def test_plan_and_exact_engines_agree(solver, est_cls, data):
     _assert_same_network(plan, exact, rtol=1e-9)
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd", "adamw", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("est_cls,data", [(MLPClassifier, _clf_data), (MLPRegressor, lambda: _reg_data(outputs=2))])
+def test_plan_and_exact_engines_agree_with_penalty(solver, est_cls, data):
+    # alpha > 0 runs on the plan too (weights and biases in two groups, the decay per batch row,
+    # the penalty in the loss); 120 samples in batches of 32 end on a short batch of 24
+    X, y = data()
+    kw = dict(solver=solver, alpha=1e-2, hidden_layer_sizes=(9,), max_iter=5, batch_size=32, dtype="float64",
+              random_state=0, tol=0.0, learning_rate_init=0.01)
+    plan = est_cls(**kw).fit(X, y)
+    exact = est_cls(**kw)
+    exact._force_exact = True
+    exact.fit(X, y)
+    _assert_same_network(plan, exact, rtol=1e-9)
+
+
+@pytest.mark.parametrize("solver,alpha", [("adam", 1e-4), ("sgd", 1e-4), ("adam", 0.0), ("rmsprop", 1e-3)])
+def test_default_settings_train_on_the_plan(solver, alpha, monkeypatch):
+    """Without sample_weight every solver and alpha trains through the compiled plan, whole epochs
+    per C call (the exact eager loop is not built, and plan.step is never called)."""
+    from fastnn import plan as fplan
+    from fastnn.sklearn import _solver
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the exact eager engine was used")
+
+    monkeypatch.setattr(_solver, "ExactEngine", refuse)
+    monkeypatch.setattr(fplan.Plan, "step", refuse)
+    X, y = _clf_data()
+    MLPClassifier(solver=solver, alpha=alpha, max_iter=3, random_state=0, tol=0.0).fit(X, y)
+    with pytest.raises(AssertionError, match="exact eager engine"):
+        MLPClassifier(solver=solver, alpha=alpha, max_iter=3, random_state=0).fit(X, y, sample_weight=np.ones(len(y)))
+
+
+@pytest.mark.parametrize("alpha", [1e-4, 1e-2])
+def test_adam_with_penalty_matches_sklearn_regressor(alpha):
+    # MSE over 3 outputs (c = 3/2 folded into eps and alpha) with a short last batch (120 = 3·32 + 24)
+    X, y = _reg_data(outputs=3)
+    ours, theirs = _sk_pair(MLPRegressor, sknn.MLPRegressor, alpha=alpha, batch_size=32, learning_rate_init=0.01)
+    _assert_same_network(ours.fit(X, y), theirs.fit(X, y), rtol=1e-8)
+
+
 # --- fastnn's guarantees ---------------------------------------------------------------------
 @pytest.mark.parametrize("alpha,dropout", [(0.0, 0.0), (1e-4, 0.0), (0.0, 0.3)])
 def test_bitwise_identical_for_any_thread_count(alpha, dropout):
