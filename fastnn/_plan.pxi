@@ -7,7 +7,7 @@
 # fastnn.plan builds on it (layer extraction, epochs, Ctrl-C, progress).
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t
 import numpy as np
 
@@ -27,6 +27,7 @@ cdef extern from "plan.h" nogil:
         void *running_mean
         void *running_var
         int64_t *nbt
+        int w_group, b_group
     ctypedef struct fnn_plan_opt:
         int kind
         double lr, weight_decay
@@ -40,6 +41,8 @@ cdef extern from "plan.h" nogil:
         double alpha
         int centered
         double lr_decay
+        int wd_per_row, eps_sklearn
+        double l2_loss
     ctypedef struct fnn_plan_arena:
         int64_t n
         void *params
@@ -127,8 +130,13 @@ def plan_alloc_count():
 cdef class PlanCore:
     """The compiled part of a plan. Built by ``fastnn.plan.Plan``; see there."""
     cdef fnn_plan *p
-    cdef fnn_plan_arena ar
-    cdef fnn_plan_opt op
+    cdef fnn_plan_arena *ars        # per parameter group: arena and state pointers
+    cdef fnn_plan_opt *ops          # per parameter group: hyper-parameters of the next step
+    cdef double *t_next             # per group (Adam, RMSprop, Adagrad): the step count after this step
+    cdef readonly int ngroups
+    cdef public bint wd_per_row     # weight decay / rows of each batch (scikit-learn's alpha)
+    cdef public bint eps_sklearn    # Adam: eps_t = eps / sqrt(1 - beta2^t) (scikit-learn's Adam)
+    cdef public double l2_loss      # the loss gains l2_loss * 0.5 * decay * sum(theta^2) per group
     cdef readonly int kind          # 0 float32, 1 float64
     cdef readonly int ce            # labels are int64 class indices
     cdef readonly int64_t n_in, n_out
@@ -136,13 +144,12 @@ cdef class PlanCore:
     cdef public int last_status
     cdef public int64_t last_bad
     cdef int opt_kind
-    cdef object _arena, _group, _states, _optimizer
+    cdef object _arenas, _optimizer
     cdef list _bn                   # (module, running_mean, running_var, num_batches_tracked) per BatchNorm1d
     cdef list _watched              # (module, compiled p or None): checked at every call
     cdef readonly int64_t ndrop     # dropout layers (one seed each per step)
     cdef public bint flatten_input  # the model starts with Flatten(): (batch, d1, ...) inputs are flattened
     cdef cnp.ndarray _seeds         # this step's seeds
-    cdef double _t_next             # Adam, RMSprop, Adagrad: the state's step count after this step
     cdef object _hook_fn, _hook_error  # [grad hook] the Python gradient hook and its pending exception
 
     def __cinit__(self, int is_f64, list layers, int loss, int reduction, double label_smoothing):
@@ -154,7 +161,7 @@ cdef class PlanCore:
             raise MemoryError()
         try:
             for i in range(nl):
-                n_in, n_out, w_off, b_off, act, param, kind, eps, momentum, rm, rv, nbt, _module = layers[i]
+                n_in, n_out, w_off, b_off, act, param, kind, eps, momentum, rm, rv, nbt, _module = layers[i][:13]
                 ls[i].n_in = n_in
                 ls[i].n_out = n_out
                 ls[i].w_off = w_off
@@ -167,6 +174,7 @@ cdef class PlanCore:
                 ls[i].running_mean = NULL if rm is None else cnp.PyArray_DATA(<cnp.ndarray>rm)
                 ls[i].running_var = NULL if rv is None else cnp.PyArray_DATA(<cnp.ndarray>rv)
                 ls[i].nbt = NULL if nbt is None else <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>nbt)
+                ls[i].w_group, ls[i].b_group = layers[i][13:15] if len(layers[i]) > 13 else (0, 0)
             self.p = fnn_plan_create(is_f64, nl, ls, loss, reduction, label_smoothing)
         finally:
             PyMem_Free(ls)
@@ -187,25 +195,42 @@ cdef class PlanCore:
     def __dealloc__(self):
         if self.p != NULL:
             fnn_plan_destroy(self.p)
+        PyMem_Free(self.ars)
+        PyMem_Free(self.ops)
+        PyMem_Free(self.t_next)
 
-    def _bind(self, optimizer, arena, group, states, int opt_kind):
-        """Point the plan at the arena and the optimizer's group dict and state list."""
+    def _bind(self, optimizer, list arenas, int opt_kind):
+        """Point the plan at the optimizer: arenas[g] is parameter group g's (only) arena."""
+        cdef int g, ng = len(arenas)
+        if ng < 1 or ng != len(optimizer.param_groups):
+            raise ValueError("arenas: expected one arena per parameter group")
         self._optimizer = optimizer
-        self._arena = arena
-        self._group = group
-        self._states = states
+        self._arenas = arenas
         self.opt_kind = opt_kind
-        # An Arena's flat buffers are fixed for its lifetime; a rebuilt arena marks the old one stale.
-        cdef cnp.ndarray data = <cnp.ndarray>arena.data
-        cdef cnp.ndarray grad = <cnp.ndarray>arena.grad
-        if (cnp.PyArray_TYPE(data) != (cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32)
-                or cnp.PyArray_TYPE(grad) != cnp.PyArray_TYPE(data)
-                or cnp.PyArray_SIZE(grad) != cnp.PyArray_SIZE(data)
-                or not cnp.PyArray_IS_C_CONTIGUOUS(data) or not cnp.PyArray_IS_C_CONTIGUOUS(grad)):
-            raise ValueError("arena: expected contiguous data and grad buffers of the plan's dtype")
-        self.ar.n = cnp.PyArray_SIZE(data)
-        self.ar.params = cnp.PyArray_DATA(data)
-        self.ar.grads = cnp.PyArray_DATA(grad)
+        PyMem_Free(self.ars)
+        PyMem_Free(self.ops)
+        PyMem_Free(self.t_next)
+        self.ars = <fnn_plan_arena *>PyMem_Malloc(ng * sizeof(fnn_plan_arena))
+        self.ops = <fnn_plan_opt *>PyMem_Malloc(ng * sizeof(fnn_plan_opt))
+        self.t_next = <double *>PyMem_Malloc(ng * sizeof(double))
+        if self.ars == NULL or self.ops == NULL or self.t_next == NULL:
+            raise MemoryError()
+        memset(self.ops, 0, ng * sizeof(fnn_plan_opt))
+        self.ngroups = ng
+        cdef cnp.ndarray data, grad
+        for g in range(ng):
+            arena = arenas[g]
+            # An Arena's flat buffers are fixed for its lifetime; a rebuilt arena marks the old one stale.
+            data = <cnp.ndarray>arena.data
+            grad = <cnp.ndarray>arena.grad
+            if (cnp.PyArray_TYPE(data) != (cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32)
+                    or cnp.PyArray_TYPE(grad) != cnp.PyArray_TYPE(data)
+                    or cnp.PyArray_SIZE(grad) != cnp.PyArray_SIZE(data)
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(data) or not cnp.PyArray_IS_C_CONTIGUOUS(grad)):
+                raise ValueError("arena: expected contiguous data and grad buffers of the plan's dtype")
+            self.ars[g].n = cnp.PyArray_SIZE(data)
+            self.ars[g].params = cnp.PyArray_DATA(data)
+            self.ars[g].grads = cnp.PyArray_DATA(grad)
 
     def set_grad_hook(self, fn):  # [grad hook]
         """Call ``fn(batch)`` in every step between backward and the update (``fn`` may rewrite the
@@ -250,25 +275,36 @@ cdef class PlanCore:
 
     # --- the optimizer's side, read at every call ------------------------------------
     cdef int _prepare(self) except -1:
-        """Arena and state pointers and hyper-parameters for the next step."""
-        arena = self._arena
+        """Arena and state pointers and hyper-parameters of every group for the next step."""
         if self._watched:
             self._check_bn()
+        cdef int g
+        for g in range(self.ngroups):
+            self._prepare_group(g)
+        return 0
+
+    cdef int _prepare_group(self, int g) except -1:
+        """Group g's state pointers and hyper-parameters (its dict read at every call)."""
+        arena = (<list>self._arenas)[g]
         if arena.stale:
             raise RuntimeError("plan: the optimizer's parameters were moved to another arena since the plan "
                                "was compiled; compile a new plan")
-        cdef dict group = <dict>self._group
-        cdef fnn_plan_opt *o = &self.op
+        cdef dict group = <dict>(<list>self._optimizer.param_groups)[g]
+        cdef fnn_plan_opt *o = &self.ops[g]
+        cdef fnn_plan_arena *ar = &self.ars[g]
+        o.wd_per_row = self.wd_per_row
+        o.eps_sklearn = self.eps_sklearn
+        o.l2_loss = self.l2_loss
         o.lr = group["lr"]
         o.weight_decay = group["weight_decay"]
         o.maximize = 1 if group["maximize"] else 0
         o.momentum = group["momentum"] if self.opt_kind == FNN_PLAN_SGD else 0.0
         # SGD without momentum keeps no state: skip looking it up (tiny steps are this short).
         cdef dict state = (None if self.opt_kind == FNN_PLAN_SGD and o.momentum == 0.0
-                           else <dict>(<list>(<list>self._optimizer._states)[0])[0])
-        self.ar.state0 = NULL
-        self.ar.state1 = NULL
-        self.ar.state2 = NULL
+                           else <dict>(<list>(<list>self._optimizer._states)[g])[0])
+        ar.state0 = NULL
+        ar.state1 = NULL
+        ar.state2 = NULL
         if self.opt_kind == FNN_PLAN_SGD:
             o.kind = FNN_PLAN_SGD
             o.sgd_mode = 0
@@ -281,12 +317,12 @@ cdef class PlanCore:
                     o.sgd_mode = 1
                 else:
                     o.sgd_mode = 2
-                self.ar.state0 = self._state_ptr(buf, "momentum_buffer")
+                ar.state0 = self._state_ptr(buf, "momentum_buffer", ar.n)
             return 0
         if self.opt_kind == FNN_PLAN_RMSPROP:
-            self._prepare_rmsprop(state, group)
+            self._prepare_rmsprop(state, group, g)
         elif self.opt_kind == FNN_PLAN_ADAGRAD:
-            self._prepare_adagrad(state, group)
+            self._prepare_adagrad(state, group, g)
         else:
             o.kind = FNN_PLAN_ADAM
             betas = group["betas"]
@@ -301,18 +337,19 @@ cdef class PlanCore:
                 state["exp_avg_sq"] = arena.zeros_like()
             if o.amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = arena.zeros_like()
-            self.ar.state0 = self._state_ptr(m, "exp_avg")
-            self.ar.state1 = self._state_ptr(state["exp_avg_sq"], "exp_avg_sq")
+            ar.state0 = self._state_ptr(m, "exp_avg", ar.n)
+            ar.state1 = self._state_ptr(state["exp_avg_sq"], "exp_avg_sq", ar.n)
             if o.amsgrad:
-                self.ar.state2 = self._state_ptr(state["max_exp_avg_sq"], "max_exp_avg_sq")
-        self._t_next = float(state.get("step", 0.0)) + 1.0
-        o.step = <int64_t>self._t_next
+                ar.state2 = self._state_ptr(state["max_exp_avg_sq"], "max_exp_avg_sq", ar.n)
+        self.t_next[g] = float(state.get("step", 0.0)) + 1.0
+        o.step = <int64_t>self.t_next[g]
         return 0
 
-    cdef int _prepare_rmsprop(self, dict state, dict group) except -1:
+    cdef int _prepare_rmsprop(self, dict state, dict group, int g) except -1:
         """RMSprop's options and buffers, created when first needed as RMSprop._update creates them."""
-        arena = self._arena
-        cdef fnn_plan_opt *o = &self.op
+        arena = (<list>self._arenas)[g]
+        cdef fnn_plan_opt *o = &self.ops[g]
+        cdef fnn_plan_arena *ar = &self.ars[g]
         o.kind = FNN_PLAN_RMSPROP
         o.alpha = group["alpha"]
         o.eps = group["eps"]
@@ -324,23 +361,23 @@ cdef class PlanCore:
             state["momentum_buffer"] = arena.zeros_like()
         if o.centered and "grad_avg" not in state:
             state["grad_avg"] = arena.zeros_like()
-        self.ar.state0 = self._state_ptr(state["square_avg"], "square_avg")
+        ar.state0 = self._state_ptr(state["square_avg"], "square_avg", ar.n)
         if o.centered:
-            self.ar.state1 = self._state_ptr(state["grad_avg"], "grad_avg")
+            ar.state1 = self._state_ptr(state["grad_avg"], "grad_avg", ar.n)
         if o.momentum > 0:
-            self.ar.state2 = self._state_ptr(state["momentum_buffer"], "momentum_buffer")
+            ar.state2 = self._state_ptr(state["momentum_buffer"], "momentum_buffer", ar.n)
         return 0
 
-    cdef int _prepare_adagrad(self, dict state, dict group) except -1:
+    cdef int _prepare_adagrad(self, dict state, dict group, int g) except -1:
         """Adagrad's options and its sum (made by the optimizer at construction, as in PyTorch)."""
-        cdef fnn_plan_opt *o = &self.op
+        cdef fnn_plan_opt *o = &self.ops[g]
         o.kind = FNN_PLAN_ADAGRAD
         o.lr_decay = group["lr_decay"]
         o.eps = group["eps"]
         if "sum" not in state:
             raise KeyError("optimizer state 'sum' is missing (Adagrad creates it at construction; a loaded "
                            "state_dict must include it)")
-        self.ar.state0 = self._state_ptr(state["sum"], "sum")
+        self.ars[g].state0 = self._state_ptr(state["sum"], "sum", self.ars[g].n)
         return 0
 
     cdef int _check_bn(self) except -1:
@@ -361,22 +398,24 @@ cdef class PlanCore:
                                    f"compiled; compile a new plan")
         return 0
 
-    cdef void *_state_ptr(self, object buf, str name) except NULL:
+    cdef void *_state_ptr(self, object buf, str name, int64_t n) except NULL:
         if not isinstance(buf, cnp.ndarray):
             raise TypeError(f"optimizer state {name!r}: expected a flat array, got {type(buf).__name__}")
         cdef cnp.ndarray a = <cnp.ndarray>buf
         if (cnp.PyArray_TYPE(a) != (cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32)
-                or cnp.PyArray_SIZE(a) != self.ar.n or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or cnp.PyArray_SIZE(a) != n or not cnp.PyArray_IS_C_CONTIGUOUS(a)
                 or not cnp.PyArray_ISWRITEABLE(a)):
             raise ValueError(f"optimizer state {name!r}: expected a writable contiguous array of the "
-                             f"arena's dtype and size {self.ar.n}")
+                             f"arena's dtype and size {n}")
         return cnp.PyArray_DATA(a)
 
     cdef void _commit(self, int64_t steps):
         """After `steps` applied updates: the step count of Adam, RMSprop and Adagrad (the only
         state kept outside C; SGD has none)."""
+        cdef int g
         if steps > 0 and self.opt_kind != FNN_PLAN_SGD:
-            (<dict>(<list>(<list>self._optimizer._states)[0])[0])["step"] = self._t_next + <double>(steps - 1)
+            for g in range(self.ngroups):
+                (<dict>(<list>(<list>self._optimizer._states)[g])[0])["step"] = self.t_next[g] + <double>(steps - 1)
 
     cdef int _check_batch(self, cnp.ndarray x, cnp.ndarray y, str xn, str yn) except -1:
         cdef int want = cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32
@@ -448,10 +487,10 @@ cdef class PlanCore:
         cdef const void *px = cnp.PyArray_DATA(xb)
         cdef const void *py = cnp.PyArray_DATA(yb)
         if batch * self.n_in < 4096:  # releasing the GIL costs more than a tiny step
-            st = fnn_plan_step(self.p, batch, px, py, &self.ar, &self.op, self.flags, &loss, &bad)
+            st = fnn_plan_step(self.p, batch, px, py, self.ars, self.ops, self.flags, &loss, &bad)
         else:
             with nogil:
-                st = fnn_plan_step(self.p, batch, px, py, &self.ar, &self.op, self.flags, &loss, &bad)
+                st = fnn_plan_step(self.p, batch, px, py, self.ars, self.ops, self.flags, &loss, &bad)
         self.last_status = st
         self.last_bad = bad
         if st == 0 or st == FNN_PLAN_NONFINITE_PARAM:
@@ -500,7 +539,7 @@ cdef class PlanCore:
         cdef const void *pY = cnp.PyArray_DATA(Y)
         cdef double *pl = <double *>cnp.PyArray_DATA(losses)
         with nogil:
-            st = fnn_plan_run(self.p, n, bs, pX, pY, pp, b0, b1, &self.ar, &self.op, self.flags,
+            st = fnn_plan_run(self.p, n, bs, pX, pY, pp, b0, b1, self.ars, self.ops, self.flags,
                               pl, &done, &bad)
         self.last_status = st
         self.last_bad = bad
@@ -539,7 +578,7 @@ cdef class PlanCore:
         cdef const void *pY = cnp.PyArray_DATA(Y)
         cdef int st
         with nogil:
-            st = fnn_plan_evaluate(self.p, n, bs, pX, pY, &self.ar, &total, &c, &k, &bad)
+            st = fnn_plan_evaluate(self.p, n, bs, pX, pY, self.ars, &total, &c, &k, &bad)
         self.last_bad = bad
         if st != 0:
             self._raise_status(st, "y")
@@ -568,10 +607,10 @@ cdef class PlanCore:
         cdef int64_t done = 0, bad = -1
         cdef int st
         if (s1 - s0) * run.r.bs * self.n_in < 4096:  # releasing the GIL costs more than a tiny step
-            st = fnn_plan_run_epochs(self.p, &run.r, s0, s1, &self.ar, &self.op, self.flags, &done, &bad)
+            st = fnn_plan_run_epochs(self.p, &run.r, s0, s1, self.ars, self.ops, self.flags, &done, &bad)
         else:
             with nogil:
-                st = fnn_plan_run_epochs(self.p, &run.r, s0, s1, &self.ar, &self.op, self.flags, &done, &bad)
+                st = fnn_plan_run_epochs(self.p, &run.r, s0, s1, self.ars, self.ops, self.flags, &done, &bad)
         self.last_status = st
         self.last_bad = bad
         self._commit(done)

@@ -12,7 +12,8 @@ LeakyReLU (slope >= 0), Sigmoid, Tanh or (after a Linear) GELU, trained with MSE
 BCELoss, BCEWithLogitsLoss or CrossEntropyLoss by SGD (momentum, dampening,
 Nesterov, weight decay, maximize), Adam/AdamW (amsgrad), RMSprop (alpha, eps,
 weight decay, momentum, centered, maximize) or Adagrad (lr_decay, weight decay,
-initial_accumulator_value, eps, maximize) with one parameter group. ``compile``
+initial_accumulator_value, eps, maximize), with any number of parameter groups (each
+updated by its own flat pass with its own hyper-parameters, as ``opt.step()`` does). ``compile``
 raises :class:`PlanUnsupported` (saying why) for anything else; :func:`explain`
 returns that reason without raising.
 
@@ -87,8 +88,8 @@ def _optimizer_kind(optimizer) -> int:
 
 
 def _describe(model, loss_fn, optimizer):
-    """(layers, loss code, reduction, label smoothing, opt kind, arena, group, watched modules,
-    flatten_input) or PlanUnsupported."""
+    """(layers, loss code, reduction, label smoothing, opt kind, arenas (one per parameter group),
+    watched modules, flatten_input) or PlanUnsupported."""
     if type(model) is not Sequential:
         raise PlanUnsupported(f"model: plans support nn.Sequential, got {type(model).__name__}")
     # Identity, and Flatten(1, -1) — (batch, d1, d2, ...) to (batch, d1·d2·...), the identity on
@@ -183,31 +184,34 @@ def _describe(model, loss_fn, optimizer):
                 for a in ("forward", "backward", "__call__") if a in vars(m)]
     if patched:
         raise PlanUnsupported(f"{patched[0]} is overridden on the instance; a plan would bypass it")
-    if len(optimizer.param_groups) != 1:
-        raise PlanUnsupported(f"optimizer: plans support one parameter group, got {len(optimizer.param_groups)}")
     params = [p for m in linears for p in (getattr(m, "weight", None), getattr(m, "bias", None)) if p is not None]
     if any(not p.requires_grad for p in params):
         raise PlanUnsupported("model: a parameter has requires_grad=False (frozen layers are not supported in plans)")
-    group = optimizer.param_groups[0]
-    if {id(p) for p in group["params"]} != {id(p) for p in params} or len(group["params"]) != len(params):
+    # Parameter groups: each holds some of the model's parameters in its own arena, updated
+    # with its own hyper-parameters (one optimizer pass per group, as opt.step() does).
+    in_groups = [p for g in optimizer.param_groups for p in g["params"]]
+    if {id(p) for p in in_groups} != {id(p) for p in params} or len(in_groups) != len(params):
         raise PlanUnsupported("optimizer: its parameters must be exactly the model's parameters")
-    arenas = optimizer._current_arenas(0)
-    if len(arenas) != 1:
-        raise PlanUnsupported("model: parameters of mixed dtypes are not supported in plans")
-    arena = arenas[0]
-    offset = {id(p): o for p, o in zip(arena.params, arena.offsets)}
+    arenas, where = [], {}
+    for gi in range(len(optimizer.param_groups)):
+        group_arenas = optimizer._current_arenas(gi)
+        if len(group_arenas) != 1 or (arenas and group_arenas[0].dtype != arenas[0].dtype):
+            raise PlanUnsupported("model: parameters of mixed dtypes are not supported in plans")
+        arenas.append(group_arenas[0])
+        where.update({id(p): (gi, o) for p, o in zip(group_arenas[0].params, group_arenas[0].offsets)})
     desc = []
     for (m, act, param), (n_in, n_out) in zip(layers, dims):
         w, b = getattr(m, "weight", None), getattr(m, "bias", None)
         lkind = 1 if type(m) is LayerNorm else 2 if type(m) is BatchNorm1d else 3 if type(m) is Dropout else 0
         bn = lkind == 2 and m.track_running_stats
-        desc.append((n_in, n_out, -1 if w is None else offset[id(w)], -1 if b is None else offset[id(b)], act, param,
+        (wg, wo), (bg, bo) = where.get(id(w), (0, -1)), where.get(id(b), (0, -1))
+        desc.append((n_in, n_out, wo, bo, act, param,
                      lkind, float(m.p) if lkind == 3 else float(getattr(m, "eps", 0.0)),
                      -1.0 if lkind != 2 or m.momentum is None else float(m.momentum),
                      m.running_mean if bn else None, m.running_var if bn else None,
-                     m.num_batches_tracked if bn else None, m if lkind == 2 else None))
+                     m.num_batches_tracked if bn else None, m if lkind == 2 else None, wg, bg))
     watched += [m for m in linears if type(m) is BatchNorm1d]
-    return desc, _LOSSES[lt], reduction, smoothing, kind, arena, group, watched, flatten_input
+    return desc, _LOSSES[lt], reduction, smoothing, kind, arenas, watched, flatten_input
 
 
 def _refuse_reference_backend() -> None:
@@ -260,20 +264,32 @@ class Plan(_core.PlanCore):
     ``fused=False``; ``param.grad`` of the weights is written).
     """
 
-    def __new__(cls, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
+    def __new__(cls, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False,
+                **sklearn_options):
         _refuse_reference_backend()
-        desc, loss, reduction, smoothing, kind, arena, group, watched, flat = _describe(model, loss_fn, optimizer)
-        self = super().__new__(cls, arena.dtype == np.float64, desc, _core.PLAN_LOSSES[loss], reduction, smoothing)
+        desc, loss, reduction, smoothing, kind, arenas, watched, flat = _describe(model, loss_fn, optimizer)
+        self = super().__new__(cls, arenas[0].dtype == np.float64, desc, _core.PLAN_LOSSES[loss], reduction,
+                               smoothing)
         self.flatten_input = flat
-        self._bind(optimizer, arena, group, optimizer._states[0], kind)
+        self._bind(optimizer, arenas, kind)
         self._watch([(m, float(m.p)) if type(m) is Dropout else (m, None) for m in watched])
         return self
 
-    def __init__(self, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False):
-        optimizer._check_group(optimizer.param_groups[0])
+    def __init__(self, model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False,
+                 weight_decay_per_row: bool = False, adam_eps: str = "pytorch", l2_loss: float = 0.0):
+        for group in optimizer.param_groups:
+            optimizer._check_group(group)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.dtype = np.dtype(np.float64 if self.kind else np.float32)
         self.fused = bool(fused)
+        if adam_eps not in ("pytorch", "sklearn"):
+            raise ValueError(f"adam_eps: expected 'pytorch' or 'sklearn', got {adam_eps!r}")
+        l2_loss = float(l2_loss)
+        if not np.isfinite(l2_loss):
+            raise ValueError(f"l2_loss: expected a finite number, got {l2_loss!r}")
+        self.wd_per_row = bool(weight_decay_per_row)
+        self.eps_sklearn = adam_eps == "sklearn"
+        self.l2_loss = l2_loss
         if batch_size is not None:
             self.reserve(int(batch_size))
 
@@ -343,7 +359,8 @@ class Plan(_core.PlanCore):
             perm = np.ascontiguousarray(perm, dtype=np.int64)
             if perm.shape != (n,) or (n and (perm.min() < 0 or perm.max() >= n)):
                 raise ValueError(f"perm: expected a permutation of range({n})")
-        self.optimizer._check_group(self.optimizer.param_groups[0])
+        for group in self.optimizer.param_groups:
+            self.optimizer._check_group(group)
         losses = np.zeros(nb, dtype=np.float64)
         self.last_losses = losses
         every = int(every) if callback is not None and every else 0
@@ -374,7 +391,8 @@ class Plan(_core.PlanCore):
         return losses
 
 
-def compile(model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False) -> Plan:
+def compile(model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fused: bool = False,
+            weight_decay_per_row: bool = False, adam_eps: str = "pytorch", l2_loss: float = 0.0) -> Plan:
     """A :class:`Plan` for training ``model`` with ``loss_fn`` and ``optimizer``.
 
     Raises :class:`PlanUnsupported` (a ValueError saying why) when the combination is not
@@ -383,5 +401,19 @@ def compile(model, loss_fn, optimizer, *, batch_size: Optional[int] = None, fuse
     (otherwise the first step does). ``fused=True`` applies SGD and Adam weight updates inside
     the dW product (param.grad of the weights is then not written); RMSprop and Adagrad take
     the unfused update path.
+
+    Options for scikit-learn's conventions (fastnn.sklearn uses them; all off by default):
+
+    * ``weight_decay_per_row=True`` — each step decays by ``weight_decay / rows`` of its batch
+      (scikit-learn adds ``alpha·W / n_batch`` to the gradient, the short last batch too).
+      Eager equivalent: set each group's ``weight_decay`` to that before ``opt.step()``.
+    * ``adam_eps="sklearn"`` — Adam/AdamW add eps to ``sqrt(v)`` rather than to
+      ``sqrt(v / (1 − β2^t))``: at step t the plan uses ``eps / sqrt(1 − β2^t)`` (in double)
+      for each group's eps. Eager equivalent: set ``group["eps"] = eps / math.sqrt(1 - beta2**t)``
+      before step t. So Adam runs whole epochs in C.
+    * ``l2_loss=s`` — each step's reported loss gains ``s · ½ · decay · Σθ²`` for every group
+      (θ before the update, decay as applied by this step): with s = 1, the L2-penalised
+      objective whose gradient coupled weight decay adds.
     """
-    return Plan(model, loss_fn, optimizer, batch_size=batch_size, fused=fused)
+    return Plan(model, loss_fn, optimizer, batch_size=batch_size, fused=fused,
+                weight_decay_per_row=weight_decay_per_row, adam_eps=adam_eps, l2_loss=l2_loss)

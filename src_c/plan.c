@@ -107,6 +107,23 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *lay
     /* The direct kernels' AVX2+FMA build runs where the GEMM runs its AVX2/AVX-512 kernels. */
     p->avx2 = fnn_cpu_avx2();
 #endif
+    int64_t ng = 1;
+    for (int64_t l = 0; l < nlayers; l++) {
+        if (layers[l].w_group < 0 || layers[l].b_group < 0) {
+            fnn_plan_destroy(p);
+            return NULL;
+        }
+        if (layers[l].w_group + 1 > ng) ng = layers[l].w_group + 1;
+        if (layers[l].b_group + 1 > ng) ng = layers[l].b_group + 1;
+    }
+    p->ngroups = ng;
+    p->ostep = (fnn_plan_opt *)calloc((size_t)(2 * ng), sizeof(fnn_plan_opt));
+    fnn_plan_count_alloc();
+    if (!p->ostep) {
+        fnn_plan_destroy(p);
+        return NULL;
+    }
+    p->orun = p->ostep + ng;
     p->in0 = layers[0].in;
     p->out_last = layers[nlayers - 1].out;
     return p;
@@ -122,6 +139,7 @@ void fnn_plan_destroy(fnn_plan *p)
     free(p->layers);
     free(p->y);
     free(p->z);
+    free(p->ostep);
     free(p);
 }
 

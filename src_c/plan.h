@@ -63,6 +63,7 @@ typedef struct {
     double momentum;   /* batch norm (< 0: cumulative average) */
     void *running_mean, *running_var;  /* batch norm, of the plan's type; NULL: not tracked */
     int64_t *nbt;      /* batch norm's num_batches_tracked (with running statistics) */
+    int w_group, b_group;  /* parameter group (index into the arena and option arrays) of W, b */
 } fnn_plan_dense;
 
 /* Losses FNN_PLAN_MSE…, optimizers FNN_PLAN_SGD…: fastnn_enums.h (via common.h). */
@@ -85,9 +86,23 @@ typedef struct {
     int centered;
     /* Adagrad */
     double lr_decay;
+    /* scikit-learn's conventions (fastnn.sklearn), all off at 0: */
+    int wd_per_row;      /* the step's decay is weight_decay / rows of its batch */
+    int eps_sklearn;     /* Adam: eps_t = eps / sqrt(1 − β2^t) at step t (scikit-learn adds eps to
+                            sqrt(v), not to sqrt(v̂)) */
+    double l2_loss;      /* the step's loss gains l2_loss · ½ · decay · Σθ² over the group, θ
+                            before the update (0: the loss alone) */
 } fnn_plan_opt;
 
-/* The arena and the optimizer state buffers (n elements each, same layout).
+/* Parameter groups: a plan's layers name the group of their W and b
+ * (fnn_plan_dense.w_group, b_group); groups are numbered 0 .. G−1 with G =
+ * 1 + the largest index. The arena and option arguments of the calls below
+ * are arrays of G entries: group g's parameters live in arena a[g] and are
+ * updated with o[g] (the optimizer kind is the same for all groups). Each
+ * group's flat buffers are updated by one optimizer pass, as the eager
+ * optimizer updates each group's arena.
+ *
+ * The arena and the optimizer state buffers (n elements each, same layout).
  *   SGD:     state0 momentum_buffer
  *   Adam:    state0 exp_avg, state1 exp_avg_sq, state2 max_exp_avg_sq (amsgrad)
  *   RMSprop: state0 square_avg, state1 grad_avg (centered), state2 momentum_buffer (momentum > 0)

@@ -39,6 +39,9 @@ struct fnn_plan {
     int metric;                  /* FNN_PLAN_METRIC_*: counted after each forward */
     double metric_threshold;
     int64_t last_correct, last_counted;  /* the last step's counts */
+    int64_t ngroups;             /* parameter groups (plan.h) */
+    fnn_plan_opt *ostep;         /* ngroups: this step's options (per-row decay, Adam's eps applied) */
+    fnn_plan_opt *orun;          /* ngroups: run()'s options of the next batch */
     fnn_plan_grad_hook grad_hook;  /* [grad hook] between backward and update (NULL: none) */
     void *grad_hook_ctx;
 };

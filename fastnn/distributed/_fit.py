@@ -73,9 +73,11 @@ class FitContext:
         self.broadcast_params(optimizer)
         self._plan = plan
         if plan is not None:
-            arenas = optimizer._current_arenas(0)
-            grad = arenas[0].grad
-            plan.set_grad_hook(lambda batch: self._allreduce_next(grad))
+            # Once per step from C, between backward and the update: every group's gradient
+            # arena (a plan may train several parameter groups), all with this step's weight.
+            grads = [arena.grad for gi in range(len(optimizer.param_groups))
+                     for arena in optimizer._current_arenas(gi)]
+            plan.set_grad_hook(lambda batch: self._allreduce_next(grads))
 
     def check_same_data(self, X, y, batch_size) -> None:
         """ValueError on every rank unless all ranks pass the same (n, batch_size) and the same
@@ -220,10 +222,11 @@ class FitContext:
         return slice(start, stop)
 
     # --- per step -------------------------------------------------------------------------
-    def _allreduce_next(self, grad: np.ndarray) -> None:
+    def _allreduce_next(self, grads) -> None:
         w = self._weights[self._k]
         self._k += 1
-        self.allreduce_arena(grad, w)
+        for grad in grads:
+            self.allreduce_arena(grad, w)
 
     def allreduce_arena(self, grad: np.ndarray, weight: float) -> None:
         """grad ← Σ_ranks weight_r · grad_r, in place: one MPI_Allreduce."""

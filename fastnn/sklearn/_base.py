@@ -224,9 +224,9 @@ class BaseMLP(BaseEstimator):
         kind = _solver.loss_kind(self.out_activation_)
         model, linears = _network.build_model(self.coefs_, self.intercepts_, self.activation,
                                               float(self.dropout), dtype)
-        # The plan cannot keep the penalty off the biases (one parameter group) nor weight samples.
+        # The plan does not weight samples: sample_weight takes the exact eager loop.
         # _force_exact: a test hook, to check that both engines train the same network.
-        exact = sample_weight is not None or self.alpha > 0 or getattr(self, "_force_exact", False)
+        exact = sample_weight is not None or getattr(self, "_force_exact", False)
         engine_type = _solver.ExactEngine if exact else _solver.PlanEngine
         engine = engine_type(model, linears, kind, self.n_outputs_, self, lr, dtype)
         if resume:

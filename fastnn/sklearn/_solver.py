@@ -6,14 +6,18 @@ scikit-learn's gradient for a batch of n samples (weights ``sw``, ``sw_sum = Σ 
 
 (the L2 penalty on the weights only, scaled by the batch). Two engines reproduce it:
 
-* ``PlanEngine`` — ``fastnn.plan`` runs whole epochs in C. Used when there is no penalty on
-  this path (alpha == 0) and no sample_weight: a plan has one parameter group, so it cannot
-  decay the weights but not the biases. fastnn's mean losses differ from scikit-learn's
-  δ by a constant factor c (CrossEntropy: 1; BCE over k outputs: k; MSE over k: k/2), folded
-  into the optimizer (SGD: lr·c; Adam, RMSprop, Adagrad: eps/c), which is exact.
+* ``PlanEngine`` — ``fastnn.plan`` runs whole epochs in C (every solver, any alpha); used
+  whenever there is no sample_weight. fastnn's mean losses differ from scikit-learn's δ by a
+  constant factor c (CrossEntropy: 1; BCE over k outputs: k; MSE over k: k/2), folded into
+  the optimizer (SGD: lr·c; Adam, RMSprop, Adagrad: eps/c; the L2 decay: alpha/c), which is
+  exact. The plan has two parameter groups (weights with weight_decay = alpha/c, biases
+  without) and scikit-learn's options: the decay divided by each batch's rows
+  (``weight_decay_per_row``), the penalty in the reported loss (``l2_loss``) and, for Adam,
+  eps_t = eps/sqrt(1 − β2^t) computed in C at every step (``adam_eps="sklearn"``).
 * ``ExactEngine`` — the eager fastnn loop (``model(xb)``, ``out.backward(δ)``, ``opt.step()``)
   with scikit-learn's δ computed from the output, two parameter groups (weights with
   weight_decay = alpha / sw_sum set per batch — the last, smaller batch too; biases without).
+  Used for sample_weight (a plan does not weight samples).
 
 Both visit the batches scikit-learn visits (its permutation, ``gen_batches`` slicing) and
 report its loss: the epoch's Σ batch_loss·batch_size / n, batch_loss including the penalty.
@@ -21,6 +25,8 @@ Optimizer state is kept between calls (partial_fit) in scikit-learn's gradient u
 either engine can resume what the other left.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -76,8 +82,9 @@ class _Engine:
         self.eps, self.beta_2 = float(p.epsilon), float(p.beta_2)
 
     def _set_adam_eps(self):
+        # the formula the plan's adam_eps="sklearn" computes in C: the same bits on both engines
         self.steps += 1
-        eps = self.eps / (self.c * np.sqrt(1.0 - self.beta_2 ** self.steps))
+        eps = (self.eps / self.c) / math.sqrt(1.0 - self.beta_2 ** self.steps)
         for g in self.optimizer.param_groups:
             g["eps"] = eps
 
@@ -138,20 +145,29 @@ class _Engine:
 
 
 class PlanEngine(_Engine):
-    """Whole epochs in C through a compiled plan (no penalty, no sample weights)."""
+    """Whole epochs in C through a compiled plan (no sample weights)."""
 
     def __init__(self, model, linears, kind, n_outputs, p, lr, dtype):
         self.model, self.linears, self.kind, self.solver = model, linears, kind, p.solver
         self.c = gradient_factor(kind, n_outputs)
         self.loss_scale = {"cross_entropy": 1.0, "bce": float(n_outputs), "mse": 0.5}[kind]
         loss_fn = {"cross_entropy": nn.CrossEntropyLoss, "bce": nn.BCEWithLogitsLoss, "mse": nn.MSELoss}[kind]()
-        self.optimizer = make_optimizer(model.parameters(), p, lr, self.c, 0.0)
-        self.plan = plan_mod.compile(model, loss_fn, self.optimizer)
+        alpha = float(p.alpha)
+        l2 = p.solver in L2_SOLVERS and alpha > 0
+        groups = [{"params": [lin.weight for lin in linears], "weight_decay": alpha / self.c if l2 else 0.0},
+                  {"params": [lin.bias for lin in linears], "weight_decay": 0.0}]
+        self.optimizer = make_optimizer(groups, p, lr, self.c, 0.0 if p.solver in L2_SOLVERS else alpha)
+        # sklearn's penalty ½·alpha·ΣW²/n in the loss: the plan adds l2_loss·½·(alpha/c)/n·ΣW² to
+        # its loss, which is scaled by loss_scale below
+        self.plan = plan_mod.compile(model, loss_fn, self.optimizer, weight_decay_per_row=l2,
+                                     l2_loss=self.c / self.loss_scale if l2 else 0.0,
+                                     adam_eps="sklearn" if p.solver == "adam" else "pytorch")
         self.dtype = dtype
         self._init_adam(p)
 
     def _ordered_params(self):
-        return [(k, i) for i in range(len(self.linears)) for k in ("w", "b")]
+        n = len(self.linears)
+        return [("w", i) for i in range(n)] + [("b", i) for i in range(n)]
 
     def targets(self, Y):
         if self.kind == "cross_entropy":
@@ -161,15 +177,9 @@ class PlanEngine(_Engine):
     def epoch(self, X, T, sw, perm, batch_size):
         """Σ batch_loss · batch_size (scikit-learn's loss) over one epoch."""
         n = X.shape[0]
-        if not self.sk_adam:
-            losses = self.plan.epoch(X, T, batch_size=batch_size, shuffle=False, perm=perm)
-            self.steps += len(losses)
-        else:  # one C call per step: Adam's eps changes every step
-            losses = np.empty(-(-n // batch_size))
-            for b, start in enumerate(range(0, n, batch_size)):
-                idx = slice(start, start + batch_size) if perm is None else perm[start:start + batch_size]
-                self._set_adam_eps()
-                losses[b] = self.plan.step(X[idx], T[idx])
+        # Adam's eps_t is formed in C at every step (adam_eps="sklearn"): one call per epoch
+        losses = self.plan.epoch(X, T, batch_size=batch_size, shuffle=False, perm=perm)
+        self.steps += len(losses)
         sizes = np.minimum(batch_size, n - batch_size * np.arange(len(losses)))
         return float(np.dot(losses, sizes)) * self.loss_scale
 
