@@ -124,3 +124,11 @@ def test_save_safetensors_takes_a_torch_state_dict_requiring_grad(tmp_path):
     fm = load_safetensors(path, model=fastnn_model(np.float32)).eval()
     x = _x(np.float32)
     np.testing.assert_allclose(np.asarray(fm(x)), torch_out(tm, x), **TOL[np.float32])
+
+
+def test_load_state_dict_takes_torch_parameters_requiring_grad():
+    tm = trained_torch(np.float32)
+    fm = fastnn_model(np.float32)
+    fm.load_state_dict(tm.state_dict(keep_vars=True))  # nn.Parameter values, requires_grad=True
+    x = _x(np.float32)
+    np.testing.assert_allclose(np.asarray(fm.eval()(x)), torch_out(tm, x), **TOL[np.float32])

@@ -171,7 +171,10 @@ class Module:
             if key not in state_dict:
                 continue
             current = module._parameters[name].data if is_param else module._buffers[name]
-            value = np.asarray(state_dict[key])
+            value = state_dict[key]
+            if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, maybe requiring grad
+                value = value.detach().cpu().numpy()
+            value = np.asarray(value)
             if value.shape != np.shape(current):
                 raise ValueError(f"state_dict[{key!r}]: expected shape {np.shape(current)}, got {value.shape}")
             if value.dtype.kind not in "fiub":
