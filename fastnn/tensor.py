@@ -22,7 +22,7 @@ import operator
 
 import numpy as np
 
-from . import _core
+from . import _core, _native
 
 
 class _Link(tuple):
@@ -67,7 +67,11 @@ class Tensor(np.ndarray):
     # the chain. ``grad`` is d(objective)/d(this tensor); it defaults to 1 for a scalar (a loss)
     # and is required otherwise, as in PyTorch. Compiled (fastnn/_plan_eager.pxi): one Python
     # frame fewer in every loss.backward().
-    backward = _core.tensor_backward
+    if _native.available():
+        backward = _core.tensor_backward
+    else:
+        def backward(self, grad=None) -> None:
+            backprop(self, grad, need_input_grad=False)
 
 
 # backprop(tensor, grad=None, need_input_grad=False, stop_at=None): walk the chain ending at
@@ -75,4 +79,47 @@ class Tensor(np.ndarray):
 # is that object (a composite module's own input). Raises RuntimeError when the tensor is not the
 # output of a fastnn module, or when a module on the chain was called again since producing it.
 # Compiled (fastnn/_plan_eager.pxi), because every loss.backward() runs it.
-backprop = _core.backprop
+
+
+def _describe(module) -> str:
+    describe = getattr(module, "describe", None)
+    return describe() if callable(describe) else type(module).__name__
+
+
+def _backprop_without_core(tensor, grad=None, need_input_grad: bool = False, stop_at=None):
+    """backprop for a fastnn without its compiled core (the reference backend only): the same
+    walk, module by module, as the compiled one's general case."""
+    link = getattr(tensor, "_link", None)
+    if link is None:
+        raise RuntimeError(
+            "backward: this array was not produced by a fastnn module (or was derived from one by a "
+            "NumPy operation), so there is nothing to backpropagate through")
+    scalar = (tensor.ndim if isinstance(tensor, np.ndarray) else np.ndim(tensor)) == 0
+    if grad is None:
+        if not scalar:
+            raise RuntimeError(f"backward: grad is required for a non-scalar output of shape {np.shape(tensor)}")
+        grad = 1.0
+    elif not scalar:
+        grad = np.asarray(grad)
+        if grad.shape != np.shape(tensor):
+            raise ValueError(f"grad: expected shape {np.shape(tensor)}, got {grad.shape}")
+    while link is not None:
+        module = link.module
+        if module._call_count != link.version:
+            raise RuntimeError(
+                f"backward: {_describe(module)} was called again after producing this output, and keeps only "
+                f"its latest call's activations. Call backward() before calling the module again.")
+        at_stop = stop_at is not None and link.input is stop_at
+        upstream = None if at_stop else getattr(link.input, "_link", None)
+        grad = module.backward(grad, need_input_grad=need_input_grad or upstream is not None)
+        if at_stop:
+            return grad
+        link = upstream
+    if stop_at is not None:
+        raise RuntimeError(
+            "backward: the forward pass did not reach its input through fastnn modules only; a module "
+            "whose forward uses other operations must implement backward() itself")
+    return grad if need_input_grad else None
+
+
+backprop = _core.backprop if _native.available() else _backprop_without_core

@@ -5,7 +5,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import _core, backend, ops
+from .. import _core, _native, backend, ops
 from ..tensor import Tensor, _Link
 from .activation import _Elementwise
 from .arena import Arena
@@ -120,7 +120,8 @@ class Sequential(Module):
 
     # model(x): the whole-model forward when it applies (compiled: _core.sequential_call), else
     # _call_per_module.
-    __call__ = _core.sequential_call
+    if _native.available():
+        __call__ = _core.sequential_call
 
     def _call_per_module(self, x, *args, **kwargs):
         """The call when the whole-model path did not take it: after a structure change, build
@@ -248,4 +249,5 @@ class Sequential(Module):
         return self
 
 
-_core.eager_register_model(backend._current, ops, Tensor, _Link, Sequential, Arena.zero_grad)
+if _native.available():
+    _core.eager_register_model(backend._current, ops, Tensor, _Link, Sequential, Arena.zero_grad)

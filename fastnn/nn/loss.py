@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core, backend
+from .. import _core, _native, backend
 from ..ops._validate import as_float, check_choice, check_scalar
 from .module import Module
 
@@ -34,7 +34,8 @@ class _Loss(Module):
     # backend) runs the same loss kernel in one compiled call (_core.loss_call / eager_loss, see
     # fastnn/_plan_eager.pxi); anything else, including every error, takes Module.__call__ and
     # forward below.
-    __call__ = _core.loss_call
+    if _native.available():
+        __call__ = _core.loss_call
 
     def forward(self, input, target):
         x = as_float(input, "input")
@@ -98,6 +99,7 @@ class CrossEntropyLoss(_Loss):
 
 
 # The classes whose calls may take the one-call path, by exact type (a subclass may change the loss).
-_core.eager_register_module_call(Module.__call__)
-_core.eager_register_losses({MSELoss: 0, L1Loss: 1, BCELoss: 2, BCEWithLogitsLoss: 3, CrossEntropyLoss: 4},
+if _native.available():
+    _core.eager_register_module_call(Module.__call__)
+    _core.eager_register_losses({MSELoss: 0, L1Loss: 1, BCELoss: 2, BCEWithLogitsLoss: 3, CrossEntropyLoss: 4},
                             _Loss.backward)

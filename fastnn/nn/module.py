@@ -26,13 +26,13 @@ from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _native
 from ..tensor import Tensor, _Link, backprop
 from .arena import zero_grads
 from .parameter import Parameter
 
 
-_touch = _core.eager_touch
+_touch = _core.eager_touch if _native.available() else (lambda: None)
 
 
 class Module:

@@ -6,9 +6,10 @@ from .adam import Adam, AdamW
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
-from .. import _core
+from .. import _core, _native
 
 # Steps that may take the one-call path (Optimizer.step), by exact type: a subclass may change the update.
-_core.eager_register_optimizers({SGD: 0, Adam: 1, AdamW: 1})
+if _native.available():
+    _core.eager_register_optimizers({SGD: 0, Adam: 1, AdamW: 1})
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]

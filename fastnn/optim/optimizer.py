@@ -21,7 +21,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _native
 from ..nn.arena import Arena, consolidate
 from ..nn.parameter import Parameter
 from ..ops.optim import check_real
@@ -129,7 +129,8 @@ class Optimizer:
     # accepted for PyTorch compatibility; gradients always exist in fastnn, so both zero them.
     # Compiled (_core.optimizer_zero_grad): one group with one current arena is one memset there,
     # anything else runs _zero_grad.
-    zero_grad = _core.optimizer_zero_grad
+    zero_grad = (_core.optimizer_zero_grad if _native.available()
+                 else lambda self, set_to_none=True: self._zero_grad(set_to_none))
 
     def _zero_grad(self, set_to_none: bool = True) -> None:
         for gi in range(len(self.param_groups)):
@@ -141,7 +142,7 @@ class Optimizer:
     # plain hyper-parameters (the usual case) update in one call there, with the checks
     # _check_group and _update would pass without a word and the same kernel
     # (fastnn/_plan_eager.pxi); anything else runs _step.
-    step = _core.optimizer_step
+    step = _core.optimizer_step if _native.available() else lambda self, closure=None: self._step(closure)
 
     def _step(self, closure=None):
         loss = closure() if closure is not None else None
