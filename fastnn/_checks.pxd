@@ -25,7 +25,7 @@ cpdef object check_loss_pair(object input, object target, object grad)
 cpdef object check_logits(object x)
 cpdef object check_vector(object a, object name, object c, object dtype)
 cpdef object _layer(object weight)
-cpdef object _check_x(object x, object weight, object dt)
+cpdef object _check_x(object x, object weight, object n_in, object dt)
 cpdef object check_matmul(object a, object b, object trans_a, object trans_b, object out, object alpha,
                           object beta, object overlap=*)
 cpdef object check_linear(object x, object weight, object bias, object activation, object negative_slope,

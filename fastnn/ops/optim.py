@@ -36,8 +36,9 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
              nesterov=False, maximize=False, first_step=False):
     """SGD update in place. ``first_step``: the momentum buffer is set to the (decayed,
     sign-adjusted) gradient instead of being blended (PyTorch's first step)."""
+    # The last argument, memory=False (positional: cheaper to pass): the wrapper checks the arrays.
     hp = check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                   maximize, first_step, memory=False)
+                   maximize, first_step, False)  # memory=False
     mode = _sgd_mode(hp)
     _core.sgd_step(param, grad, momentum_buffer if mode else None, hp["lr"], hp["momentum"],
                    hp["dampening"], hp["weight_decay"], mode, hp["nesterov"], hp["maximize"])
@@ -47,7 +48,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr
               weight_decay=0.0, amsgrad=False, maximize=False, decoupled_weight_decay=False):
     """Adam (AdamW when ``decoupled_weight_decay``) update in place at step ``step`` >= 1."""
     hp = check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
-                    weight_decay, amsgrad, maximize, decoupled_weight_decay, memory=False)
+                    weight_decay, amsgrad, maximize, decoupled_weight_decay, False)  # memory=False
     _core.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if hp["amsgrad"] else None,
                     hp["step"], hp["lr"], hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"],
                     hp["amsgrad"], hp["maximize"], hp["decoupled_weight_decay"])
@@ -57,7 +58,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     """RMSprop update in place (``grad_avg`` when centered, ``momentum_buffer`` when momentum > 0)."""
     hp = check_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
-                       momentum, centered, maximize, memory=False)
+                       momentum, centered, maximize, False)  # memory=False
     _core.rmsprop_step(param, grad, square_avg, grad_avg if hp["centered"] else None,
                        momentum_buffer if hp["momentum"] > 0 else None, hp["lr"], hp["alpha"], hp["eps"],
                        hp["weight_decay"], hp["momentum"], hp["centered"], hp["maximize"])
@@ -66,7 +67,8 @@ def rmsprop_step(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *
 def adagrad_step(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                  maximize=False):
     """Adagrad update in place at step ``step`` >= 1."""
-    hp = check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize, memory=False)
+    hp = check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize,
+                       False)  # memory=False
     _core.adagrad_step(param, grad, state_sum, hp["step"], hp["lr"], hp["lr_decay"], hp["weight_decay"],
                        hp["eps"], hp["maximize"])
 
