@@ -40,3 +40,4 @@ cpdef object check_sgd(object param, object grad, object momentum_buffer, object
 cpdef object check_adam(object param, object grad, object exp_avg, object exp_avg_sq, object max_exp_avg_sq,
                         object step, object lr, object beta1, object beta2, object eps, object weight_decay,
                         object amsgrad, object maximize, object decoupled_weight_decay, object memory=*)
+cpdef object check_label_smoothing(object value)

@@ -304,6 +304,13 @@ def check_p(p) -> float:
     return check_scalar(p, "p", low=0.0, high=1.0)
 
 
+def check_label_smoothing(value) -> float:
+    """cross_entropy's label_smoothing: a finite real number in [0, 1], as a float."""
+    if type(value) is float and 0.0 <= value <= 1.0:  # the usual case, as check_scalar would return it
+        return value
+    return check_scalar(value, "label_smoothing", low=0.0, high=1.0)
+
+
 def check_step(value, name: str = "step") -> int:
     """An optimizer step count: an integer in [1, 2**63) (counted after the increment)."""
     if type(value) is int and 1 <= value < 2**63:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _core, _enums
 from .._checks import (as_float, check_labels, check_logits, check_loss_pair, check_out, check_reduction,
-                       check_scalar, label_error)
+                       check_label_smoothing, label_error)
 
 
 def _index(flat: int, shape) -> object:
@@ -80,7 +80,7 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     [0, C) raises IndexError before it is used.
     """
     red = _enums.REDUCTION_CODES[check_reduction(reduction)]
-    eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    eps = check_label_smoothing(label_smoothing)
     x = as_float(input, "input")
     rows, classes = check_logits(x)
     labels = check_labels(target, rows, classes, check_range=False)  # C range-checks int64 labels

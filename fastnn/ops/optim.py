@@ -25,13 +25,6 @@ check_real = check_scalar  # the name fastnn.optim.optimizer imports (new code: 
 # --- the kernels ----------------------------------------------------------------------
 
 
-def _sgd_mode(hp) -> int:
-    mode = _enums.SgdMode
-    if hp["momentum"] == 0:
-        return mode.NO_MOMENTUM
-    return mode.FIRST_STEP if hp["first_step"] else mode.LATER_STEP
-
-
 def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
              nesterov=False, maximize=False, first_step=False):
     """SGD update in place. ``first_step``: the momentum buffer is set to the (decayed,
@@ -39,9 +32,14 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
     # The last argument, memory=False (positional: cheaper to pass): the wrapper checks the arrays.
     hp = check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
                    maximize, first_step, False)  # memory=False
-    mode = _sgd_mode(hp)
-    _core.sgd_step(param, grad, momentum_buffer if mode else None, hp["lr"], hp["momentum"],
-                   hp["dampening"], hp["weight_decay"], mode, hp["nesterov"], hp["maximize"])
+    momentum = hp["momentum"]
+    modes = _enums.SgdMode
+    if momentum == 0:
+        mode, momentum_buffer = modes.NO_MOMENTUM, None
+    else:
+        mode = modes.FIRST_STEP if hp["first_step"] else modes.LATER_STEP
+    _core.sgd_step(param, grad, momentum_buffer, hp["lr"], momentum, hp["dampening"], hp["weight_decay"],
+                   mode, hp["nesterov"], hp["maximize"])
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, beta1, beta2, eps,
