@@ -21,6 +21,17 @@ from .._checks import (as_float, check_labels, check_logits, check_loss_pair, ch
                        check_label_smoothing, label_error)
 
 
+# LossStatus.OK as a plain int, read from the core on first use (an IntEnum member lookup per
+# call costs more than a tiny loss's other Python).
+_STATUS_OK = None
+
+
+def _status_ok() -> int:
+    global _STATUS_OK
+    _STATUS_OK = int(_enums.LossStatus.OK)
+    return _STATUS_OK
+
+
 def _index(flat: int, shape) -> object:
     idx = tuple(int(i) for i in np.unravel_index(flat, shape))
     return idx[0] if len(idx) == 1 else idx
@@ -30,7 +41,7 @@ def _run(fn, input, target, reduction, grad) -> float:
     red = _enums.REDUCTION_CODES[check_reduction(reduction)]
     x, y = check_loss_pair(input, target, grad)
     status, bad, loss = fn(x, y, grad, red)  # grad's overlap with x and y: checked by the wrapper
-    if status != _enums.LossStatus.OK:
+    if status != (_STATUS_OK if _STATUS_OK is not None else _status_ok()):
         _raise_out_of_range(status, bad, x, y)
     return float(loss)
 
@@ -87,7 +98,7 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     if grad is not None:
         check_out(grad, "grad", x.shape, x.dtype)
     status, bad, loss = _core.cross_entropy_fused(x, labels, grad, red, eps)
-    if status != _enums.LossStatus.OK:
+    if status != (_STATUS_OK if _STATUS_OK is not None else _status_ok()):
         raise label_error(int(labels[bad]), bad, classes)
     return float(loss)
 

@@ -24,6 +24,17 @@ check_real = check_scalar  # the name fastnn.optim.optimizer imports (new code: 
 
 # --- the kernels ----------------------------------------------------------------------
 
+# SgdMode's (NO_MOMENTUM, FIRST_STEP, LATER_STEP) as plain ints, read from the core on first use:
+# two IntEnum member lookups cost as much as the rest of a tiny update's Python.
+_SGD_MODES = ()
+
+
+def _sgd_modes() -> tuple:
+    global _SGD_MODES
+    modes = _enums.SgdMode
+    _SGD_MODES = (int(modes.NO_MOMENTUM), int(modes.FIRST_STEP), int(modes.LATER_STEP))
+    return _SGD_MODES
+
 
 def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
              nesterov=False, maximize=False, first_step=False):
@@ -33,11 +44,11 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
     hp = check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
                    maximize, first_step, False)  # memory=False
     momentum = hp["momentum"]
-    modes = _enums.SgdMode
+    no_momentum, first_step, later_step = _SGD_MODES or _sgd_modes()
     if momentum == 0:
-        mode, momentum_buffer = modes.NO_MOMENTUM, None
+        mode, momentum_buffer = no_momentum, None
     else:
-        mode = modes.FIRST_STEP if hp["first_step"] else modes.LATER_STEP
+        mode = first_step if hp["first_step"] else later_step
     _core.sgd_step(param, grad, momentum_buffer, hp["lr"], momentum, hp["dampening"], hp["weight_decay"],
                    mode, hp["nesterov"], hp["maximize"])
 
