@@ -597,7 +597,8 @@ def check_linear_backward(grad_out, x, weight, grad_weight, grad_bias, activatio
     x = _check_x(x, weight, n_in, dt)
     batch = len(x)
     grad_out = as_matrix(grad_out, "grad_out", dt)
-    if grad_out.shape != (batch, n_out):
+    out_shape = (batch, n_out)
+    if grad_out.shape != out_shape:
         raise ValueError(f"grad_out: expected shape ({batch}, {n_out}) (x is {x.shape}, {_layer(weight)}), "
                          f"got {grad_out.shape}")
     activation, slope = check_activation(activation, negative_slope)
@@ -609,7 +610,7 @@ def check_linear_backward(grad_out, x, weight, grad_weight, grad_bias, activatio
             raise ValueError(f"negative_slope: linear_backward differentiates leaky_relu from its output, "
                              f"which needs negative_slope >= 0, got {slope}")
         saved = as_matrix(saved, "saved", dt)
-        if saved.shape != (batch, n_out):
+        if saved.shape != out_shape:
             raise ValueError(f"saved: expected shape ({batch}, {n_out}) (as grad_out), got {saved.shape}")
     else:
         saved = None

@@ -72,7 +72,7 @@ def linear_backward(grad_out, x, weight, grad_weight=None, grad_bias=None, need_
     """
     grad_out, x, weight, saved, activation, slope = check_linear_backward(
         grad_out, x, weight, grad_weight, grad_bias, activation, saved, negative_slope, False)  # overlap=False
-    grad_input = np.empty((x.shape[0], weight.shape[1]), x.dtype) if need_grad_input else None
+    grad_input = np.empty((len(x), weight.shape[1]), x.dtype) if need_grad_input else None
     _core.dense_backward(workspace(), grad_input, grad_weight, grad_bias, grad_out, x, weight, saved,
                          _enums.ACTIVATION_CODES[activation], slope)
     return grad_input
