@@ -162,7 +162,9 @@ extensions = [
 
 # The checks are plain Python compiled as they are: the type annotations are documentation, not
 # C types (annotation_typing=False), so the extension behaves exactly as the .py does.
-checks_extension = Extension("fastnn._checks", sources=["fastnn/_checks.py"], depends=["fastnn/_checks.pxd"])
+# optional: should it fail to build, the .py runs instead (slower, same checks).
+checks_extension = Extension("fastnn._checks", sources=["fastnn/_checks.py"], depends=["fastnn/_checks.pxd"],
+                             optional=True)
 
 setup(
     ext_modules=cythonize(
