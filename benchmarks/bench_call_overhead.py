@@ -9,7 +9,7 @@ and compare the medians (``--json`` prints one machine-readable line per run; ``
 the fastest repeat instead of the median, which load disturbs less; ``--repeat N`` sets repeats).
 
 On a shared machine, compare trees in lockstep instead: one long-lived child per tree, asked in
-turn to time the same case, so load changes hit every tree alike (``--rounds N``, default 15):
+turn to time the same case, so load changes hit every tree alike (``--rounds N``, default 60):
 
     python benchmarks/bench_call_overhead.py --compare /path/to/old/tree /path/to/new/tree
 """
@@ -130,7 +130,7 @@ def main(argv) -> None:
     if "--serve" in argv:
         return _serve()
     if "--compare" in argv:
-        rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 15
+        rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 60
         trees = [os.path.abspath(a) for a in argv[argv.index("--compare") + 1:] if not a.startswith("--")
                  and not a.isdigit()]
         return _compare(trees, rounds)

@@ -115,8 +115,9 @@ def check_out(out, name: str, shape, dtype, contiguous: bool = True) -> np.ndarr
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
     if out.shape != (shape if type(shape) is tuple else tuple(shape)):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
-    if out.dtype is not dtype and out.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
+    out_dtype = out.dtype
+    if out_dtype is not dtype and out_dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {out_dtype}")
     flags = out.flags
     if contiguous and not flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array")
@@ -593,7 +594,8 @@ def check_linear_backward(grad_out, x, weight, grad_weight, grad_bias, activatio
             or getattr(grad_out, "dtype", None) is not dt):
         dt = result_dtype(grad_out, x, weight)
     weight = as_matrix(weight, "weight", dt)
-    n_out, n_in = weight.shape
+    weight_shape = weight.shape
+    n_out, n_in = weight_shape
     x = _check_x(x, weight, n_in, dt)
     batch = len(x)
     grad_out = as_matrix(grad_out, "grad_out", dt)
@@ -615,7 +617,7 @@ def check_linear_backward(grad_out, x, weight, grad_weight, grad_bias, activatio
     else:
         saved = None
     if grad_weight is not None:
-        check_out(grad_weight, "grad_weight", (n_out, n_in), dt)
+        check_out(grad_weight, "grad_weight", weight_shape, dt)
     if grad_bias is not None:
         check_out(grad_bias, "grad_bias", (n_out,), dt)
     if overlap:
