@@ -5,22 +5,30 @@
     PYTHONPATH=/path/to/other/tree python benchmarks/bench_call_overhead.py
 
 To compare two builds on a loaded machine, run them alternately several times in one session
-and compare the medians (``--json`` prints one machine-readable line per run).
+and compare the medians (``--json`` prints one machine-readable line per run; ``--min`` reports
+the fastest repeat instead of the median, which load disturbs less; ``--repeat N`` sets repeats).
+
+On a shared machine, compare trees in lockstep instead: one long-lived child per tree, asked in
+turn to time the same case, so load changes hit every tree alike (``--rounds N``, default 60):
+
+    python benchmarks/bench_call_overhead.py --compare /path/to/old/tree /path/to/new/tree
 """
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
 import sys
 import timeit
 
 import numpy as np
 
-import fastnn as fnn
-from fastnn import ops
-
 
 def _cases():
+    import fastnn as fnn  # here, not at the top: --compare's parent imports no fastnn of its own
+    from fastnn import ops
+
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
     y = np.array([[0], [1], [1], [0]], dtype=np.float32)
     fnn.manual_seed(0)
@@ -34,7 +42,20 @@ def _cases():
         loss.backward()
         opt.step()
 
+    # A per-module eager step through LayerNorm (the norm layers' checks run every call).
     r = np.random.default_rng(0)
+    xn = r.standard_normal((16, 8)).astype(np.float32)
+    yn = r.standard_normal((16, 1)).astype(np.float32)
+    norm_model = fnn.nn.Sequential(fnn.nn.Linear(8, 16), fnn.nn.LayerNorm(16), fnn.nn.ReLU(), fnn.nn.Linear(16, 1))
+    norm_loss = fnn.nn.MSELoss()
+    norm_opt = fnn.optim.Adam(norm_model.parameters(), lr=1e-3)
+
+    def layernorm_step():
+        norm_opt.zero_grad()
+        loss = norm_loss(norm_model(xn), yn)
+        loss.backward()
+        norm_opt.step()
+
     a = r.standard_normal((4, 3)).astype(np.float32)
     b = r.standard_normal((3, 5)).astype(np.float32)
     w = r.standard_normal((5, 3)).astype(np.float32)
@@ -49,6 +70,7 @@ def _cases():
     labels = np.array([0, 1, 2, 3])
     return {
         "xor_step": xor_step,
+        "layernorm_step": layernorm_step,
         "matmul": lambda: ops.matmul(a, b),
         "linear": lambda: ops.linear(a, w, bias, activation="tanh"),
         "linear_backward": lambda: ops.linear_backward(go, a, w, gw, gb, activation="tanh", saved=yv),
@@ -61,14 +83,65 @@ def _cases():
     }
 
 
+def _number(name: str) -> int:
+    return 200 if name in ("xor_step", "layernorm_step") else 2000  # whole training steps: fewer
+
+
+def _serve() -> None:
+    """--serve (a --compare child): time one case per request line, answer µs per call."""
+    cases = _cases()
+    for fn in cases.values():
+        fn()
+    print(json.dumps(list(cases)), flush=True)
+    for line in sys.stdin:
+        name = line.strip()
+        number = _number(name) // 2
+        print(json.dumps(timeit.timeit(cases[name], number=number) / number * 1e6), flush=True)
+
+
+def _compare(trees, rounds: int) -> None:
+    children = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"], cwd=tree,
+                                 env=dict(os.environ, PYTHONPATH=tree), stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True) for tree in trees]
+    names = [json.loads(c.stdout.readline()) for c in children][0]
+    times = [{n: [] for n in names} for _ in trees]
+    for r in range(rounds):
+        for name in names:
+            order = range(len(trees)) if r % 2 == 0 else reversed(range(len(trees)))  # no one always first
+            for i in order:
+                children[i].stdin.write(name + "\n")
+                children[i].stdin.flush()
+                times[i][name].append(json.loads(children[i].stdout.readline()))
+    for c in children:
+        c.stdin.close()
+        c.wait()
+    print("µs per call, min (median) of", rounds, "rounds; ratio = min / first tree's min")
+    for i, tree in enumerate(trees):
+        print(f"  [{i}] {tree}")
+    print(f"{'case':16s}" + "".join(f"{'[' + str(i) + ']':>18s}" for i in range(len(trees)))
+          + "".join(f"{'[' + str(i) + ']/[0]':>9s}" for i in range(1, len(trees))))
+    for name in names:
+        row = f"{name:16s}" + "".join(f"{min(t[name]):9.2f} ({statistics.median(t[name]):6.2f})" for t in times)
+        row += "".join(f"{min(t[name]) / min(times[0][name]):9.2f}" for t in times[1:])
+        print(row)
+
+
 def main(argv) -> None:
-    repeats = 7
+    if "--serve" in argv:
+        return _serve()
+    if "--compare" in argv:
+        rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 60
+        trees = [os.path.abspath(a) for a in argv[argv.index("--compare") + 1:] if not a.startswith("--")
+                 and not a.isdigit()]
+        return _compare(trees, rounds)
+    repeats = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 7
+    stat = min if "--min" in argv else statistics.median
     out = {}
     for name, fn in _cases().items():
         fn()
-        number = 200 if name == "xor_step" else 2000
+        number = _number(name)
         times = timeit.repeat(fn, number=number, repeat=repeats)
-        out[name] = statistics.median(times) / number * 1e6
+        out[name] = stat(times) / number * 1e6
     if "--json" in argv:
         print(json.dumps(out))
     else:

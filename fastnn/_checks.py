@@ -21,6 +21,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+_ndarray = np.ndarray  # (one global lookup instead of two per test, on every call)
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
 FLOAT_DTYPES = (F32, F64)
@@ -73,7 +74,7 @@ def as_float(x, name: str, dtype=None, ndim=None, contiguous: bool = True) -> np
     raise ``TypeError``. ``contiguous``: copy unless C-contiguous and aligned; otherwise copy only
     unaligned arrays and strides that are not whole elements (the GEMM reads any such strides).
     """
-    if type(x) is np.ndarray:  # the usual case first: nothing to convert, a few attribute tests
+    if type(x) is _ndarray:  # the usual case first: nothing to convert, a few attribute tests
         dt = x.dtype
         if (dt is dtype) if dtype is not None else (dt is F32 or dt is F64):
             flags = x.flags
@@ -81,7 +82,7 @@ def as_float(x, name: str, dtype=None, ndim=None, contiguous: bool = True) -> np
                 if ndim is not None and x.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
                     raise ValueError(f"{name}: expected a {_ndim_words(ndim)} array, got shape {x.shape}")
                 return x
-    a = x if type(x) is np.ndarray else np.asarray(x)
+    a = x if type(x) is _ndarray else np.asarray(x)
     dt = a.dtype
     if dt not in FLOAT_DTYPES or (dtype is not None and dt != dtype):
         _reject_non_numeric(a, name)
@@ -96,7 +97,7 @@ def as_float(x, name: str, dtype=None, ndim=None, contiguous: bool = True) -> np
 
 def as_matrix(a, name: str, dtype) -> np.ndarray:
     """``a`` as a 2-D float array of ``dtype``, keeping its strides when they are whole elements."""
-    if type(a) is np.ndarray and a.dtype is dtype and a.ndim == 2:  # the usual case, as as_float takes it
+    if type(a) is _ndarray and a.dtype is dtype and a.ndim == 2:  # the usual case, as as_float takes it
         flags = a.flags
         if flags.aligned and (flags.c_contiguous or not _odd_strides(a)):
             return a
@@ -110,12 +111,13 @@ def check_out(out, name: str, shape, dtype, contiguous: bool = True) -> np.ndarr
     """Validate a caller-supplied output array: exact shape and dtype, aligned, writable, and
     C-contiguous (or, with ``contiguous=False``, any strides that are whole elements — for
     kernels that take strides, such as the GEMM)."""
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, _ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != tuple(shape):
+    if out.shape != (shape if type(shape) is tuple else tuple(shape)):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
-    if out.dtype is not dtype and out.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
+    out_dtype = out.dtype
+    if out_dtype is not dtype and out_dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {out_dtype}")
     flags = out.flags
     if contiguous and not flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array")
@@ -148,7 +150,7 @@ def check_state_array(a, name: str, like=None, writable: bool = True, memory: bo
 
     ``memory=False`` checks only that it is an ndarray: fastnn.ops passes the rest to the
     compiled wrapper, which checks dtype, size, layout and writability with these messages."""
-    if not isinstance(a, np.ndarray):
+    if not isinstance(a, _ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray (updated in place), got {type(a).__name__}")
     if not memory:
         return a
@@ -303,6 +305,13 @@ def check_p(p) -> float:
     return check_scalar(p, "p", low=0.0, high=1.0)
 
 
+def check_label_smoothing(value) -> float:
+    """cross_entropy's label_smoothing: a finite real number in [0, 1], as a float."""
+    if type(value) is float and 0.0 <= value <= 1.0:  # the usual case, as check_scalar would return it
+        return value
+    return check_scalar(value, "label_smoothing", low=0.0, high=1.0)
+
+
 def check_step(value, name: str = "step") -> int:
     """An optimizer step count: an integer in [1, 2**63) (counted after the increment)."""
     if type(value) is int and 1 <= value < 2**63:
@@ -444,9 +453,12 @@ def check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(exp_avg, "exp_avg", like=param, memory=memory)
     check_state_array(exp_avg_sq, "exp_avg_sq", like=param, memory=memory)
-    hp = dict(step=check_step(step), lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)),
-              beta1=check_scalar(beta1, "beta1", low=0.0, high=1.0, high_open=True),
-              beta2=check_scalar(beta2, "beta2", low=0.0, high=1.0, high_open=True),
+    hp = dict(step=(step if type(step) is int and 1 <= step < 2**63 else check_step(step)),
+              lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)),
+              beta1=(beta1 if type(beta1) is float and 0.0 <= beta1 < 1.0
+                     else check_scalar(beta1, "beta1", low=0.0, high=1.0, high_open=True)),
+              beta2=(beta2 if type(beta2) is float and 0.0 <= beta2 < 1.0
+                     else check_scalar(beta2, "beta2", low=0.0, high=1.0, high_open=True)),
               eps=(eps if type(eps) is float and 0.0 <= eps < _INF else check_scalar(eps, "eps", low=0.0)),
               weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
               amsgrad=(amsgrad if amsgrad is True or amsgrad is False else check_flag(amsgrad, "amsgrad", ints=True)),
@@ -541,8 +553,7 @@ def check_matmul(a, b, trans_a, trans_b, out, alpha, beta, overlap=True):
     return a, b, (m, n), out, alpha, beta
 
 
-def _check_x(x, weight, dt) -> np.ndarray:
-    n_in = weight.shape[1]
+def _check_x(x, weight, n_in, dt) -> np.ndarray:
     x = as_float(x, "x", dtype=dt, contiguous=False)
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ValueError(f"x: expected input with {n_in} features ({_layer(weight)}), got array of shape {x.shape}")
@@ -556,14 +567,14 @@ def check_linear(x, weight, bias, activation, negative_slope, out, preact_out, o
             or (bias is not None and getattr(bias, "dtype", None) is not dt)):
         dt = result_dtype(x, weight, bias)
     weight = as_matrix(weight, "weight", dt)
-    n_out = weight.shape[0]
-    x = _check_x(x, weight, dt)
+    n_out, n_in = weight.shape
+    x = _check_x(x, weight, n_in, dt)
     activation, slope = check_activation(activation, negative_slope)
     if bias is not None:
         bias = as_float(bias, "bias", dtype=dt)
-        if bias.shape != (n_out,):
+        if bias.ndim != 1 or len(bias) != n_out:  # (shape != (n_out,), without building tuples)
             raise ValueError(f"bias: expected shape ({n_out},) ({_layer(weight)}), got {bias.shape}")
-    shape = (x.shape[0], n_out)
+    shape = (len(x), n_out)
     if out is not None:
         check_out(out, "out", shape, dt, contiguous=False)
     if preact_out is not None:
@@ -583,11 +594,13 @@ def check_linear_backward(grad_out, x, weight, grad_weight, grad_bias, activatio
             or getattr(grad_out, "dtype", None) is not dt):
         dt = result_dtype(grad_out, x, weight)
     weight = as_matrix(weight, "weight", dt)
-    n_out, n_in = weight.shape
-    x = _check_x(x, weight, dt)
-    batch = x.shape[0]
+    weight_shape = weight.shape
+    n_out, n_in = weight_shape
+    x = _check_x(x, weight, n_in, dt)
+    batch = len(x)
     grad_out = as_matrix(grad_out, "grad_out", dt)
-    if grad_out.shape != (batch, n_out):
+    out_shape = (batch, n_out)
+    if grad_out.shape != out_shape:
         raise ValueError(f"grad_out: expected shape ({batch}, {n_out}) (x is {x.shape}, {_layer(weight)}), "
                          f"got {grad_out.shape}")
     activation, slope = check_activation(activation, negative_slope)
@@ -599,12 +612,12 @@ def check_linear_backward(grad_out, x, weight, grad_weight, grad_bias, activatio
             raise ValueError(f"negative_slope: linear_backward differentiates leaky_relu from its output, "
                              f"which needs negative_slope >= 0, got {slope}")
         saved = as_matrix(saved, "saved", dt)
-        if saved.shape != (batch, n_out):
+        if saved.shape != out_shape:
             raise ValueError(f"saved: expected shape ({batch}, {n_out}) (as grad_out), got {saved.shape}")
     else:
         saved = None
     if grad_weight is not None:
-        check_out(grad_weight, "grad_weight", (n_out, n_in), dt)
+        check_out(grad_weight, "grad_weight", weight_shape, dt)
     if grad_bias is not None:
         check_out(grad_bias, "grad_bias", (n_out,), dt)
     if overlap:

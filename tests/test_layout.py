@@ -17,15 +17,18 @@ from fastnn import _core, _enums, ops, reference
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# A child interpreter in which fastnn._core cannot be imported (as in a checkout never built).
+# A child interpreter with no compiled code of fastnn (as in a checkout never built): fastnn._core
+# cannot be imported, and fastnn._checks is the plain .py, not the extension built from it.
 HIDE_CORE = textwrap.dedent("""
-    import importlib.abc, sys
-    class HideCore(importlib.abc.MetaPathFinder):
+    import importlib.abc, importlib.util, os, sys
+    class HideCompiled(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
             if name == "fastnn._core":
                 raise ImportError("fastnn._core hidden by the test")
+            if name == "fastnn._checks":
+                return importlib.util.spec_from_file_location(name, os.path.join(path[0], "_checks.py"))
             return None
-    sys.meta_path.insert(0, HideCore())
+    sys.meta_path.insert(0, HideCompiled())
 """)
 
 
@@ -65,6 +68,7 @@ def test_fastnn_and_its_reference_work_without_the_compiled_core():
         import fastnn
         from fastnn import reference as ref
         assert type(sys.modules["fastnn._core"]).__name__ == "MissingCore"
+        assert sys.modules["fastnn._checks"].__file__.endswith("_checks.py"), sys.modules["fastnn._checks"]
         x = np.arange(6.0).reshape(2, 3)
         w = np.ones((4, 3))
         y = ref.linear(x, w, np.zeros(4), activation="relu")
@@ -102,6 +106,7 @@ def test_a_model_trains_on_the_reference_backend_without_the_compiled_core():
     result = _run_without_core("""
         import numpy as np
         import fastnn as fnn
+        assert sys.modules["fastnn._checks"].__file__.endswith("_checks.py"), sys.modules["fastnn._checks"]
         x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
         y = np.array([[0], [1], [1], [0]], dtype=np.float64)
         with fnn.use_backend("reference"):
@@ -229,3 +234,64 @@ def test_fastnn_kernels_portable_reaches_every_kernel_and_plans_equal_the_eager_
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
     assert " passed" in tests.stdout
+
+
+def _pure_checks():
+    """fastnn/_checks.py loaded as plain Python, beside the (possibly compiled) fastnn._checks."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_checks_as_python", ROOT / "fastnn" / "_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _outcome(fn, *args):
+    try:
+        result = fn(*args)
+    except Exception as e:  # noqa: BLE001 - the outcome compared is the exception itself
+        return type(e), str(e)
+    return "ok", repr(result)
+
+
+def test_compiled_checks_behave_as_the_python_source():
+    """setup.py compiles fastnn/_checks.py as it is; the extension must accept, convert and reject
+    exactly what the .py does, with the same exception types and messages."""
+    from fastnn import _checks as built
+    pure = _pure_checks()
+    f32 = np.ones((4, 3), np.float32)
+    w = np.ones((5, 3), np.float32)
+    p, g = np.ones(8, np.float32), np.ones(8, np.float32)
+    m, v = np.zeros(8, np.float32), np.zeros(8, np.float32)
+    calls = [
+        ("check_matmul", f32, w, False, True, None, 1.0, 0.0, False),
+        ("check_matmul", f32, f32, False, False, None, 1.0, 0.0, False),
+        ("check_matmul", f32, w.T[:, ::2], False, False, None, 1.0, 0.5, False),
+        ("check_matmul", f32.astype(np.int64), w, False, True, None, 2, 0.0, False),
+        ("check_linear", f32, w, np.zeros(5, np.float32), "tanh", 0.01, None, None, False),
+        ("check_linear", f32, w, np.zeros(4, np.float32), "tanh", 0.01, None, None, False),
+        ("check_linear", f32, w, None, "swish", 0.01, None, None, False),
+        ("check_linear", f32[:, :2], w, None, None, 0.01, None, None, False),
+        ("check_linear", f32, w, None, "leaky_relu", float("nan"), None, None, False),
+        ("check_linear_backward", np.ones((4, 5), np.float32), f32, w, np.zeros_like(w), None, "relu", None,
+         0.01, False),
+        ("check_linear_backward", np.ones((4, 5), np.float32), f32, w, np.zeros((5, 3)), None, None, None,
+         0.01, False),
+        ("check_sgd", p, g, None, 0.1, 0.0, 0.0, 0.0, False, False, False, False),
+        ("check_sgd", p, g, None, 0.1, 0.9, 0.0, 0.0, False, False, False, False),
+        ("check_sgd", p, g, None, -0.1, 0.0, 0.0, 0.0, False, False, False, False),
+        ("check_sgd", p, g, None, 0.1, 0.0, 0.0, 0.0, 1, 0.0, False, False),
+        ("check_adam", p, g, m, v, None, 3, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False, False),
+        ("check_adam", p, g, m, v, None, 0, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False, False),
+        ("check_adam", p, g, m, v, None, 3, 1e-3, 1.0, 0.999, 1e-8, 0.0, False, False, False, False),
+        ("check_adam", p, g, m, v, None, 3, 1e-3, 0.9, 0.999, 1e-8, 0.0, True, False, False, True),
+        ("check_loss_pair", f32, f32[::-1], None),
+        ("check_loss_pair", f32, w, None),
+        ("check_scalar", np.float32(2.5), "lr"),
+        ("check_scalar", True, "lr"),
+        ("check_flag", 1, "amsgrad"),
+        ("check_step", 2**63),
+        ("as_float", [[1, 2], [3, 4]], "x"),
+        ("as_float", np.array([True]), "x"),
+    ]
+    for name, *args in calls:
+        assert _outcome(getattr(built, name), *args) == _outcome(getattr(pure, name), *args), (name, args)

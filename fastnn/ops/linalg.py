@@ -38,7 +38,8 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, alpha=1.0, beta=0.0):
     Result dtype: float64 if a or b is float64, else float32. beta != 0 needs ``out`` (whose
     old contents are ignored when beta == 0). ``out`` must not overlap a or b.
     """
-    a, b, shape, out, alpha, beta = check_matmul(a, b, trans_a, trans_b, out, alpha, beta, overlap=False)
+    # The last argument, overlap=False (positional: cheaper to pass): the wrapper checks overlap.
+    a, b, shape, out, alpha, beta = check_matmul(a, b, trans_a, trans_b, out, alpha, beta, False)
     if out is None:
         out = np.empty(shape, a.dtype)
     return _core.gemm(workspace(), out, a, b, trans_a, trans_b, alpha, beta)  # bint: any truth value
@@ -53,7 +54,7 @@ def linear(x, weight, bias=None, activation=None, negative_slope=0.01, out=None,
     given, also receives z = x·weightᵀ + bias (GELU's backward needs it).
     """
     x, weight, bias, activation, slope, shape = check_linear(x, weight, bias, activation, negative_slope,
-                                                             out, preact_out, overlap=False)
+                                                             out, preact_out, False)  # overlap=False
     if out is None:
         out = np.empty(shape, x.dtype)
     return _core.dense_forward(workspace(), out, x, weight, bias, preact_out,
@@ -70,8 +71,8 @@ def linear_backward(grad_out, x, weight, grad_weight=None, grad_bias=None, need_
     grad_weight += dZᵀ·x and grad_bias += Σ_rows dZ, both accumulated in place (skipped if None).
     """
     grad_out, x, weight, saved, activation, slope = check_linear_backward(
-        grad_out, x, weight, grad_weight, grad_bias, activation, saved, negative_slope, overlap=False)
-    grad_input = np.empty((x.shape[0], weight.shape[1]), x.dtype) if need_grad_input else None
+        grad_out, x, weight, grad_weight, grad_bias, activation, saved, negative_slope, False)  # overlap=False
+    grad_input = np.empty((len(x), weight.shape[1]), x.dtype) if need_grad_input else None
     _core.dense_backward(workspace(), grad_input, grad_weight, grad_bias, grad_out, x, weight, saved,
                          _enums.ACTIVATION_CODES[activation], slope)
     return grad_input

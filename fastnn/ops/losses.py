@@ -18,7 +18,18 @@ import numpy as np
 
 from .. import _core, _enums
 from .._checks import (as_float, check_labels, check_logits, check_loss_pair, check_out, check_reduction,
-                       check_scalar, label_error)
+                       check_label_smoothing, label_error)
+
+
+# LossStatus.OK as a plain int, read from the core on first use (an IntEnum member lookup per
+# call costs more than a tiny loss's other Python).
+_STATUS_OK = None
+
+
+def _status_ok() -> int:
+    global _STATUS_OK
+    _STATUS_OK = int(_enums.LossStatus.OK)
+    return _STATUS_OK
 
 
 def _index(flat: int, shape) -> object:
@@ -30,7 +41,7 @@ def _run(fn, input, target, reduction, grad) -> float:
     red = _enums.REDUCTION_CODES[check_reduction(reduction)]
     x, y = check_loss_pair(input, target, grad)
     status, bad, loss = fn(x, y, grad, red)  # grad's overlap with x and y: checked by the wrapper
-    if status != _enums.LossStatus.OK:
+    if status != (_STATUS_OK if _STATUS_OK is not None else _status_ok()):
         _raise_out_of_range(status, bad, x, y)
     return float(loss)
 
@@ -80,14 +91,14 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, grad=Non
     [0, C) raises IndexError before it is used.
     """
     red = _enums.REDUCTION_CODES[check_reduction(reduction)]
-    eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    eps = check_label_smoothing(label_smoothing)
     x = as_float(input, "input")
     rows, classes = check_logits(x)
     labels = check_labels(target, rows, classes, check_range=False)  # C range-checks int64 labels
     if grad is not None:
         check_out(grad, "grad", x.shape, x.dtype)
     status, bad, loss = _core.cross_entropy_fused(x, labels, grad, red, eps)
-    if status != _enums.LossStatus.OK:
+    if status != (_STATUS_OK if _STATUS_OK is not None else _status_ok()):
         raise label_error(int(labels[bad]), bad, classes)
     return float(loss)
 

@@ -24,30 +24,40 @@ check_real = check_scalar  # the name fastnn.optim.optimizer imports (new code: 
 
 # --- the kernels ----------------------------------------------------------------------
 
+# SgdMode's (NO_MOMENTUM, FIRST_STEP, LATER_STEP) as plain ints, read from the core on first use:
+# two IntEnum member lookups cost as much as the rest of a tiny update's Python.
+_SGD_MODES = ()
 
-def _sgd_mode(hp) -> int:
-    mode = _enums.SgdMode
-    if hp["momentum"] == 0:
-        return mode.NO_MOMENTUM
-    return mode.FIRST_STEP if hp["first_step"] else mode.LATER_STEP
+
+def _sgd_modes() -> tuple:
+    global _SGD_MODES
+    modes = _enums.SgdMode
+    _SGD_MODES = (int(modes.NO_MOMENTUM), int(modes.FIRST_STEP), int(modes.LATER_STEP))
+    return _SGD_MODES
 
 
 def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
              nesterov=False, maximize=False, first_step=False):
     """SGD update in place. ``first_step``: the momentum buffer is set to the (decayed,
     sign-adjusted) gradient instead of being blended (PyTorch's first step)."""
+    # The last argument, memory=False (positional: cheaper to pass): the wrapper checks the arrays.
     hp = check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                   maximize, first_step, memory=False)
-    mode = _sgd_mode(hp)
-    _core.sgd_step(param, grad, momentum_buffer if mode else None, hp["lr"], hp["momentum"],
-                   hp["dampening"], hp["weight_decay"], mode, hp["nesterov"], hp["maximize"])
+                   maximize, first_step, False)  # memory=False
+    momentum = hp["momentum"]
+    no_momentum, first_step, later_step = _SGD_MODES or _sgd_modes()
+    if momentum == 0:
+        mode, momentum_buffer = no_momentum, None
+    else:
+        mode = first_step if hp["first_step"] else later_step
+    _core.sgd_step(param, grad, momentum_buffer, hp["lr"], momentum, hp["dampening"], hp["weight_decay"],
+                   mode, hp["nesterov"], hp["maximize"])
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, beta1, beta2, eps,
               weight_decay=0.0, amsgrad=False, maximize=False, decoupled_weight_decay=False):
     """Adam (AdamW when ``decoupled_weight_decay``) update in place at step ``step`` >= 1."""
     hp = check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
-                    weight_decay, amsgrad, maximize, decoupled_weight_decay, memory=False)
+                    weight_decay, amsgrad, maximize, decoupled_weight_decay, False)  # memory=False
     _core.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if hp["amsgrad"] else None,
                     hp["step"], hp["lr"], hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"],
                     hp["amsgrad"], hp["maximize"], hp["decoupled_weight_decay"])
@@ -57,7 +67,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     """RMSprop update in place (``grad_avg`` when centered, ``momentum_buffer`` when momentum > 0)."""
     hp = check_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
-                       momentum, centered, maximize, memory=False)
+                       momentum, centered, maximize, False)  # memory=False
     _core.rmsprop_step(param, grad, square_avg, grad_avg if hp["centered"] else None,
                        momentum_buffer if hp["momentum"] > 0 else None, hp["lr"], hp["alpha"], hp["eps"],
                        hp["weight_decay"], hp["momentum"], hp["centered"], hp["maximize"])
@@ -66,7 +76,8 @@ def rmsprop_step(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *
 def adagrad_step(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                  maximize=False):
     """Adagrad update in place at step ``step`` >= 1."""
-    hp = check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize, memory=False)
+    hp = check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize,
+                       False)  # memory=False
     _core.adagrad_step(param, grad, state_sum, hp["step"], hp["lr"], hp["lr_decay"], hp["weight_decay"],
                        hp["eps"], hp["maximize"])
 
