@@ -208,25 +208,19 @@ VM_PORTABLE_OPS(double, f64, 4, uint64_t, 52, 6755399441055744.0 + 1023.0)
 
 /* 2^k for an integral k in the normal range: k + (magic + bias) puts k + bias
  * in the low bits, and the shift moves them to the exponent field. */
-static float pow2i_f32(float k)
-{
-    float t = k + (12582912.0f + 127.0f);
-    uint32_t u;
-    memcpy(&u, &t, sizeof u);
-    u <<= 23;
-    memcpy(&t, &u, sizeof t);
-    return t;
-}
-
-static double pow2i_f64(double k)
-{
-    double t = k + (6755399441055744.0 + 1023.0);
-    uint64_t u;
-    memcpy(&u, &t, sizeof u);
-    u <<= 52;
-    memcpy(&t, &u, sizeof t);
-    return t;
-}
+#define VM_POW2I_SCALAR(real, SFX, UINT, SHIFT, BIAS_MAGIC)                  \
+    static real pow2i_##SFX(real k)                                          \
+    {                                                                        \
+        real t = k + (BIAS_MAGIC);                                           \
+        UINT u;                                                              \
+        memcpy(&u, &t, sizeof u);                                            \
+        u <<= SHIFT;                                                         \
+        memcpy(&t, &u, sizeof t);                                            \
+        return t;                                                            \
+    }
+VM_POW2I_SCALAR(float, f32, uint32_t, 23, 12582912.0f + 127.0f)
+VM_POW2I_SCALAR(double, f64, uint64_t, 52, 6755399441055744.0 + 1023.0)
+#undef VM_POW2I_SCALAR
 
 #define real float
 #define V float
