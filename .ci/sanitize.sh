@@ -21,6 +21,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
 CC="${CC:-gcc}"
+. "$ROOT/.ci/lib.sh"
 
 LIBASAN="$("$CC" -print-file-name=libasan.so)"
 if [ ! -e "$LIBASAN" ]; then
@@ -30,21 +31,13 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fastnn-sanitize.XXXXXX")"
 [ -n "${FASTNN_SANITIZE_KEEP:-}" ] || trap 'rm -rf "$WORK"' EXIT
-# The sources only: no build outputs, caches or virtual environments.
-tar -C "$ROOT" --exclude=./build --exclude='./.venv*' --exclude='*.so' --exclude='*.o' \
-    --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis --exclude=.git \
-    --exclude=./fastnn/_core.c -cf - . | tar -C "$WORK" -xf -
+copy_sources
 
 echo "sanitize.sh: building with -fsanitize=address,undefined in $WORK"
-(cd "$WORK" && FASTNN_SANITIZE=1 CC="$CC" "$PY" setup.py build_ext --inplace -q >"$WORK/build.log" 2>&1) || {
-    cat "$WORK/build.log" >&2
-    exit 1
-}
+build_copy FASTNN_SANITIZE=1 CC="$CC"
 
 # Test files/ids given? Otherwise the kernel tests (plus any pytest options given).
-HAVE_PATHS=0
-for a in "$@"; do case "$a" in -*) ;; *) HAVE_PATHS=1 ;; esac; done
-if [ "$HAVE_PATHS" -eq 0 ]; then
+if ! has_test_paths "$@"; then
     set -- "$@" tests/test_ops_activations.py tests/test_ops_layers.py tests/test_ops_linalg.py \
         tests/test_ops_losses.py tests/test_ops_optim.py tests/test_gemm_kernels.py \
         tests/test_layers.py tests/test_fuzz_ops.py tests/test_fuzz_modules.py tests/test_concurrency.py \

@@ -11,22 +11,16 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
+. "$ROOT/.ci/lib.sh"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fastnn-serial.XXXXXX")"
 [ -n "${FASTNN_SERIAL_KEEP:-}" ] && echo "serial.sh: keeping $WORK" || trap 'rm -rf "$WORK"' EXIT
-tar -C "$ROOT" --exclude=./build --exclude='./.venv*' --exclude='*.so' --exclude='*.o' \
-    --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis --exclude=.git \
-    --exclude=./fastnn/_core.c -cf - . | tar -C "$WORK" -xf -
+copy_sources
 
 echo "serial.sh: building without OpenMP in $WORK"
-(cd "$WORK" && FASTNN_NO_OPENMP=1 "$PY" setup.py build_ext --inplace -q >"$WORK/build.log" 2>&1) || {
-    cat "$WORK/build.log" >&2
-    exit 1
-}
+build_copy FASTNN_NO_OPENMP=1
 
-HAVE_PATHS=0
-for a in "$@"; do case "$a" in -*) ;; *) HAVE_PATHS=1 ;; esac; done
-if [ "$HAVE_PATHS" -eq 0 ]; then
+if ! has_test_paths "$@"; then
     # The kernels whose serial build differs most (GEMM, reductions, optimizer passes), the plans,
     # determinism and the build facts; the full suite already ran on the OpenMP build.
     set -- "$@" tests/test_ops_linalg.py tests/test_ops_losses.py tests/test_ops_optim.py \

@@ -45,37 +45,8 @@
 #define V_STORE_TAIL(p, v, k) _mm256_maskstore_ps((p), VM_TAIL_MASK(k), (v))
 #define V_FIRST(v) _mm256_cvtss_f32(v)
 #include "vmath_body.inc"
-#undef real
-#undef V
-#undef M
-#undef VM_W
-#undef VM
-#undef VM_SFXU
-#undef VM_IS_F64
-#undef V_SET
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_FMA
-#undef V_MIN
-#undef V_MAX
-#undef V_ABS
-#undef V_NEG
-#undef V_COPYSIGN
-#undef V_SEL
-#undef V_POW2I
-#undef M_LT
-#undef M_GE
-#undef M_AND
-#undef M_ISNAN
-#undef M_ANY
+#include "vmath_undef.inc"
 #undef VM_TAIL_MASK
-#undef V_LOADU
-#undef V_STOREU
-#undef V_LOAD_TAIL
-#undef V_STORE_TAIL
-#undef V_FIRST
 
 /* double */
 #define real double

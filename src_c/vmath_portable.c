@@ -143,36 +143,8 @@ VM_PORTABLE_OPS(double, f64, 4, uint64_t, 52, 6755399441055744.0 + 1023.0)
 #define V_STORE_TAIL vm_store_f32
 #define V_FIRST(v) ((v).l[0])
 #include "vmath_body.inc"
-#undef real
-#undef V
-#undef M
-#undef VM
-#undef VM_SFXU
-#undef VM_IS_F64
-#undef V_SET
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_FMA
-#undef V_MIN
-#undef V_MAX
-#undef V_NEG
-#undef V_ABS
-#undef V_COPYSIGN
-#undef V_POW2I
-#undef V_SEL
-#undef M_LT
-#undef M_GE
-#undef M_AND
-#undef M_ISNAN
-#undef M_ANY
-#undef V_LOADU
-#undef V_STOREU
-#undef V_LOAD_TAIL
-#undef V_STORE_TAIL
+#include "vmath_undef.inc"
 
-#undef VM_W
 #define VM_W 4
 #define real double
 #define V vm_v_f64
@@ -202,39 +174,10 @@ VM_PORTABLE_OPS(double, f64, 4, uint64_t, 52, 6755399441055744.0 + 1023.0)
 #define V_STOREU(p, v) vm_store_f64((p), (v), 4)
 #define V_LOAD_TAIL vm_load_f64
 #define V_STORE_TAIL vm_store_f64
+#define V_FIRST(v) ((v).l[0])
 #include "vmath_body.inc"
-
+#include "vmath_undef.inc"
 #undef VM_FN
-#undef VM_W
-#undef V_FIRST
-#undef real
-#undef V
-#undef M
-#undef VM
-#undef VM_SFXU
-#undef VM_IS_F64
-#undef V_SET
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_FMA
-#undef V_MIN
-#undef V_MAX
-#undef V_NEG
-#undef V_ABS
-#undef V_COPYSIGN
-#undef V_POW2I
-#undef V_SEL
-#undef M_LT
-#undef M_GE
-#undef M_AND
-#undef M_ISNAN
-#undef M_ANY
-#undef V_LOADU
-#undef V_STOREU
-#undef V_LOAD_TAIL
-#undef V_STORE_TAIL
 
 /* One lane as a plain scalar, for the one-element entries (no wasted lanes):
  * the same IEEE operations in the same order as each lane above, and with
@@ -265,25 +208,19 @@ VM_PORTABLE_OPS(double, f64, 4, uint64_t, 52, 6755399441055744.0 + 1023.0)
 
 /* 2^k for an integral k in the normal range: k + (magic + bias) puts k + bias
  * in the low bits, and the shift moves them to the exponent field. */
-static float pow2i_f32(float k)
-{
-    float t = k + (12582912.0f + 127.0f);
-    uint32_t u;
-    memcpy(&u, &t, sizeof u);
-    u <<= 23;
-    memcpy(&t, &u, sizeof t);
-    return t;
-}
-
-static double pow2i_f64(double k)
-{
-    double t = k + (6755399441055744.0 + 1023.0);
-    uint64_t u;
-    memcpy(&u, &t, sizeof u);
-    u <<= 52;
-    memcpy(&t, &u, sizeof t);
-    return t;
-}
+#define VM_POW2I_SCALAR(real, SFX, UINT, SHIFT, BIAS_MAGIC)                  \
+    static real pow2i_##SFX(real k)                                          \
+    {                                                                        \
+        real t = k + (BIAS_MAGIC);                                           \
+        UINT u;                                                              \
+        memcpy(&u, &t, sizeof u);                                            \
+        u <<= SHIFT;                                                         \
+        memcpy(&t, &u, sizeof t);                                            \
+        return t;                                                            \
+    }
+VM_POW2I_SCALAR(float, f32, uint32_t, 23, 12582912.0f + 127.0f)
+VM_POW2I_SCALAR(double, f64, uint64_t, 52, 6755399441055744.0 + 1023.0)
+#undef VM_POW2I_SCALAR
 
 #define real float
 #define V float

@@ -18,7 +18,7 @@ from fastnn import nn
 from fastnn import plan as fplan
 from fastnn.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
-from test_plan import assert_same_params, make_data, make_net, params_of
+from test_plan import assert_same_params, eager_step, make_data, make_net, params_of
 
 # Weights and biases in two groups that differ in lr and weight decay (the biases of the
 # layers interleave with the weights in the model, so each group is non-contiguous there).
@@ -49,14 +49,6 @@ def grouped(model, name):
 def setup(sizes, name, dtype):
     model = make_net(sizes, "tanh", dtype)
     return model, nn.CrossEntropyLoss(), grouped(model, name)
-
-
-def eager_step(model, loss_fn, opt, xb, yb):
-    opt.zero_grad()
-    loss = loss_fn(model(xb), yb)
-    loss.backward()
-    opt.step()
-    return float(loss)
 
 
 def assert_same_state(o1, o2, exact, dtype):

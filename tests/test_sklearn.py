@@ -157,17 +157,22 @@ def test_partial_fit_and_warm_start_match_sklearn():
 
 
 # --- the two engines agree ----------------------------------------------------------------
-@pytest.mark.parametrize("solver", ["adam", "sgd", "adamw", "rmsprop", "adagrad"])
-@pytest.mark.parametrize("est_cls,data", [(MLPClassifier, _clf_data), (MLPRegressor, lambda: _reg_data(outputs=2))])
-def test_plan_and_exact_engines_agree(solver, est_cls, data):
+def _assert_engines_agree(est_cls, data, solver, alpha):
+    """The same fit on the compiled plan and on the exact eager loop gives the same network."""
     X, y = data()
-    kw = dict(solver=solver, alpha=0.0, hidden_layer_sizes=(9,), max_iter=5, batch_size=32, dtype="float64",
+    kw = dict(solver=solver, alpha=alpha, hidden_layer_sizes=(9,), max_iter=5, batch_size=32, dtype="float64",
               random_state=0, tol=0.0, learning_rate_init=0.01)
     plan = est_cls(**kw).fit(X, y)
     exact = est_cls(**kw)
     exact._force_exact = True
     exact.fit(X, y)
     _assert_same_network(plan, exact, rtol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "adamw", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("est_cls,data", [(MLPClassifier, _clf_data), (MLPRegressor, lambda: _reg_data(outputs=2))])
+def test_plan_and_exact_engines_agree(solver, est_cls, data):
+    _assert_engines_agree(est_cls, data, solver, alpha=0.0)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "adamw", "rmsprop", "adagrad"])
@@ -175,14 +180,7 @@ def test_plan_and_exact_engines_agree(solver, est_cls, data):
 def test_plan_and_exact_engines_agree_with_penalty(solver, est_cls, data):
     # alpha > 0 runs on the plan too (weights and biases in two groups, the decay per batch row,
     # the penalty in the loss); 120 samples in batches of 32 end on a short batch of 24
-    X, y = data()
-    kw = dict(solver=solver, alpha=1e-2, hidden_layer_sizes=(9,), max_iter=5, batch_size=32, dtype="float64",
-              random_state=0, tol=0.0, learning_rate_init=0.01)
-    plan = est_cls(**kw).fit(X, y)
-    exact = est_cls(**kw)
-    exact._force_exact = True
-    exact.fit(X, y)
-    _assert_same_network(plan, exact, rtol=1e-9)
+    _assert_engines_agree(est_cls, data, solver, alpha=1e-2)
 
 
 @pytest.mark.parametrize("solver,alpha", [("adam", 1e-4), ("sgd", 1e-4), ("adam", 0.0), ("rmsprop", 1e-3)])

@@ -62,6 +62,13 @@ def _check(cond, name, expected, value):
 class BaseMLP(BaseEstimator):
     """Parameters as scikit-learn's BaseMultilayerPerceptron, plus fastnn's dropout, n_threads, dtype."""
 
+    def _store_params(self, params):
+        """Keep each __init__ argument as the attribute of its name, unchanged (scikit-learn's rule:
+        no logic in __init__); called as ``self._store_params(locals())`` first thing in __init__."""
+        for name, value in params.items():
+            if name != "self":
+                setattr(self, name, value)
+
     def _validate_hyperparameters(self):
         try:
             return self._check_hyperparameters()

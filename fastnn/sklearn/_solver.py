@@ -89,8 +89,10 @@ class _Engine:
             g["eps"] = eps
 
     def _ordered_params(self):
-        """The optimizer's parameters in its state_dict order, each as (list, layer) keys."""
-        raise NotImplementedError
+        """The optimizer's parameters in its state_dict order, each as (list, layer) keys: both
+        engines build their optimizer with the weights group first, then the biases group."""
+        n = len(self.linears)
+        return [("w", i) for i in range(n)] + [("b", i) for i in range(n)]
 
     def export_state(self):
         """{"scalars": {...}, "arrays": {name: [per-parameter arrays, sklearn order]}}."""
@@ -165,10 +167,6 @@ class PlanEngine(_Engine):
         self.dtype = dtype
         self._init_adam(p)
 
-    def _ordered_params(self):
-        n = len(self.linears)
-        return [("w", i) for i in range(n)] + [("b", i) for i in range(n)]
-
     def targets(self, Y):
         if self.kind == "cross_entropy":
             return np.ascontiguousarray(np.argmax(Y, axis=1), dtype=np.int64)
@@ -199,10 +197,6 @@ class ExactEngine(_Engine):
         self.weight_group = self.optimizer.param_groups[0]
         self.dtype = dtype
         self._init_adam(p)
-
-    def _ordered_params(self):
-        n = len(self.linears)
-        return [("w", i) for i in range(n)] + [("b", i) for i in range(n)]
 
     def targets(self, Y):
         return np.ascontiguousarray(Y, dtype=self.dtype)
