@@ -266,6 +266,13 @@ def check_flag(value, name: str, *, ints: bool = False) -> bool:
     raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
 
 
+def optimizer_flag(value, name: str) -> bool:
+    """``check_flag(value, name, ints=True)`` with the plain bools first (the optimizers' flags)."""
+    if value is True or value is False:
+        return value
+    return check_flag(value, name, ints=True)
+
+
 def check_choice(value, name: str, choices):
     try:
         ok = value in choices
@@ -423,12 +430,12 @@ def check_sgd(param, grad, momentum_buffer, lr, momentum, dampening, weight_deca
               maximize, first_step, memory=True):
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
-    hp = dict(lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)), momentum=(momentum if type(momentum) is float and 0.0 <= momentum < _INF else check_scalar(momentum, "momentum", low=0.0)),
-              dampening=(dampening if type(dampening) is float and -_INF < dampening < _INF else check_scalar(dampening, "dampening")),
-              weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
-              nesterov=(nesterov if nesterov is True or nesterov is False else check_flag(nesterov, "nesterov", ints=True)),
-              maximize=(maximize if maximize is True or maximize is False else check_flag(maximize, "maximize", ints=True)),
-              first_step=(first_step if first_step is True or first_step is False else check_flag(first_step, "first_step", ints=True)))
+    hp = dict(lr=nonnegative(lr, "lr"), momentum=nonnegative(momentum, "momentum"),
+              dampening=finite(dampening, "dampening"),
+              weight_decay=nonnegative(weight_decay, "weight_decay"),
+              nesterov=optimizer_flag(nesterov, "nesterov"),
+              maximize=optimizer_flag(maximize, "maximize"),
+              first_step=optimizer_flag(first_step, "first_step"))
     check_nesterov(hp["nesterov"], hp["momentum"], hp["dampening"])
     if hp["momentum"] != 0:
         if momentum_buffer is None:
@@ -454,16 +461,16 @@ def check_adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1
     check_state_array(exp_avg, "exp_avg", like=param, memory=memory)
     check_state_array(exp_avg_sq, "exp_avg_sq", like=param, memory=memory)
     hp = dict(step=(step if type(step) is int and 1 <= step < 2**63 else check_step(step)),
-              lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)),
+              lr=nonnegative(lr, "lr"),
               beta1=(beta1 if type(beta1) is float and 0.0 <= beta1 < 1.0
                      else check_scalar(beta1, "beta1", low=0.0, high=1.0, high_open=True)),
               beta2=(beta2 if type(beta2) is float and 0.0 <= beta2 < 1.0
                      else check_scalar(beta2, "beta2", low=0.0, high=1.0, high_open=True)),
-              eps=(eps if type(eps) is float and 0.0 <= eps < _INF else check_scalar(eps, "eps", low=0.0)),
-              weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
-              amsgrad=(amsgrad if amsgrad is True or amsgrad is False else check_flag(amsgrad, "amsgrad", ints=True)),
-              maximize=(maximize if maximize is True or maximize is False else check_flag(maximize, "maximize", ints=True)),
-              decoupled_weight_decay=(decoupled_weight_decay if decoupled_weight_decay is True or decoupled_weight_decay is False else check_flag(decoupled_weight_decay, "decoupled_weight_decay", ints=True)))
+              eps=nonnegative(eps, "eps"),
+              weight_decay=nonnegative(weight_decay, "weight_decay"),
+              amsgrad=optimizer_flag(amsgrad, "amsgrad"),
+              maximize=optimizer_flag(maximize, "maximize"),
+              decoupled_weight_decay=optimizer_flag(decoupled_weight_decay, "decoupled_weight_decay"))
     if hp["amsgrad"]:
         if max_exp_avg_sq is None:
             raise ValueError("max_exp_avg_sq: required when amsgrad=True")
@@ -481,12 +488,12 @@ def check_rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha,
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(square_avg, "square_avg", like=param, memory=memory)
-    hp = dict(lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)), alpha=(alpha if type(alpha) is float and 0.0 <= alpha < _INF else check_scalar(alpha, "alpha", low=0.0)),
-              eps=(eps if type(eps) is float and 0.0 <= eps < _INF else check_scalar(eps, "eps", low=0.0)),
-              weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
-              momentum=(momentum if type(momentum) is float and 0.0 <= momentum < _INF else check_scalar(momentum, "momentum", low=0.0)),
-              centered=(centered if centered is True or centered is False else check_flag(centered, "centered", ints=True)),
-              maximize=(maximize if maximize is True or maximize is False else check_flag(maximize, "maximize", ints=True)))
+    hp = dict(lr=nonnegative(lr, "lr"), alpha=nonnegative(alpha, "alpha"),
+              eps=nonnegative(eps, "eps"),
+              weight_decay=nonnegative(weight_decay, "weight_decay"),
+              momentum=nonnegative(momentum, "momentum"),
+              centered=optimizer_flag(centered, "centered"),
+              maximize=optimizer_flag(maximize, "maximize"))
     if hp["centered"]:
         if grad_avg is None:
             raise ValueError("grad_avg: required when centered=True")
@@ -509,10 +516,10 @@ def check_adagrad(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps,
     param = check_state_array(param, "param", memory=memory)
     grad = check_state_array(grad, "grad", like=param, writable=False, memory=memory)
     check_state_array(state_sum, "state_sum", like=param, memory=memory)
-    hp = dict(step=check_step(step), lr=(lr if type(lr) is float and 0.0 <= lr < _INF else check_scalar(lr, "lr", low=0.0)),
-              lr_decay=(lr_decay if type(lr_decay) is float and 0.0 <= lr_decay < _INF else check_scalar(lr_decay, "lr_decay", low=0.0)),
-              weight_decay=(weight_decay if type(weight_decay) is float and 0.0 <= weight_decay < _INF else check_scalar(weight_decay, "weight_decay", low=0.0)),
-              eps=(eps if type(eps) is float and 0.0 <= eps < _INF else check_scalar(eps, "eps", low=0.0)), maximize=(maximize if maximize is True or maximize is False else check_flag(maximize, "maximize", ints=True)))
+    hp = dict(step=check_step(step), lr=nonnegative(lr, "lr"),
+              lr_decay=nonnegative(lr_decay, "lr_decay"),
+              weight_decay=nonnegative(weight_decay, "weight_decay"),
+              eps=nonnegative(eps, "eps"), maximize=optimizer_flag(maximize, "maximize"))
     if memory:
         check_disjoint([("param", param), ("grad", grad), ("state_sum", state_sum)])
     return hp
@@ -535,8 +542,8 @@ def check_matmul(a, b, trans_a, trans_b, out, alpha, beta, overlap=True):
         dt = result_dtype(a, b)  # (the same rule, for mixed or converted inputs)
     a = as_matrix(a, "a", dt)
     b = as_matrix(b, "b", dt)
-    alpha = (alpha if type(alpha) is float and -_INF < alpha < _INF else check_scalar(alpha, "alpha"))
-    beta = (beta if type(beta) is float and -_INF < beta < _INF else check_scalar(beta, "beta"))
+    alpha = finite(alpha, "alpha")
+    beta = finite(beta, "beta")
     m, k = a.shape[::-1] if trans_a else a.shape
     kb, n = b.shape[::-1] if trans_b else b.shape
     if kb != k:
