@@ -39,6 +39,7 @@ cdef extern from "gemm/gemm.h" nogil:
     const char *fnn_gemm_schedule_name()
     int fnn_gemm_set_schedule(const char *name)
     void fnn_gemm_test_delay(int tid, int64_t us)
+    int64_t fnn_gemm_test_delays()
 
 
 cdef class Workspace:
@@ -201,6 +202,11 @@ def _gemm_test_delay(int thread_id, int64_t microseconds):
     if microseconds < 0:
         raise ValueError(f"microseconds: must be >= 0, got {microseconds}")
     fnn_gemm_test_delay(thread_id, microseconds)
+
+
+def _gemm_test_delays():
+    """How many delays the test hook has taken since it was last set."""
+    return fnn_gemm_test_delays()
 
 
 def fma_peak_gflops(double seconds=0.2):

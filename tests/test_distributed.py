@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import pytest
@@ -121,10 +120,8 @@ def test_two_ranks_equal_one_process(fit_results, name):
 @needs_mpi
 @pytest.mark.parametrize("how", ["raise", "kill", "exit"])
 def test_failing_rank_ends_the_job(tmp_path, how):
-    t0 = time.perf_counter()
-    out = _mpiexec(2, how, str(tmp_path), timeout=90)  # a hang would raise TimeoutExpired here
+    out = _mpiexec(2, how, str(tmp_path), timeout=90)  # a hang raises TimeoutExpired: the test fails
     assert out.returncode != 0
-    assert time.perf_counter() - t0 < 90
     if how == "raise":
         assert "rank 1 fails on purpose" in out.stderr and "aborting all ranks" in out.stderr
     if how == "exit":

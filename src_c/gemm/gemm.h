@@ -108,6 +108,7 @@ int fnn_gemm_set_schedule(const char *name);
 /* Test hook: thread `tid` of every product's team sleeps `us` microseconds
  * before each tile it takes (us = 0 turns it off). */
 void fnn_gemm_test_delay(int tid, int64_t us);
+int64_t fnn_gemm_test_delays(void); /* delays taken since the last fnn_gemm_test_delay */
 
 /* Kernel sets. */
 #define FNN_KERNELS_PORTABLE 1

@@ -24,6 +24,7 @@
 int fnn_gemm_sched = -1;
 int fnn_gemm_delay_tid = -1;
 int64_t fnn_gemm_delay_us = 0;
+static int64_t fnn_gemm_delays = 0; /* delays taken since the hook was set (tests read it) */
 
 static int sched_of_name(const char *name)
 {
@@ -65,6 +66,12 @@ void fnn_gemm_test_delay(int tid, int64_t us)
 {
     fnn_gemm_delay_us = us > 0 ? us : 0;
     fnn_gemm_delay_tid = us > 0 ? tid : -1;
+    fnn_gemm_delays = 0;
+}
+
+int64_t fnn_gemm_test_delays(void)
+{
+    return fnn_gemm_delays;
 }
 
 void fnn_gemm_delay_now(void)
@@ -72,6 +79,10 @@ void fnn_gemm_delay_now(void)
     const int64_t us = fnn_gemm_delay_us;
     if (us <= 0)
         return;
+#if defined(_OPENMP)
+#pragma omp atomic
+#endif
+    fnn_gemm_delays++;
 #if defined(_WIN32)
     Sleep((DWORD)((us + 999) / 1000));
 #else
