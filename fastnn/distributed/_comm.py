@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 
 # Environment variables MPI launchers set for each process: (size variable, rank variable).
@@ -96,6 +97,21 @@ def barrier() -> None:
         _state.comm.Barrier()
 
 
+# MPI_Abort has the launcher kill every rank at once; mpiexec (hydra) may do so before it has
+# forwarded what the aborting rank last wrote, so the rank waits this long after flushing.
+_ABORT_GRACE_SECONDS = 1.0
+
+
+def abort_job(comm, message: str) -> None:
+    """Write ``message`` to stderr, give the launcher time to forward it, then MPI_Abort(comm, 1)."""
+    try:
+        sys.stderr.write(message)
+        sys.stderr.flush()
+        time.sleep(_ABORT_GRACE_SECONDS)
+    finally:
+        comm.Abort(1)
+
+
 def _install_abort_hook() -> None:
     """An uncaught exception on one rank: print it (prefixed with the rank), then MPI_Abort the job.
 
@@ -104,15 +120,12 @@ def _install_abort_hook() -> None:
     previous = sys.excepthook
 
     def abort_on_error(tp, value, tb):
-        try:
-            text = "".join(traceback.format_exception(tp, value, tb))
-            sys.stderr.write("".join(f"[rank {_state.rank}] {line}\n" for line in text.rstrip().split("\n")))
-            sys.stderr.write(f"[rank {_state.rank}] fastnn.distributed: rank {_state.rank} of {_state.size} "
-                             f"failed with {tp.__name__}; aborting all ranks (MPI_Abort)\n")
-            sys.stderr.flush()
-        finally:
-            if _state.comm is not None:
-                _state.comm.Abort(1)
-            previous(tp, value, tb)
+        text = "".join(traceback.format_exception(tp, value, tb))
+        message = ("".join(f"[rank {_state.rank}] {line}\n" for line in text.rstrip().split("\n"))
+                   + f"[rank {_state.rank}] fastnn.distributed: rank {_state.rank} of {_state.size} "
+                     f"failed with {tp.__name__}; aborting all ranks (MPI_Abort)\n")
+        if _state.comm is not None:
+            abort_job(_state.comm, message)
+        previous(tp, value, tb)
 
     sys.excepthook = abort_on_error

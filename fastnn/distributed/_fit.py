@@ -5,13 +5,13 @@ process."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _comm
+from ._comm import abort_job
 
 
 def _fit_context() -> Optional["FitContext"]:
@@ -111,11 +111,9 @@ class FitContext:
         deadline = time.monotonic() + timeout
         while not req.Test():
             if time.monotonic() > deadline:
-                sys.stderr.write(f"[rank {self.rank}] fastnn.distributed: fit stopped on rank {self.rank} with "
-                                 f"{type(exc).__name__}: {exc}; other ranks did not stop within {timeout:g} s "
-                                 f"(FASTNN_MPI_AGREE_TIMEOUT): aborting all ranks (MPI_Abort)\n")
-                sys.stderr.flush()
-                self.comm.Abort(1)
+                abort_job(self.comm, f"[rank {self.rank}] fastnn.distributed: fit stopped on rank {self.rank} "
+                                     f"with {type(exc).__name__}: {exc}; other ranks did not stop within "
+                                     f"{timeout:g} s (FASTNN_MPI_AGREE_TIMEOUT): aborting all ranks (MPI_Abort)\n")
             time.sleep(0.002)
 
     def agree_seed(self, seed: Optional[int]) -> int:
