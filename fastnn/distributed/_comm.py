@@ -25,12 +25,17 @@ _state = _State()
 
 
 def launched_size() -> int:
-    """The world size an MPI launcher announced to this process (1 when not launched by one)."""
-    for size_var, _ in _LAUNCH_VARS:
-        v = os.environ.get(size_var)
-        if v and v.isdigit():
-            return int(v)
-    return 1
+    """The world size an MPI launcher announced to this process (1 when not launched by one).
+
+    Read once: a launcher sets it before the process starts, and fit asks on every call."""
+    global _launched_size
+    if _launched_size is None:
+        _launched_size = next((int(v) for v in (os.environ.get(size_var) for size_var, _ in _LAUNCH_VARS)
+                               if v and v.isdigit()), 1)
+    return _launched_size
+
+
+_launched_size = None
 
 
 def init(comm=None) -> None:

@@ -7,6 +7,7 @@ from typing import List
 
 import numpy as np
 
+from .. import _core, _native
 from ..nn.loss import CrossEntropyLoss
 from ..nn.module import Module
 
@@ -22,10 +23,16 @@ def _numeric(a, name: str) -> np.ndarray:
         raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ValueError(f"{name}: expected an array of samples, got a scalar")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not _all_finite(arr):
         bad = int(np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0])
         raise ValueError(f"{name}: contains NaN or infinity (first in sample {bad})")
     return arr
+
+
+# One C pass, no temporary (np.isfinite(arr).all() costs ~1.5 us even on 4 numbers; fit checks X and y per call).
+_all_finite = ((lambda a: _core.all_finite(a) if a.dtype in _C_FLOATS and a.flags.c_contiguous
+                else bool(np.isfinite(a).all())) if _native.available() else (lambda a: bool(np.isfinite(a).all())))
+_C_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def model_dtype(model: Module):

@@ -93,7 +93,7 @@ def fit(model: Module, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: O
         raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
         raise TypeError(f"loss_fn: expected a loss module or callable, got {type(loss_fn).__name__}")
-    if not all(hasattr(optimizer, a) for a in ("zero_grad", "step", "param_groups")):
+    if not (hasattr(optimizer, "zero_grad") and hasattr(optimizer, "step") and hasattr(optimizer, "param_groups")):
         raise TypeError(f"optimizer: expected a fastnn optimizer, got {type(optimizer).__name__}")
     if isinstance(epochs, (bool, np.bool_)) or not isinstance(epochs, (int, np.integer)):
         raise TypeError(f"epochs: expected a non-negative integer, got {type(epochs).__name__}")
@@ -183,6 +183,17 @@ _NOTES = {"steps": " (one C call per step: {why}; metrics and validation in C)",
                   "epochs; metrics and validation in C"}
 
 
+def _modes(model: Module) -> list:
+    """(module, training) for every module of model.modules(), walked without a generator per
+    module (fit does it on every call, to restore the modes when it returns)."""
+    out, todo = [], [model]
+    while todo:
+        m = todo.pop()
+        out.append((m, m.training))
+        todo.extend(reversed(m._modules.values()))
+    return out
+
+
 class _Run:
     """One call of fit: the state the loop shares between epochs."""
 
@@ -239,8 +250,8 @@ class _Run:
     # --- the loop ---
     def fit(self) -> History:
         model, callbacks, history = self.model, self.callbacks, self.history
-        modules = list(model.modules())
-        modes = [(m, m.training) for m in modules]
+        modes = _modes(model)
+        modules = [m for m, _ in modes]
         try:
             with DeferredInterrupt() as interrupt:
                 self.interrupt = interrupt

@@ -9,10 +9,12 @@ are not cached (``explain`` is asked again).
 """
 from __future__ import annotations
 
-from operator import itemgetter
+from itertools import chain
+from operator import attrgetter, itemgetter
 
 __all__ = ["cached_plan"]
 
+_requires_grad = attrgetter("requires_grad")
 
 
 class _PlanSlot:
@@ -55,11 +57,11 @@ class _Key:
     def values(self, model, loss_fn, optimizer, batch_size):
         groups = optimizer.param_groups
         arenas = optimizer._current_arenas(0) if len(groups) == 1 else ()
-        return ([g(m.__dict__) for g, m in zip(self.getters, self.modules)],
-                tuple(len(m.__dict__) for m in self.modules), type(loss_fn), len(loss_fn.__dict__),
-                self.loss_getter(loss_fn.__dict__), type(optimizer), tuple(vars(optimizer)),
-                tuple(tuple(g["params"]) for g in groups),
-                tuple(p.requires_grad for g in groups for p in g["params"]),
+        params = tuple(tuple(g["params"]) for g in groups)
+        dicts = list(map(vars, self.modules))  # map/itemgetter, not generators: fit checks this on every call
+        return ([g(d) for g, d in zip(self.getters, dicts)], tuple(map(len, dicts)), type(loss_fn),
+                len(loss_fn.__dict__), self.loss_getter(loss_fn.__dict__), type(optimizer), tuple(vars(optimizer)),
+                params, tuple(map(_requires_grad, chain.from_iterable(params))),
                 tuple((a, a.stale) for a in arenas), batch_size)
 
     def matches(self, model, loss_fn, optimizer, batch_size, stored) -> bool:

@@ -39,6 +39,15 @@ _PERM_ELEMENTS = 1 << 18  # per-epoch orders generated for at most this many sam
 _MPI_RUN_SAMPLES = 1 << 16  # [mpi] samples × epochs per C run under fastnn.distributed
 
 
+_NONFINITE_PARAM = 0  # _enums.PlanStatus.NONFINITE_PARAM, read once from the compiled core
+
+
+def _plan_status_nonfinite_param() -> int:
+    global _NONFINITE_PARAM
+    _NONFINITE_PARAM = int(_enums.PlanStatus.NONFINITE_PARAM)
+    return _NONFINITE_PARAM
+
+
 class EpochResult:
     """One epoch's sums: loss (Σ batch loss × samples, or × 1 for sum reduction), samples seen,
     accuracy counts, and the validation metrics when the stepper computed them (else None)."""
@@ -216,7 +225,7 @@ class PlanStepper:
         steps, bs, total = run.steps, run.batch_size, run.total
         done, chunk, pending, failed = 0, 1, None, 0
         t_fed = time.perf_counter()
-        param_status = _enums.PlanStatus.NONFINITE_PARAM
+        param_status = _NONFINITE_PARAM or _plan_status_nonfinite_param()
         while done < total:
             end = min(total, done + chunk)
             t0 = time.perf_counter()
@@ -275,8 +284,11 @@ class RunResults:
         if not c:
             return
         history.epoch.extend(range(self.first, self.first + c))
-        # Python's and NumPy's float64 divisions round alike; lists first: cheaper for few epochs
-        if c < 16:
+        # Python's and NumPy's float64 divisions round alike; Python floats first: cheaper for few epochs
+        if c == 1:  # fit(epochs=1) in a loop: one division per column
+            def div(a, b):
+                return [a.item(0) / (b.item(0) if hasattr(b, "tolist") else b)]
+        elif c < 16:
             def div(a, b):
                 b = b[:c].tolist() if hasattr(b, "tolist") else [b] * c
                 return [x / d for x, d in zip(a[:c].tolist(), b)]
@@ -295,13 +307,25 @@ class RunResults:
             history.history.setdefault(k, []).extend(v)
 
 
+_plan_modules = None
+
+
+def _import_plan_modules():
+    """fastnn.backend, fastnn.plan and cached_plan, imported on first use (they import fastnn.nn,
+    which imports this package) and kept: fit asks for them on every call."""
+    global _plan_modules
+    from .. import backend
+    from .. import plan as plan_mod
+    from .plan_cache import cached_plan
+    _plan_modules = (backend, plan_mod, cached_plan)
+    return _plan_modules
+
+
 def make_stepper(model, loss_fn, optimizer, plan, batch_size, counter):
     """The stepper fit uses (and the line verbose=2 prints about it)."""
     if plan is False:
         return EagerStepper(model, loss_fn, optimizer, counter, "fit: PyTorch-style loop (plan=False)")
-    from .. import backend
-    from .. import plan as plan_mod
-    from .plan_cache import cached_plan
+    backend, plan_mod, cached_plan = _plan_modules or _import_plan_modules()
     if backend.get_backend() == "reference":
         reason = "the reference backend is in use (use_backend('reference') runs NumPy only)"
         if plan is True:
