@@ -183,15 +183,18 @@ _NOTES = {"steps": " (one C call per step: {why}; metrics and validation in C)",
                   "epochs; metrics and validation in C"}
 
 
-def _modes(model: Module) -> list:
-    """(module, training) for every module of model.modules(), walked without a generator per
-    module (fit does it on every call, to restore the modes when it returns)."""
-    out, todo = [], [model]
+def _modes(model: Module):
+    """(modes, modules, all training): (module, training) for every module of model.modules(),
+    walked once without a generator per module (fit does it on every call, to restore the modes
+    when it returns)."""
+    modes, modules, todo, training = [], [], [model], True
     while todo:
         m = todo.pop()
-        out.append((m, m.training))
+        modules.append(m)
+        modes.append((m, m.training))
+        training = training and m.training
         todo.extend(reversed(m._modules.values()))
-    return out
+    return modes, modules, training
 
 
 class _Run:
@@ -242,16 +245,19 @@ class _Run:
 
     def _train_mode(self, modules) -> None:
         if self.path == "runs" and type(self.model).train is Module.train:
-            for m in modules:  # what Module.train does, without walking the tree again
-                object.__setattr__(m, "training", True)
+            if self.all_training and not self.callbacks:  # nothing can change a mode: fit leaves them as they are
+                self.modes_kept = True
+            else:
+                for m in modules:  # what Module.train does, without walking the tree again
+                    object.__setattr__(m, "training", True)
         else:
             self.model.train()
 
     # --- the loop ---
     def fit(self) -> History:
         model, callbacks, history = self.model, self.callbacks, self.history
-        modes = _modes(model)
-        modules = [m for m, _ in modes]
+        modes, modules, self.all_training = _modes(model)
+        self.modes_kept = False
         try:
             with DeferredInterrupt() as interrupt:
                 self.interrupt = interrupt
@@ -312,7 +318,8 @@ class _Run:
             end_live_line(callbacks)
             raise
         finally:
-            set_modes(modes)
+            if not self.modes_kept:
+                set_modes(modes)
             if self.stepper.kind == "plan":
                 self.stepper.X_val = self.stepper.y_val = None  # the cached stepper keeps no data
             if self.dist is not None:  # [mpi] left by an exception: abort unless every rank left too

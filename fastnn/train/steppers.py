@@ -283,12 +283,12 @@ class RunResults:
         c, run = self.count, self.run
         if not c:
             return
+        if c == 1:  # fit(epochs=1) in a loop: one division per column, appended
+            self._record_one(history, lr, metric)
+            return
         history.epoch.extend(range(self.first, self.first + c))
         # Python's and NumPy's float64 divisions round alike; Python floats first: cheaper for few epochs
-        if c == 1:  # fit(epochs=1) in a loop: one division per column
-            def div(a, b):
-                return [a.item(0) / (b.item(0) if hasattr(b, "tolist") else b)]
-        elif c < 16:
+        if c < 16:
             def div(a, b):
                 b = b[:c].tolist() if hasattr(b, "tolist") else [b] * c
                 return [x / d for x, d in zip(a[:c].tolist(), b)]
@@ -305,6 +305,18 @@ class RunResults:
         cols["lr"] = [lr] * c
         for k, v in cols.items():
             history.history.setdefault(k, []).extend(v)
+
+    def _record_one(self, history, lr: float, metric: bool) -> None:
+        run, h = self.run, history.history
+        history.epoch.append(self.first)
+        h.setdefault("loss", []).append(run.loss_sum.item(0) / self.seen)
+        if metric:
+            h.setdefault("accuracy", []).append(run.correct.item(0) / run.counted.item(0))
+        if self.val:
+            h.setdefault("val_loss", []).append(run.val_loss_sum.item(0) / self.stepper.n_val)
+            if metric:
+                h.setdefault("val_accuracy", []).append(run.val_correct.item(0) / run.val_counted.item(0))
+        h.setdefault("lr", []).append(lr)
 
 
 _plan_modules = None
