@@ -9,6 +9,15 @@ cdef extern from "tuning.h":
         int changes_bits
     int fnn_tuning_row_at(int i, fnn_tuning_row *out)
 
+cdef extern from "cpu.h":
+    int fnn_cpu_avx2()
+
+
+def plan_kernels():
+    """The build the plans' direct loops (and vmath) run: 'avx2+fma' when the kernel set in use
+    (src_c/cpu.h) is avx2 or avx512, else 'portable'. Read when a plan is compiled."""
+    return "avx2+fma" if fnn_cpu_avx2() else "portable"
+
 
 def tuning():
     """The tuning table, fixed at start-up: ``values`` (name -> value; the GEMM schedule by

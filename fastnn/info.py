@@ -62,7 +62,8 @@ TUNING_ENV = ("FASTNN_TUNING", "FASTNN_KERNELS", "FASTNN_GEMM_BLOCKS", "FASTNN_G
 
 def tuning() -> Dict[str, Any]:
     """The knobs every kernel reads: the kernel set in use (src_c/cpu.h: GEMM, optimizer and
-    plans follow it; ``FASTNN_KERNELS`` overrides it), the optimizer's vector width, when passes
+    plans follow it; ``FASTNN_KERNELS`` overrides it), the optimizer's vector width and the plans'
+    direct-loop build (``plan_kernels``), when passes
     fork their thread team (``parallel_thresholds``), the tuning table (src_c/tuning.h:
     ``table`` name -> value, ``overridden`` name -> the variable that set it, ``changes_results``;
     ``FASTNN_TUNING="key=value,..."`` sets any field) and the environment overrides as set in
@@ -70,7 +71,7 @@ def tuning() -> Dict[str, Any]:
     from . import _core
     table = _core.tuning()
     return {"kernels": _core.gemm_kernel_name(), "optimizer_simd_bytes": int(_core.optim_simd_bytes()),
-            "parallel_thresholds": dict(_core.parallel_thresholds()),
+            "plan_kernels": _core.plan_kernels(), "parallel_thresholds": dict(_core.parallel_thresholds()),
             "table": table["values"], "overridden": table["overridden"],
             "changes_results": table["changes_results"],
             "env": {k: os.environ.get(k) for k in TUNING_ENV}}
@@ -176,7 +177,7 @@ def format_info(d: Optional[Dict[str, Any]] = None) -> str:
         pad = " " * 13
         lines += [
             f"tuning       kernels {t['kernels']} for GEMM, optimizer ({t['optimizer_simd_bytes']}-byte vectors) "
-            f"and plans",
+            f"and plans ({t.get('plan_kernels', '?')} direct loops)",
             f"{pad}fork a pass when n·cost >= {th['elementwise']} (cost: 1, arith {th['arith']}, "
             f"transcendental {th['transcendental']}); a product when m·n·k >= {int(th['gemm'])}",
         ]

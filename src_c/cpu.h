@@ -17,11 +17,14 @@
 #define FNN_KERNELS_AVX2 2
 #define FNN_KERNELS_AVX512 4
 
-/* x86 kernels need GCC/Clang target attributes and <cpuid.h>; elsewhere only portable. */
+/* x86 kernels need GCC/Clang target attributes and <cpuid.h>; elsewhere only portable.
+ * -DFNN_HAVE_X86_KERNELS=0 builds the portable-only variant on x86 too (a build check). */
+#ifndef FNN_HAVE_X86_KERNELS
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define FNN_HAVE_X86_KERNELS 1
 #else
 #define FNN_HAVE_X86_KERNELS 0
+#endif
 #endif
 
 /* The kernel set in use: FNN_KERNELS_PORTABLE, FNN_KERNELS_AVX2 or FNN_KERNELS_AVX512. */

@@ -98,7 +98,7 @@ static int fnn_opt_simd = -1; /* bytes per vector in use; -1: not detected yet *
 static int fnn_opt_simd_best(void)
 {
 #ifdef FNN_OPT_AVX2
-    if (__builtin_cpu_supports("avx2") && fnn_cpu_avx2()) /* cpu.h: FASTNN_KERNELS=portable too */
+    if (fnn_cpu_avx2()) /* cpu.h: CPUID + XGETBV, and FASTNN_KERNELS=portable */
         return 32;
 #endif
 #ifdef FNN_OPT_VEC

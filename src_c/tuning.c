@@ -78,8 +78,6 @@ static int field_of(const char *name, size_t len)
 static int parse_value(int i, const char *s, size_t len, int64_t *out)
 {
     char buf[64];
-    while (len && (*s == ' ' || *s == '\t')) s++, len--;
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
     if (len == 0 || len >= sizeof buf)
         return -1;
     memcpy(buf, s, len);
@@ -127,33 +125,45 @@ static void warn_value(const char *env, int i, const char *s, size_t len, int64_
     fprintf(stderr, "); keeping %lld\n", (long long)kept);
 }
 
-/* FASTNN_TUNING="key=value,key=value": each valid pair sets its field; the rest warn. */
+/* [s, e) without its leading and trailing blanks. */
+static void trim(const char **s, const char **e)
+{
+    while (*s < *e && (**s == ' ' || **s == '\t')) (*s)++;
+    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t')) (*e)--;
+}
+
+/* One "key=value" item of FASTNN_TUNING, [p, end): sets the field, or warns. */
+static void apply_item(fnn_tuning_t *t, const char *p, const char *end)
+{
+    const char *eq = memchr(p, '=', (size_t)(end - p));
+    const char *k0 = p, *k1 = eq ? eq : end, *v0 = eq ? eq + 1 : end, *v1 = end;
+    trim(&k0, &k1);
+    trim(&v0, &v1);
+    if (k1 == k0 && !eq)
+        return;  /* an empty item (",,", a trailing comma) */
+    const int i = field_of(k0, (size_t)(k1 - k0));
+    int64_t v;
+    if (i < 0) {
+        fprintf(stderr, "fastnn: FASTNN_TUNING: unknown key '%.*s' ignored (keys:", (int)(k1 - k0), k0);
+        for (int j = 0; j < NFIELDS; j++)
+            fprintf(stderr, " %s", fields[j].name);
+        fprintf(stderr, ")\n");
+    } else if (!eq || parse_value(i, v0, (size_t)(v1 - v0), &v) != 0) {
+        warn_value("FASTNN_TUNING", i, v0, (size_t)(v1 - v0), *slot(t, i));
+    } else {
+        *slot(t, i) = v;
+        g_source[i] = SRC_TUNING;
+    }
+}
+
+/* FASTNN_TUNING="key=value,key=value" (',' or ';' between items). */
 static void apply_tuning_env(fnn_tuning_t *t, const char *env)
 {
     const char *p = env;
     while (*p) {
         const char *end = p;
         while (*end && *end != ',' && *end != ';') end++;
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        const char *k0 = p, *k1 = eq ? eq : end;
-        while (k0 < k1 && (*k0 == ' ' || *k0 == '\t')) k0++;
-        while (k1 > k0 && (k1[-1] == ' ' || k1[-1] == '\t')) k1--;
-        if (k1 > k0) {  /* empty items (",,", a trailing comma) are skipped */
-            const int i = field_of(k0, (size_t)(k1 - k0));
-            int64_t v;
-            if (i < 0) {
-                fprintf(stderr, "fastnn: FASTNN_TUNING: unknown key '%.*s' ignored (keys:", (int)(k1 - k0), k0);
-                for (int j = 0; j < NFIELDS; j++)
-                    fprintf(stderr, " %s", fields[j].name);
-                fprintf(stderr, ")\n");
-            } else if (!eq || parse_value(i, eq + 1, (size_t)(end - eq - 1), &v) != 0) {
-                const char *vs = eq ? eq + 1 : end;
-                warn_value("FASTNN_TUNING", i, vs, (size_t)(end - vs), *slot(t, i));
-            } else {
-                *slot(t, i) = v;
-                g_source[i] = SRC_TUNING;
-            }
-        }
+        apply_item(t, p, end);
         p = *end ? end + 1 : end;
     }
 }
