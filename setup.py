@@ -11,7 +11,7 @@ with the compiler that will build the extension; when no flag works (or
 ISA-specific kernels (AVX2, AVX-512) carry their own ``target`` attributes in
 the source, so the whole extension is compiled for the baseline architecture
 with no host-specific ISA flags: one wheel runs on any CPU of its platform and
-picks its kernels at run time (CPUID, see src_c/gemm/dispatch.c).
+picks its kernels at run time (CPUID, see src_c/cpu.c).
 """
 import os
 import platform

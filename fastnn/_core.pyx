@@ -20,6 +20,7 @@ cnp.import_array()
 include "_enums.pxi"
 include "_checks.pxi"
 include "_threads.pxi"
+include "_tuning.pxi"
 include "_activations.pxi"
 include "_gemm.pxi"
 include "_fma_peak.pxi"

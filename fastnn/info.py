@@ -57,18 +57,38 @@ def _cpu_model() -> str:
     return cpu_model()
 
 
-TUNING_ENV = ("FASTNN_KERNELS", "FASTNN_GEMM_BLOCKS")
+TUNING_ENV = ("FASTNN_TUNING", "FASTNN_KERNELS", "FASTNN_GEMM_BLOCKS", "FASTNN_GEMM_SCHEDULE")
 
 
 def tuning() -> Dict[str, Any]:
-    """The knobs every kernel reads, in one table: the kernel set in use (src_c/cpu.h: GEMM,
-    optimizer and plan follow it; ``FASTNN_KERNELS`` overrides it), the optimizer's vector
-    width, when passes fork their thread team (``parallel_thresholds``), and the environment
-    overrides as set in this process (``FASTNN_GEMM_BLOCKS`` sets the GEMM's cache blocking)."""
+    """The knobs every kernel reads: the kernel set in use (src_c/cpu.h: GEMM, optimizer and
+    plans follow it; ``FASTNN_KERNELS`` overrides it), the optimizer's vector width and the plans'
+    direct-loop build (``plan_kernels``), when passes
+    fork their thread team (``parallel_thresholds``), the tuning table (src_c/tuning.h:
+    ``table`` name -> value, ``overridden`` name -> the variable that set it, ``changes_results``;
+    ``FASTNN_TUNING="key=value,..."`` sets any field) and the environment overrides as set in
+    this process."""
     from . import _core
+    table = _core.tuning()
     return {"kernels": _core.gemm_kernel_name(), "optimizer_simd_bytes": int(_core.optim_simd_bytes()),
-            "parallel_thresholds": dict(_core.parallel_thresholds()),
+            "plan_kernels": _core.plan_kernels(), "parallel_thresholds": dict(_core.parallel_thresholds()),
+            "table": table["values"], "overridden": table["overridden"],
+            "changes_results": table["changes_results"],
             "env": {k: os.environ.get(k) for k in TUNING_ENV}}
+
+
+def _table_lines(table: Dict[str, Any], overridden: Dict[str, str], width: int = 88) -> List[str]:
+    """``key=value`` pairs of the tuning table wrapped into lines; overridden ones marked ``*``."""
+    lines: List[str] = []
+    line = ""
+    for name, value in table.items():
+        item = f"{name}={value}" + ("*" if name in overridden else "")
+        if line and len(line) + 1 + len(item) > width:
+            lines.append(line)
+            line = item
+        else:
+            line = f"{line} {item}" if line else item
+    return lines + ([line] if line else [])
 
 
 def info() -> Dict[str, Any]:
@@ -154,13 +174,18 @@ def format_info(d: Optional[Dict[str, Any]] = None) -> str:
     if t:
         th = t["parallel_thresholds"]
         env = ", ".join(f"{k}={v}" for k, v in t["env"].items() if v) or "none set"
+        pad = " " * 13
         lines += [
             f"tuning       kernels {t['kernels']} for GEMM, optimizer ({t['optimizer_simd_bytes']}-byte vectors) "
-            f"and plans",
-            f"             fork a pass when n·cost >= {th['elementwise']} (cost: 1, arith {th['arith']}, "
+            f"and plans ({t.get('plan_kernels', '?')} direct loops)",
+            f"{pad}fork a pass when n·cost >= {th['elementwise']} (cost: 1, arith {th['arith']}, "
             f"transcendental {th['transcendental']}); a product when m·n·k >= {int(th['gemm'])}",
-            f"             overrides: {env} (of {', '.join(TUNING_ENV)})",
         ]
+        table = t.get("table")
+        if table:
+            lines += [pad + line for line in _table_lines(table, t["overridden"])]
+        marked = "; * overridden" if t.get("overridden") else ""
+        lines.append(f"{pad}overrides: {env}{marked} (of {', '.join(TUNING_ENV)})")
     return "\n".join(lines)
 
 

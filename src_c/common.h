@@ -47,16 +47,17 @@
                    if ((n) * (int64_t)(cost) >= FNN_PAR_MIN_WORK))
 #define FNN_PAR_FOR(n) FNN_PAR_FOR_COST(n, 1)
 
-#define FNN_PAR_MIN_WORK 131072
+/* FNN_PAR_MIN_WORK and FNN_REDUCE_BLOCK below are fields of the tuning table. */
+#include "tuning.h"
 /* Per-element costs, in cheap passes: a few divisions, square roots or a
  * hash (optimizer updates, dropout); a transcendental function. */
 #define FNN_COST_ARITH 4
 #define FNN_COST_TRANSCENDENTAL 32
 
-/* Reductions (loss sums, bias gradients) are split into blocks of this many
- * elements; each block is summed serially and the block sums are added in
- * index order, so the result is the same for any thread count. */
-#define FNN_REDUCE_BLOCK 4096
+/* Reductions (loss sums, bias gradients) are split into blocks of
+ * FNN_REDUCE_BLOCK elements (tuning.h); each block is summed serially and the
+ * block sums are added in index order, so the result is the same for any
+ * thread count. */
 
 /* Activation, reduction, loss, optimizer and plan status codes. */
 #include "fastnn_enums.h"

@@ -35,10 +35,10 @@
 #define FNN_NOINLINE static
 #endif
 
-/* Elements per tile: a multiple of 16, so tiles (and therefore the per-thread
- * ranges of schedule(static)) start on 64-byte cache lines of an aligned arena
- * for both float and double, and no two threads write to one cache line. */
-#define FNN_OPT_TILE 2048
+/* Elements per tile, FNN_OPT_TILE (tuning.h): a multiple of 16, so tiles (and
+ * therefore the per-thread ranges of schedule(static)) start on 64-byte cache
+ * lines of an aligned arena for both float and double, and no two threads
+ * write to one cache line. */
 
 /* Norm reductions: blocks of FNN_REDUCE_BLOCK elements, FNN_NORM_ROUND blocks
  * per parallel round (their partial results live on the stack: no allocation). */
@@ -98,7 +98,7 @@ static int fnn_opt_simd = -1; /* bytes per vector in use; -1: not detected yet *
 static int fnn_opt_simd_best(void)
 {
 #ifdef FNN_OPT_AVX2
-    if (__builtin_cpu_supports("avx2") && fnn_cpu_avx2()) /* cpu.h: FASTNN_KERNELS=portable too */
+    if (fnn_cpu_avx2()) /* cpu.h: CPUID + XGETBV, and FASTNN_KERNELS=portable */
         return 32;
 #endif
 #ifdef FNN_OPT_VEC

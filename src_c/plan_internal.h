@@ -7,11 +7,11 @@
 
 #define FNN_PLAN_MAX_LAYERS_STACK 64
 
-/* Products of at most this many multiply-adds run as direct loops (no
- * packing, no threads, vectorised over the contiguous output dimension);
- * a network whose products all are, with an arena below the parallel
- * threshold, takes the tiny path: the whole step without a parallel region. */
-#define FNN_PLAN_DIRECT_WORK 65536.0
+/* Products of at most FNN_PLAN_DIRECT_WORK (tuning.h) multiply-adds run as
+ * direct loops (no packing, no threads, vectorised over the contiguous output
+ * dimension); a network whose products all are, with an arena below the
+ * parallel threshold, takes the tiny path: the whole step without a parallel
+ * region. */
 
 struct fnn_plan {
     int is_f64;

@@ -1,8 +1,8 @@
-/* vmath.c — picks the vmath kernel set that matches the GEMM's (so
- * FASTNN_KERNELS=portable, or fnn_gemm_set_kernels, switches both at once)
- * and forwards the public entry points to it. */
+/* vmath.c — picks the vmath kernel set from cpu.h's choice (so
+ * FASTNN_KERNELS=portable, or fnn_gemm_set_kernels, switches it with the
+ * GEMM's) and forwards the public entry points to it. */
 #include "vmath_internal.h"
-#include "gemm/gemm_internal.h"
+#include "cpu.h"
 
 static fnn_vm_kernels g_portable, g_avx2;
 static volatile int g_ready = 0;
@@ -16,7 +16,7 @@ static const fnn_vm_kernels *vm_active(void)
         g_ready = 1;
     }
     /* AVX-512 machines have AVX2+FMA; vmath has no wider set. */
-    const int id = fnn_gemm_active()->id;
+    const int id = fnn_cpu_kernels();
     return (id == FNN_KERNELS_AVX2 || id == FNN_KERNELS_AVX512) ? &g_avx2 : &g_portable;
 }
 

@@ -2,7 +2,7 @@
  * them (sigmoid, tanh, GELU exact and tanh-approximated, GELU's derivatives).
  *
  * One implementation per kernel set (AVX2+FMA, portable), chosen with the
- * GEMM's kernels (src_c/gemm/dispatch.c, FASTNN_KERNELS=portable forces the
+ * GEMM's kernels (src_c/cpu.h, FASTNN_KERNELS=portable forces the
  * portable one). Within a kernel set every entry point gives the same bits for
  * the same input: the one-element calls run the same vector code on a
  * broadcast lane, the array calls run their tails through a masked vector, and

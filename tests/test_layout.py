@@ -222,11 +222,12 @@ def test_fastnn_kernels_portable_reaches_every_kernel_and_plans_equal_the_eager_
     env = dict(os.environ, FASTNN_KERNELS="portable", HYPOTHESIS_PROFILE="ci")
     probe = subprocess.run(
         [sys.executable, "-c", "import fastnn, fastnn._core as c; t = fastnn.info()['tuning']; "
-         "print(c.gemm_kernel_name(), c.optim_simd_bytes(), t['kernels'], t['env']['FASTNN_KERNELS'])"],
+         "print(c.gemm_kernel_name(), c.optim_simd_bytes(), t['kernels'], t['env']['FASTNN_KERNELS'], "
+         "t['plan_kernels'])"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert probe.returncode == 0, probe.stderr
-    gemm, simd, table, env_seen = probe.stdout.split()
-    assert gemm == "portable" and table == "portable" and env_seen == "portable"
+    gemm, simd, table, env_seen, plan = probe.stdout.split()
+    assert gemm == "portable" and table == "portable" and env_seen == "portable" and plan == "portable"
     assert int(simd) <= 16  # the baseline vector build, not the AVX2 one
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_plan.py",

@@ -9,16 +9,14 @@
 #include <malloc.h>
 #endif
 
-/* Products with m·n·k at or below this go through a direct loop with no
- * packing and no threads (measured crossover on Zen 3 near 24³): packing
- * and a team fork cost more than they save for a 4×3 layer of a tiny network.
- * So do products of at most FNN_GEMM_SMALL_ROWS rows (a batch-1 layer) with
- * B rows or columns contiguous, up to FNN_GEMM_SMALL_SKINNY multiply-adds:
- * the direct loop streams B once per row of C, while packing would copy all
- * of B and the micro-kernel would waste MR − m rows of work. */
-#define FNN_GEMM_SMALL_WORK 16384.0
-#define FNN_GEMM_SMALL_ROWS 4
-#define FNN_GEMM_SMALL_SKINNY 16777216.0
+/* Products with m·n·k at or below FNN_GEMM_SMALL_WORK (tuning.h) go through a
+ * direct loop with no packing and no threads (measured crossover on Zen 3
+ * near 24³): packing and a team fork cost more than they save for a 4×3
+ * layer of a tiny network. So do products of at most FNN_GEMM_SMALL_ROWS rows
+ * (a batch-1 layer) with B rows or columns contiguous, up to
+ * FNN_GEMM_SMALL_SKINNY multiply-adds: the direct loop streams B once per row
+ * of C, while packing would copy all of B and the micro-kernel would waste
+ * MR − m rows of work. */
 /* The narrow (dot-product) path finishes rows in chunks of FNN_DOT_ROWS
  * through a stack buffer with FNN_DOT_LDS columns (≥ the widest narrow n). */
 #define FNN_DOT_ROWS 48

@@ -20,6 +20,7 @@
 #define FASTNN_GEMM_H
 
 #include "common.h"
+#include "cpu.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -110,13 +111,10 @@ int fnn_gemm_set_schedule(const char *name);
 void fnn_gemm_test_delay(int tid, int64_t us);
 int64_t fnn_gemm_test_delays(void); /* delays taken since the last fnn_gemm_test_delay */
 
-/* Kernel sets. */
-#define FNN_KERNELS_PORTABLE 1
-#define FNN_KERNELS_AVX2 2
-#define FNN_KERNELS_AVX512 4
+/* Kernel sets: FNN_KERNELS_* (cpu.h). */
 
-/* Picks the kernels once (CPUID + XGETBV; FASTNN_KERNELS=avx512|avx2|portable
- * forces a supported set). Called lazily by fnn_gemm_*; idempotent. */
+/* Fills the kernel tables once, blocks sized from the tuning table; the set in
+ * use is cpu.h's. Called lazily by fnn_gemm_*; idempotent. */
 void fnn_gemm_init(void);
 /* Name of the active set: "avx512", "avx2" or "portable". */
 const char *fnn_gemm_kernel_name(void);

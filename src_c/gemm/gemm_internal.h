@@ -9,12 +9,9 @@
  * compiled for the baseline architecture and the kernels are only called
  * after CPUID says they can run. Other compilers/architectures build the
  * portable kernels only. */
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define FNN_HAVE_X86_KERNELS 1
+#if FNN_HAVE_X86_KERNELS /* cpu.h */
 #define FNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define FNN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
-#else
-#define FNN_HAVE_X86_KERNELS 0
 #endif
 
 /* The epilogue the micro-kernel applies itself on the last K block: only the
@@ -52,11 +49,11 @@ typedef void (*fnn_dot_f32)(int64_t m, int64_t n, int64_t k, const float *a, int
 typedef void (*fnn_dot_f64)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, const double *b,
                             int64_t ldb, double *s, int64_t lds);
 
-/* Products below this many multiply-adds run on one thread. Waking and
- * joining a sleeping team costs 15–35 µs on a KVM guest (see FNN_PAR_FOR_COST
- * in common.h), what one core does in ~2^20 multiply-adds; a split saves
- * half the product, so it pays from about twice that. */
-#define FNN_GEMM_PAR_MIN_WORK 2097152.0
+/* Products below FNN_GEMM_PAR_MIN_WORK (tuning.h) multiply-adds run on one
+ * thread. Waking and joining a sleeping team costs 15–35 µs on a KVM guest
+ * (see FNN_PAR_FOR_COST in common.h), what one core does in ~2^20
+ * multiply-adds; a split saves half the product, so it pays from about twice
+ * that. */
 
 /* Largest MR·NR of any kernel (the driver's edge-tile buffer). */
 #define FNN_UKR_MAX_TILE 512
@@ -122,7 +119,6 @@ void fnn_kernels_avx512(fnn_kernel_set *ks);
 #endif
 #define FNN_SCHED_STATIC 0
 #define FNN_SCHED_DYNAMIC 1
-#define FNN_SCHED_DEFAULT FNN_SCHED_DYNAMIC
 /* The schedule products use now (FNN_SCHED_*). */
 int fnn_gemm_schedule(void);
 /* Test hook (fnn_gemm_test_delay): thread fnn_gemm_delay_tid sleeps

@@ -6,8 +6,9 @@
  *          (gemm_tiles_run), so a thread on a free core takes the tiles of one
  *          that shares its core with another process.
  * Both compute every element with the same operations in the same order, so
- * the results are bitwise identical. FASTNN_GEMM_SCHEDULE=static|dynamic sets
- * the start-up choice; fnn_gemm_set_schedule switches it (tests, benchmarks). */
+ * the results are bitwise identical. FASTNN_GEMM_SCHEDULE=static|dynamic (or
+ * FASTNN_TUNING's gemm_schedule, tuning.h) sets the start-up choice;
+ * fnn_gemm_set_schedule switches it (tests, benchmarks). */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #endif
@@ -39,10 +40,8 @@ static int sched_of_name(const char *name)
 
 int fnn_gemm_schedule(void)
 {
-    if (fnn_gemm_sched < 0) {
-        const int s = sched_of_name(getenv("FASTNN_GEMM_SCHEDULE"));
-        fnn_gemm_sched = s >= 0 ? s : FNN_SCHED_DEFAULT;
-    }
+    if (fnn_gemm_sched < 0) /* the start-up choice: tuning.h (FASTNN_GEMM_SCHEDULE) */
+        fnn_gemm_sched = fnn_tuning()->gemm_schedule ? FNN_SCHED_DYNAMIC : FNN_SCHED_STATIC;
     return FNN_HAVE_GEMM_DYNAMIC ? fnn_gemm_sched : FNN_SCHED_STATIC;
 }
 
