@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -9,6 +11,13 @@ import pytest
 import fastnn
 
 DTYPES = [np.float32, np.float64]
+
+# A real Ctrl-C reaches fit only on the main thread with Python's own SIGINT handler (a shell's
+# background job starts with SIGINT ignored, so the signal would be lost there).
+needs_ctrl_c = pytest.mark.skipif(
+    not hasattr(signal, "SIGKILL") or threading.current_thread() is not threading.main_thread()
+    or signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+    reason="needs POSIX signals in the main thread and Python's default SIGINT handler")
 
 # A prime length past the kernels' parallel threshold for the cheapest pass
 # (fastnn._core.parallel_thresholds(); test_ops_activations checks it stays past), so

@@ -20,6 +20,8 @@ import fastnn
 from fastnn import _core, nn, optim
 from fastnn import plan as fplan
 
+from conftest import needs_ctrl_c
+
 LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "bce": nn.BCELoss, "bce_logits": nn.BCEWithLogitsLoss,
           "ce": nn.CrossEntropyLoss, "ce_sum_smooth": lambda: nn.CrossEntropyLoss(reduction="sum", label_smoothing=0.1),
           "mse_sum": lambda: nn.MSELoss(reduction="sum")}
@@ -237,10 +239,8 @@ def test_divergence_in_a_later_epoch_keeps_the_completed_epochs():
 EPOCHS = 200_000  # far more than run in the 0.2 s before the signal, and a bound if it were lost
 
 
+@needs_ctrl_c
 def test_sigint_inside_a_multi_epoch_run_leaves_the_last_completed_step():
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        pytest.skip("needs signals in the main thread and Python's default SIGINT handler")
     # a wide network: few enough steps run before the signal for the step-by-step replay to be quick
     model, loss_fn, o, X, y = make("wide", "ce", "adam_amsgrad", n=300)
     assert NOTES["runs"] in fplan.explain(model, loss_fn, o, callbacks=[])

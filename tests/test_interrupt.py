@@ -18,11 +18,9 @@ import pytest
 import fastnn
 from fastnn import nn, optim
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(signal, "SIGKILL") or threading.current_thread() is not threading.main_thread()
-    # a shell's background job starts with SIGINT ignored: a real Ctrl-C cannot reach fit there
-    or signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
-    reason="needs POSIX signals in the main thread and Python's default SIGINT handler")
+from conftest import needs_ctrl_c
+
+pytestmark = needs_ctrl_c
 
 
 def _setup(seed=0, n=600):

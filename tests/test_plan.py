@@ -13,7 +13,7 @@ from fastnn import _core, nn
 from fastnn import plan as fplan
 from fastnn.optim import SGD, Adam, AdamW
 
-from conftest import num_threads
+from conftest import needs_ctrl_c, num_threads
 
 ACTS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1), "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
         "gelu": nn.GELU, "gelu_tanh": lambda: nn.GELU("tanh"), "none": None}
@@ -262,6 +262,7 @@ def test_epoch_without_shuffle_and_callback():
     assert o2.state_dict()["state"][0]["step"] == 8.0
 
 
+@needs_ctrl_c
 def test_interrupt_between_batches_leaves_last_completed_step():
     dtype = np.float32
     n, bs = 40, 4
