@@ -217,7 +217,6 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 
 
 #define real float
-#define FNN_SINT int32_t
 #define FNN_T(name) name##_f32
 #define FNN_SQRT sqrtf
 #define FNN_ACT_FN fnn_act_f32
@@ -232,10 +231,8 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #undef FNN_VM_ACT
 #undef FNN_VM_ACT_BACKWARD
 #undef FNN_SQRT
-#undef FNN_SINT
 
 #define real double
-#define FNN_SINT int64_t
 #define FNN_T(name) name##_f64
 #define FNN_SQRT sqrt
 #define FNN_ACT_FN fnn_act_f64
