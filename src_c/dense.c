@@ -9,6 +9,7 @@
 #define FNN_T(name) name##_f32
 #define FNN_ACT_GRAD fnn_act_grad_f32
 #define FNN_VM_ACT_BACKWARD fnn_vm_act_backward_f32
+#include "dz_db.inc"
 #include "dense.inc"
 #undef real
 #undef FNN_UINT
@@ -23,4 +24,5 @@
 #define FNN_T(name) name##_f64
 #define FNN_ACT_GRAD fnn_act_grad_f64
 #define FNN_VM_ACT_BACKWARD fnn_vm_act_backward_f64
+#include "dz_db.inc"
 #include "dense.inc"

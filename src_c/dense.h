@@ -28,14 +28,7 @@
                                  const real *x, int64_t rs_x, int64_t cs_x,                    \
                                  const real *w, int64_t rs_w, int64_t cs_w,                    \
                                  const real *saved, int64_t rs_s, int64_t cs_s,                \
-                                 int act, double param, fnn_workspace *ws);                   \
-    /* The backward's first pass alone: dZ = dY ⊙ act'(saved) into dz (batch, out)         \
-     * row-major, written only when act != NONE; db = Σ_rows dZ, summed in double in row    \
-     * order, added to db (accumulate) or overwriting it; db may be NULL. */                \
-    void fnn_dense_dz_db_##SFX(int64_t batch, int64_t out, real *dz, real *db,                \
-                               const real *dy, int64_t rs_dy, int64_t cs_dy,                  \
-                               const real *saved, int64_t rs_s, int64_t cs_s, int act,        \
-                               double param, int accumulate);
+                                 int act, double param, fnn_workspace *ws);
 
 FNN_DECLARE_DENSE(float, f32)
 FNN_DECLARE_DENSE(double, f64)
