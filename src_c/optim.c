@@ -1,4 +1,6 @@
-/* optim.c — instantiates optim.inc for float and double, at each vector width.
+/* optim.c — instantiates optim_lane.inc (each optimizer's element update, written
+ * once) for float and double at each lane width, and optim.inc (tiles, step
+ * functions) over them.
  *
  * The updates are memory-bound streams with a few divisions and a square root
  * per element; they run at memory speed only when every inner loop is
@@ -9,10 +11,10 @@
  *   - square roots: under the default -fmath-errno GCC keeps sqrt a scalar
  *     libm call with an errno branch, which stops the vectoriser (and the
  *     `optimize` pragma/attribute does not lift it). So Adam, RMSprop and
- *     Adagrad have explicit vector bodies (GCC/clang vector extensions with
- *     the ISA's vector square root: SSE2 on x86-64, NEON on AArch64, a lane
- *     loop elsewhere); the scalar body finishes the last few elements and is
- *     the whole path for other compilers;
+ *     Adagrad run their element update on GCC/clang vector extensions with
+ *     the ISA's vector square root (SSE2 on x86-64, NEON on AArch64, a lane
+ *     loop elsewhere), and SGD alike; the same update on scalars finishes the
+ *     last few elements and is the whole path for other compilers;
  *   - width: on x86-64 every tile function also has an AVX2 twin (32-byte
  *     vectors), chosen at run time when the CPU has AVX2.
  * IEEE +, −, ×, ÷ and sqrt are correctly rounded in every path, and FMA is
@@ -21,7 +23,7 @@
  */
 #include <math.h>
 #include <string.h>
-#include "optim.h"
+#include "optim_internal.h"
 #include "cpu.h"
 
 #if defined(_MSC_VER)
@@ -43,9 +45,6 @@
 /* Norm reductions: blocks of FNN_REDUCE_BLOCK elements, FNN_NORM_ROUND blocks
  * per parallel round (their partial results live on the stack: no allocation). */
 #define FNN_NORM_ROUND 512
-
-/* Weight-decay modes of Adam. */
-enum { FNN_WD_NONE = 0, FNN_WD_COUPLED = 1, FNN_WD_DECOUPLED = 2 };
 
 /* ------------------------------------------------------------ vector types and square roots */
 #if defined(__GNUC__) || defined(__clang__)
@@ -131,77 +130,47 @@ int fnn_optim_set_simd_bytes(int bytes)
 }
 
 /* ------------------------------------------------------------ instantiations */
+/* Per type: optim_lane.inc's element updates for the scalar lane (the whole path
+ * for other compilers, else the last few elements of a row), the 16-byte
+ * vectors and the AVX2 vectors; then optim.inc's tiles and step functions. */
 #define real float
 #define FNN_T(name) name##_f32
+#define FNN_TS(name) name##_f32_s
 #define FNN_T16(name) name##_f32_v16
 #define FNN_T32(name) name##_f32_v32
 #define FNN_SQRT sqrtf
-#ifdef FNN_OPT_VEC
-#define FNN_OPT_VEC_PASS
-#define FNN_TV FNN_T16
-#define FNN_V fnn_v4f
-#define FNN_VI fnn_v4i
-#define FNN_VSQRT fnn_vsqrt_v16_f32
-#define FNN_VATTR
-#include "optim.inc"
-#undef FNN_TV
-#undef FNN_V
-#undef FNN_VI
-#undef FNN_VSQRT
-#undef FNN_VATTR
-#ifdef FNN_OPT_AVX2
-#define FNN_TV FNN_T32
-#define FNN_V fnn_v8f
-#define FNN_VI fnn_v8i
-#define FNN_VSQRT fnn_vsqrt_v32_f32
-#define FNN_VATTR FNN_AVX2
-#include "optim.inc"
-#undef FNN_TV
-#undef FNN_V
-#undef FNN_VI
-#undef FNN_VSQRT
-#undef FNN_VATTR
-#endif
-#undef FNN_OPT_VEC_PASS
-#endif
+#define FNN_V16 fnn_v4f
+#define FNN_VI16 fnn_v4i
+#define FNN_VSQRT16 fnn_vsqrt_v16_f32
+#define FNN_V32 fnn_v8f
+#define FNN_VI32 fnn_v8i
+#define FNN_VSQRT32 fnn_vsqrt_v32_f32
+#include "optim_lanes.inc"
 #include "optim.inc"
 #undef real
 #undef FNN_T
+#undef FNN_TS
 #undef FNN_T16
 #undef FNN_T32
 #undef FNN_SQRT
+#undef FNN_V16
+#undef FNN_VI16
+#undef FNN_VSQRT16
+#undef FNN_V32
+#undef FNN_VI32
+#undef FNN_VSQRT32
 
 #define real double
 #define FNN_T(name) name##_f64
+#define FNN_TS(name) name##_f64_s
 #define FNN_T16(name) name##_f64_v16
 #define FNN_T32(name) name##_f64_v32
 #define FNN_SQRT sqrt
-#ifdef FNN_OPT_VEC
-#define FNN_OPT_VEC_PASS
-#define FNN_TV FNN_T16
-#define FNN_V fnn_v2d
-#define FNN_VI fnn_v2l
-#define FNN_VSQRT fnn_vsqrt_v16_f64
-#define FNN_VATTR
-#include "optim.inc"
-#undef FNN_TV
-#undef FNN_V
-#undef FNN_VI
-#undef FNN_VSQRT
-#undef FNN_VATTR
-#ifdef FNN_OPT_AVX2
-#define FNN_TV FNN_T32
-#define FNN_V fnn_v4d
-#define FNN_VI fnn_v4l
-#define FNN_VSQRT fnn_vsqrt_v32_f64
-#define FNN_VATTR FNN_AVX2
-#include "optim.inc"
-#undef FNN_TV
-#undef FNN_V
-#undef FNN_VI
-#undef FNN_VSQRT
-#undef FNN_VATTR
-#endif
-#undef FNN_OPT_VEC_PASS
-#endif
+#define FNN_V16 fnn_v2d
+#define FNN_VI16 fnn_v2l
+#define FNN_VSQRT16 fnn_vsqrt_v16_f64
+#define FNN_V32 fnn_v4d
+#define FNN_VI32 fnn_v4l
+#define FNN_VSQRT32 fnn_vsqrt_v32_f64
+#include "optim_lanes.inc"
 #include "optim.inc"

@@ -217,7 +217,8 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 
 
 #define real float
-#define FNN_SINT int32_t
+#define FNN_UINT uint32_t
+#define FNN_INF_BITS 0x7f800000u
 #define FNN_T(name) name##_f32
 #define FNN_SQRT sqrtf
 #define FNN_ACT_FN fnn_act_f32
@@ -226,16 +227,18 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #define FNN_VM_ACT_BACKWARD fnn_vm_act_backward_f32
 #include "plan_instance.inc"
 #undef real
+#undef FNN_UINT
+#undef FNN_INF_BITS
 #undef FNN_T
 #undef FNN_ACT_FN
 #undef FNN_ACT_GRAD
 #undef FNN_VM_ACT
 #undef FNN_VM_ACT_BACKWARD
 #undef FNN_SQRT
-#undef FNN_SINT
 
 #define real double
-#define FNN_SINT int64_t
+#define FNN_UINT uint64_t
+#define FNN_INF_BITS 0x7ff0000000000000u
 #define FNN_T(name) name##_f64
 #define FNN_SQRT sqrt
 #define FNN_ACT_FN fnn_act_f64

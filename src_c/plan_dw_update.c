@@ -9,12 +9,12 @@
  * L1 anyway. Threads own whole tiles (a fixed split of the B micro-panels), so
  * every element sees the same operations for any thread count. The tile's
  * values equal those of the unfused product (same packing, same micro-kernel,
- * one K block) and the update is optim.inc's scalar formula, term for term. */
+ * one K block) and the update is the optimizer's own tile function
+ * (optim_internal.h), so its bits are the step functions'. */
 #include <math.h>
 #include <string.h>
 #include "plan_internal.h"
 #include "gemm/gemm_internal.h"
-#include "optim.h"
 
 /* Products this small run as the plan's direct loops on both paths. */
 #define FNN_DWU_MIN_WORK FNN_PLAN_DIRECT_WORK
@@ -34,21 +34,18 @@ FNN_INLINE int64_t dwu_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 #define real float
 #define FNN_T(name) name##_f32
-#define FNN_SQRT sqrtf
 #define FNN_UKR_T fnn_ukr_f32
 #define FNN_KS_UKR(ks) ((ks)->ukr_f32)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f32)
 #include "plan_dw_update.inc"
 #undef real
 #undef FNN_T
-#undef FNN_SQRT
 #undef FNN_UKR_T
 #undef FNN_KS_UKR
 #undef FNN_KS_BLOCKS
 
 #define real double
 #define FNN_T(name) name##_f64
-#define FNN_SQRT sqrt
 #define FNN_UKR_T fnn_ukr_f64
 #define FNN_KS_UKR(ks) ((ks)->ukr_f64)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f64)

@@ -4,6 +4,7 @@
 #define FASTNN_PLAN_INTERNAL_H
 #include "plan.h"
 #include "gemm/gemm.h"
+#include "optim_internal.h"
 
 #define FNN_PLAN_MAX_LAYERS_STACK 64
 
@@ -47,6 +48,32 @@ struct fnn_plan {
 };
 
 void fnn_plan_count_alloc(void);
+
+/* A group's options as the optimizer's per-step constants (optim_internal.h): the
+ * one translation of fnn_plan_opt, for the plan's updates and the fused dW update. */
+#define FNN_DEFINE_PLAN_OPT_PREPARE(SFX)                                                          \
+    FNN_INLINE void fnn_plan_opt_prepare_##SFX(fnn_opt_consts_##SFX *k, const fnn_plan_opt *o)     \
+    {                                                                                             \
+        switch (o->kind) {                                                                        \
+        case FNN_PLAN_SGD:                                                                        \
+            fnn_sgd_prepare_##SFX(k, o->lr, o->momentum, o->dampening, o->weight_decay,           \
+                                  o->sgd_mode, o->nesterov, o->maximize);                          \
+            break;                                                                                \
+        case FNN_PLAN_RMSPROP:                                                                    \
+            fnn_rmsprop_prepare_##SFX(k, o->lr, o->alpha, o->eps, o->weight_decay, o->momentum,   \
+                                      o->centered, o->maximize);                                  \
+            break;                                                                                \
+        case FNN_PLAN_ADAGRAD:                                                                    \
+            fnn_adagrad_prepare_##SFX(k, o->step, o->lr, o->lr_decay, o->weight_decay, o->eps,    \
+                                      o->maximize);                                               \
+            break;                                                                                \
+        default:                                                                                  \
+            fnn_adam_prepare_##SFX(k, o->step, o->lr, o->beta1, o->beta2, o->eps,                 \
+                                   o->weight_decay, o->amsgrad, o->maximize, o->decoupled);       \
+        }                                                                                         \
+    }
+FNN_DEFINE_PLAN_OPT_PREPARE(f32)
+FNN_DEFINE_PLAN_OPT_PREPARE(f64)
 
 /* Fused dW + optimizer update of one layer (plan_dw_update.c):
  *   dW = dZᵀ·X (out × in, K = batch), then W ← update(W, dW, state) tile by tile.
