@@ -1,7 +1,7 @@
 """The codes of ``src_c/fastnn_enums.h`` as ``IntEnum``s, read from the compiled core.
 
 The numbers are declared once, in C; this module builds ``Activation``, ``Reduction``,
-``LossStatus``, ``SgdMode``, ``PlanLoss``, ``PlanOptimizer`` and ``PlanStatus`` from
+``LossStatus``, ``SgdMode``, ``PlanLayer``, ``PlanLoss``, ``PlanOptimizer`` and ``PlanStatus`` from
 ``fastnn._core.enums()`` on first use (so importing fastnn without the compiled core
 still works), plus the name tables the Python API speaks in:
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 
-_NAMES = ("Activation", "Reduction", "LossStatus", "SgdMode", "PlanLoss", "PlanOptimizer", "PlanStatus",
+_NAMES = ("Activation", "Reduction", "LossStatus", "SgdMode", "PlanLayer", "PlanLoss", "PlanOptimizer", "PlanStatus",
           "ACTIVATION_CODES", "REDUCTION_CODES")
 
 

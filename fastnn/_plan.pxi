@@ -15,19 +15,31 @@ cdef extern from "plan.h" nogil:
     ctypedef struct fnn_plan:
         pass
     ctypedef struct fnn_plan_dense:
-        int64_t n_in "in"
-        int64_t n_out "out"
-        int64_t w_off
-        int64_t b_off
+        int64_t w_off, b_off
+        int w_group, b_group
         int act
         double act_param
-        int kind
+    ctypedef struct fnn_plan_norm:
+        int64_t w_off, b_off
+        int w_group, b_group
+        int act
+        double act_param
         double eps
         double momentum
         void *running_mean
         void *running_var
         int64_t *nbt
-        int w_group, b_group
+    ctypedef struct fnn_plan_dropout:
+        double p
+    ctypedef union fnn_plan_layer_u:  # the anonymous union of fnn_plan_layer (a name for Cython only)
+        fnn_plan_dense dense
+        fnn_plan_norm norm
+        fnn_plan_dropout dropout
+    ctypedef struct fnn_plan_layer:
+        int kind
+        int64_t n_in "in"
+        int64_t n_out "out"
+        fnn_plan_layer_u u
     ctypedef struct fnn_plan_opt:
         int kind
         double lr, weight_decay
@@ -57,7 +69,7 @@ cdef extern from "plan.h" nogil:
     int FNN_PLAN_NONFINITE_GRAD, FNN_PLAN_NONFINITE_PARAM
     ctypedef int (*fnn_plan_grad_hook)(void *ctx, int64_t n, void *grads, int64_t batch) noexcept  # [grad hook]
     void fnn_plan_set_grad_hook(fnn_plan *p, fnn_plan_grad_hook fn, void *ctx)  # [grad hook]
-    fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
+    fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *layers, int loss,
                               int reduction, double label_smoothing)
     void fnn_plan_destroy(fnn_plan *p)
     void fnn_plan_set_seeds(fnn_plan *p, const uint64_t *seeds)
@@ -153,41 +165,60 @@ cdef class PlanCore:
     cdef object _hook_fn, _hook_error  # [grad hook] the Python gradient hook and its pending exception
 
     def __cinit__(self, int is_f64, list layers, int loss, int reduction, double label_smoothing):
+        """layers: fastnn.plan_layers specs (DenseSpec, NormSpec, DropoutSpec), in order."""
         cdef Py_ssize_t nl = len(layers), i
         if nl < 1:
             raise ValueError("layers: a plan needs at least one dense layer")
-        cdef fnn_plan_dense *ls = <fnn_plan_dense *>PyMem_Malloc(nl * sizeof(fnn_plan_dense))
+        cdef fnn_plan_layer *ls = <fnn_plan_layer *>PyMem_Malloc(nl * sizeof(fnn_plan_layer))
         if ls == NULL:
             raise MemoryError()
+        cdef int kind
         try:
+            memset(ls, 0, nl * sizeof(fnn_plan_layer))
             for i in range(nl):
-                n_in, n_out, w_off, b_off, act, param, kind, eps, momentum, rm, rv, nbt, _module = layers[i][:13]
-                ls[i].n_in = n_in
-                ls[i].n_out = n_out
-                ls[i].w_off = w_off
-                ls[i].b_off = b_off
-                ls[i].act = act
-                ls[i].act_param = param
+                spec = layers[i]
+                kind = spec.kind
                 ls[i].kind = kind
-                ls[i].eps = eps
-                ls[i].momentum = momentum
-                ls[i].running_mean = NULL if rm is None else cnp.PyArray_DATA(<cnp.ndarray>rm)
-                ls[i].running_var = NULL if rv is None else cnp.PyArray_DATA(<cnp.ndarray>rv)
-                ls[i].nbt = NULL if nbt is None else <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>nbt)
-                ls[i].w_group, ls[i].b_group = layers[i][13:15] if len(layers[i]) > 13 else (0, 0)
+                ls[i].n_in = spec.n_in
+                ls[i].n_out = spec.n_out
+                if kind == FNN_PLAN_DENSE:
+                    ls[i].u.dense.w_off = spec.w_off
+                    ls[i].u.dense.b_off = spec.b_off
+                    ls[i].u.dense.w_group = spec.w_group
+                    ls[i].u.dense.b_group = spec.b_group
+                    ls[i].u.dense.act = spec.act
+                    ls[i].u.dense.act_param = spec.act_param
+                elif kind == FNN_PLAN_LAYER_NORM or kind == FNN_PLAN_BATCH_NORM:
+                    ls[i].u.norm.w_off = spec.w_off
+                    ls[i].u.norm.b_off = spec.b_off
+                    ls[i].u.norm.w_group = spec.w_group
+                    ls[i].u.norm.b_group = spec.b_group
+                    ls[i].u.norm.act = spec.act
+                    ls[i].u.norm.act_param = spec.act_param
+                    ls[i].u.norm.eps = spec.eps
+                    ls[i].u.norm.momentum = spec.momentum
+                    rm, rv, nbt = spec.running_mean, spec.running_var, spec.num_batches_tracked
+                    ls[i].u.norm.running_mean = NULL if rm is None else cnp.PyArray_DATA(<cnp.ndarray>rm)
+                    ls[i].u.norm.running_var = NULL if rv is None else cnp.PyArray_DATA(<cnp.ndarray>rv)
+                    ls[i].u.norm.nbt = NULL if nbt is None else <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>nbt)
+                elif kind == FNN_PLAN_DROPOUT:
+                    ls[i].u.dropout.p = spec.p
+                else:
+                    raise ValueError(f"layers[{i}]: unknown layer kind {kind}")
             self.p = fnn_plan_create(is_f64, nl, ls, loss, reduction, label_smoothing)
         finally:
             PyMem_Free(ls)
         if self.p == NULL:
             raise MemoryError("fastnn: could not allocate a training plan")
-        self._bn = [(l[12], l[9], l[10], l[11]) for l in layers if l[6] == 2]
+        self._bn = [(l.module, l.running_mean, l.running_var, l.num_batches_tracked)
+                    for l in layers if l.kind == FNN_PLAN_BATCH_NORM]
         self._watched = []
-        self.ndrop = sum(1 for l in layers if l[6] == 3)
+        self.ndrop = sum(1 for l in layers if l.kind == FNN_PLAN_DROPOUT)
         self._seeds = np.zeros(max(self.ndrop, 1), dtype=np.uint64)
         self.kind = 1 if is_f64 else 0
         self.ce = loss == FNN_PLAN_CE
-        self.n_in = layers[0][0]
-        self.n_out = layers[nl - 1][1]
+        self.n_in = layers[0].n_in
+        self.n_out = layers[nl - 1].n_out
         self.flags = 0
         self.last_status = 0
         self.last_bad = -1

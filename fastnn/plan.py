@@ -61,6 +61,7 @@ from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELo
 from .nn.dropout import Dropout
 from .nn.flatten import Flatten, Identity
 from .nn.normalization import BatchNorm1d, LayerNorm
+from .plan_layers import DenseSpec, DropoutSpec, NormSpec
 
 __all__ = ["Plan", "PlanUnsupported", "compile", "explain"]
 
@@ -88,8 +89,8 @@ def _optimizer_kind(optimizer) -> int:
 
 
 def _describe(model, loss_fn, optimizer):
-    """(layers, loss code, reduction, label smoothing, opt kind, arenas (one per parameter group),
-    watched modules, flatten_input) or PlanUnsupported."""
+    """(layer specs (fastnn.plan_layers), loss code, reduction, label smoothing, opt kind, arenas (one
+    per parameter group), watched modules, flatten_input) or PlanUnsupported."""
     if type(model) is not Sequential:
         raise PlanUnsupported(f"model: plans support nn.Sequential, got {type(model).__name__}")
     # Identity, and Flatten(1, -1) — (batch, d1, d2, ...) to (batch, d1·d2·...), the identity on
@@ -114,7 +115,7 @@ def _describe(model, loss_fn, optimizer):
         m = children[i]
         if type(m) is Dropout:
             if m.p != 0.0:  # p == 0 is the identity (and draws no seed)
-                layers.append([m, 0, 0.0])
+                layers.append((m, _enums.Activation.NONE, 0.0))
                 linears.append(m)
             watched.append(m)
             i += 1
@@ -126,7 +127,7 @@ def _describe(model, loss_fn, optimizer):
                 if name is not None:  # applied after the norm, differentiated from its output
                     act, param = _enums.ACTIVATION_CODES[name], float(getattr(children[i + 1], "negative_slope", 0.0))
                     i += 1
-            layers.append([m, act, param])
+            layers.append((m, act, param))
             linears.append(m)
             i += 1
             continue
@@ -144,7 +145,7 @@ def _describe(model, loss_fn, optimizer):
                                       f"Tanh, GELU)")
             act, param = _enums.ACTIVATION_CODES[name], float(getattr(a, "negative_slope", 0.0))
             i += 1
-        layers.append([m, act, param])
+        layers.append((m, act, param))
         linears.append(m)
         i += 1
     if not layers:
@@ -201,15 +202,25 @@ def _describe(model, loss_fn, optimizer):
         where.update({id(p): (gi, o) for p, o in zip(group_arenas[0].params, group_arenas[0].offsets)})
     desc = []
     for (m, act, param), (n_in, n_out) in zip(layers, dims):
+        if type(m) is Dropout:
+            desc.append(DropoutSpec(n_in=n_in, n_out=n_out, p=float(m.p)))
+            continue
         w, b = getattr(m, "weight", None), getattr(m, "bias", None)
-        lkind = 1 if type(m) is LayerNorm else 2 if type(m) is BatchNorm1d else 3 if type(m) is Dropout else 0
-        bn = lkind == 2 and m.track_running_stats
         (wg, wo), (bg, bo) = where.get(id(w), (0, -1)), where.get(id(b), (0, -1))
-        desc.append((n_in, n_out, wo, bo, act, param,
-                     lkind, float(m.p) if lkind == 3 else float(getattr(m, "eps", 0.0)),
-                     -1.0 if lkind != 2 or m.momentum is None else float(m.momentum),
-                     m.running_mean if bn else None, m.running_var if bn else None,
-                     m.num_batches_tracked if bn else None, m if lkind == 2 else None, wg, bg))
+        if type(m) is Linear:
+            desc.append(DenseSpec(n_in=n_in, n_out=n_out, w_off=wo, b_off=bo, w_group=wg, b_group=bg,
+                                  act=act, act_param=param))
+            continue
+        bn = type(m) is BatchNorm1d
+        stats = bn and m.track_running_stats
+        desc.append(NormSpec(kind=_enums.PlanLayer.BATCH_NORM if bn else _enums.PlanLayer.LAYER_NORM,
+                             n_in=n_in, n_out=n_out, w_off=wo, b_off=bo, w_group=wg, b_group=bg,
+                             act=act, act_param=param, eps=float(m.eps),
+                             momentum=-1.0 if not bn or m.momentum is None else float(m.momentum),
+                             running_mean=m.running_mean if stats else None,
+                             running_var=m.running_var if stats else None,
+                             num_batches_tracked=m.num_batches_tracked if stats else None,
+                             module=m if bn else None))
     watched += [m for m in linears if type(m) is BatchNorm1d]
     return desc, _LOSSES[lt], reduction, smoothing, kind, arenas, watched, flatten_input
 

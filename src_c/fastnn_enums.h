@@ -29,6 +29,9 @@ enum { FNN_LOSS_OK = 0, FNN_LOSS_BAD_INPUT = 1, FNN_LOSS_BAD_TARGET = 2 };
 /* Momentum handling of fnn_sgd_step: none, first step (buffer ← g), later steps. */
 typedef enum { FNN_SGD_NO_MOMENTUM = 0, FNN_SGD_FIRST_STEP = 1, FNN_SGD_LATER_STEP = 2 } fnn_sgd_mode;
 
+/* The training plan's layer kinds (fnn_plan_layer.kind, plan.h). */
+enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1, FNN_PLAN_BATCH_NORM = 2, FNN_PLAN_DROPOUT = 3 };
+
 /* The training plan's losses (the fused kernels of losses.h). */
 enum {
     FNN_PLAN_MSE = 0,

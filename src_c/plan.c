@@ -60,7 +60,7 @@ static void plan_free64(void *q)
 #endif
 }
 
-fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
+fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *layers, int loss,
                           int reduction, double label_smoothing)
 {
     if (nlayers < 1)
@@ -74,7 +74,7 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *lay
     p->loss = loss;
     p->reduction = reduction;
     p->label_smoothing = label_smoothing;
-    p->layers = (fnn_plan_dense *)malloc((size_t)nlayers * sizeof *layers);
+    p->layers = (fnn_plan_layer *)malloc((size_t)nlayers * sizeof *layers);
     p->y = (void **)calloc((size_t)nlayers, sizeof(void *));
     p->z = (void **)calloc((size_t)nlayers, sizeof(void *));
     p->ws = fnn_workspace_create();
@@ -109,12 +109,16 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *lay
 #endif
     int64_t ng = 1;
     for (int64_t l = 0; l < nlayers; l++) {
-        if (layers[l].w_group < 0 || layers[l].b_group < 0) {
+        if (layers[l].kind == FNN_PLAN_DROPOUT)  /* no parameters */
+            continue;
+        const int wg = layers[l].kind == FNN_PLAN_DENSE ? layers[l].u.dense.w_group : layers[l].u.norm.w_group;
+        const int bg = layers[l].kind == FNN_PLAN_DENSE ? layers[l].u.dense.b_group : layers[l].u.norm.b_group;
+        if (wg < 0 || bg < 0) {
             fnn_plan_destroy(p);
             return NULL;
         }
-        if (layers[l].w_group + 1 > ng) ng = layers[l].w_group + 1;
-        if (layers[l].b_group + 1 > ng) ng = layers[l].b_group + 1;
+        if (wg + 1 > ng) ng = wg + 1;
+        if (bg + 1 > ng) ng = bg + 1;
     }
     p->ngroups = ng;
     p->ostep = (fnn_plan_opt *)calloc((size_t)(2 * ng), sizeof(fnn_plan_opt));
@@ -165,11 +169,12 @@ int fnn_plan_reserve(fnn_plan *p, int64_t batch)
     for (int64_t l = 0; l < p->nlayers; l++) {
         py[l] = PLAN_TAKE(batch * p->layers[l].out, es);
         /* GELU differentiates from z: keep it. */
-        const int act = p->layers[l].act;
-        pz[l] = p->layers[l].kind == FNN_PLAN_DROPOUT ? PLAN_TAKE(batch * p->layers[l].out, 1)
-                : p->layers[l].kind == FNN_PLAN_LAYER_NORM ? PLAN_TAKE(2 * batch, es)
-                : p->layers[l].kind == FNN_PLAN_BATCH_NORM ? PLAN_TAKE(2 * p->layers[l].out, es)
-                : (act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH) ? PLAN_TAKE(batch * p->layers[l].out, es)
+        const fnn_plan_layer *L = &p->layers[l];
+        const int act = L->kind == FNN_PLAN_DENSE ? L->u.dense.act : FNN_ACT_NONE;
+        pz[l] = L->kind == FNN_PLAN_DROPOUT ? PLAN_TAKE(batch * L->out, 1)
+                : L->kind == FNN_PLAN_LAYER_NORM ? PLAN_TAKE(2 * batch, es)
+                : L->kind == FNN_PLAN_BATCH_NORM ? PLAN_TAKE(2 * L->out, es)
+                : (act == FNN_ACT_GELU || act == FNN_ACT_GELU_TANH) ? PLAN_TAKE(batch * L->out, es)
                                                                     : (size_t)-1;
     }
     const size_t og0 = PLAN_TAKE(batch * p->maxw, es);

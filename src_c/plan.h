@@ -4,7 +4,7 @@
  *
  * Network: L layers, layer l maps (batch, in_l) → (batch, out_l): dense
  *   z_l = x_l·W_lᵀ + b_l,  x_{l+1} = act_l(z_l)      (W_l is (out_l, in_l))
- * or layer normalisation over each row (fnn_plan_dense.kind),
+ * or a layer norm, batch norm or dropout (fnn_plan_layer.kind),
  * then a loss on x_L against the targets, then the optimizer on the flat
  * parameter arena that holds every W_l and b_l (at the offsets given).
  *
@@ -40,33 +40,52 @@ extern "C" {
 
 typedef struct fnn_plan fnn_plan;
 
-/* Layer kinds. */
-enum { FNN_PLAN_DENSE = 0, FNN_PLAN_LAYER_NORM = 1, FNN_PLAN_BATCH_NORM = 2, FNN_PLAN_DROPOUT = 3 };
-
-/* One layer. Offsets are in elements from the start of the arena.
- * DENSE: z = x·Wᵀ + b, y = act(z).
- * LAYER_NORM: y = (x − μ_r)·invstd_r·w + b over each row (in == out; w_off and b_off
- *   both −1 without elementwise affine); act must be NONE.
- * BATCH_NORM: training-mode batch normalisation (batch statistics, batch >= 2); with
- *   running statistics, *nbt += 1 and running ← (1−m)·running + m·batch with
- *   m = momentum, or 1/nbt when momentum < 0 (PyTorch's momentum=None).
- * DROPOUT: y = keep ? x/(1−p) : 0 with layers.h's counter-based mask of the step's seed
- *   (p = eps field); act must be NONE. Seeds come from fnn_plan_set_seeds. */
+/* One layer: its kind (FNN_PLAN_DENSE … FNN_PLAN_DROPOUT, fastnn_enums.h), its width and
+ * the member of the union named for its kind (only that member is read). Offsets are in
+ * elements from the start of the layer's group's arena.
+ * DENSE (u.dense): z = x·Wᵀ + b, y = act(z).
+ * LAYER_NORM (u.norm): y = act((x − μ_r)·invstd_r·w + b) over each row (in == out).
+ * BATCH_NORM (u.norm): training-mode batch normalisation (batch statistics, batch >= 2),
+ *   then act; with running statistics, *nbt += 1 and running ← (1−m)·running + m·batch
+ *   with m = momentum, or 1/nbt when momentum < 0 (PyTorch's momentum=None).
+ * DROPOUT (u.dropout): y = keep ? x/(1−p) : 0 with layers.h's counter-based mask of the
+ *   step's seed (in == out). Seeds come from fnn_plan_set_seeds. */
 typedef struct {
-    int64_t in, out;
-    int64_t w_off;     /* W (out, in) row-major; the norm's weight (out) */
+    int64_t w_off;     /* W (out, in) row-major */
     int64_t b_off;     /* b (out), or -1 for no bias */
+    int w_group, b_group;  /* parameter group (index into the arena and option arrays) of W, b */
     int act;           /* fnn_act */
     double act_param;  /* leaky_relu slope (>= 0) */
-    int kind;          /* FNN_PLAN_DENSE, FNN_PLAN_LAYER_NORM or FNN_PLAN_BATCH_NORM */
-    double eps;        /* norms */
+} fnn_plan_dense;
+
+typedef struct {
+    int64_t w_off, b_off;  /* the norm's weight (out) and bias (out); -1: none (no affine) */
+    int w_group, b_group;  /* as fnn_plan_dense's */
+    int act;           /* fnn_act applied after the norm: one differentiated from its output
+                          (NONE, RELU, LEAKY_RELU, SIGMOID, TANH) */
+    double act_param;  /* leaky_relu slope (>= 0) */
+    double eps;
     double momentum;   /* batch norm (< 0: cumulative average) */
     void *running_mean, *running_var;  /* batch norm, of the plan's type; NULL: not tracked */
     int64_t *nbt;      /* batch norm's num_batches_tracked (with running statistics) */
-    int w_group, b_group;  /* parameter group (index into the arena and option arrays) of W, b */
-} fnn_plan_dense;
+} fnn_plan_norm;
 
-/* Losses FNN_PLAN_MSE…, optimizers FNN_PLAN_SGD…: fastnn_enums.h (via common.h). */
+typedef struct {
+    double p;          /* drop probability, 0 < p < 1 */
+} fnn_plan_dropout;
+
+typedef struct {
+    int kind;          /* FNN_PLAN_DENSE, _LAYER_NORM, _BATCH_NORM or _DROPOUT */
+    int64_t in, out;
+    union {
+        fnn_plan_dense dense;      /* DENSE */
+        fnn_plan_norm norm;        /* LAYER_NORM, BATCH_NORM */
+        fnn_plan_dropout dropout;  /* DROPOUT */
+    } u;
+} fnn_plan_layer;
+
+/* Layer kinds FNN_PLAN_DENSE…, losses FNN_PLAN_MSE…, optimizers FNN_PLAN_SGD…: fastnn_enums.h
+ * (via common.h). */
 
 /* Hyper-parameters of one step (of the first step, for fnn_plan_run). */
 typedef struct {
@@ -94,8 +113,8 @@ typedef struct {
                             before the update (0: the loss alone) */
 } fnn_plan_opt;
 
-/* Parameter groups: a plan's layers name the group of their W and b
- * (fnn_plan_dense.w_group, b_group); groups are numbered 0 .. G−1 with G =
+/* Parameter groups: a plan's dense and norm layers name the group of their W and b
+ * (w_group, b_group of fnn_plan_dense and fnn_plan_norm); groups are numbered 0 .. G−1 with G =
  * 1 + the largest index. The arena and option arguments of the calls below
  * are arrays of G entries: group g's parameters live in arena a[g] and are
  * updated with o[g] (the optimizer kind is the same for all groups). Each
@@ -120,10 +139,10 @@ typedef struct {
 
 /* Status codes FNN_PLAN_BAD_INPUT … FNN_PLAN_HOOK_FAILED: fastnn_enums.h. */
 
-/* A plan over `nlayers` dense layers (copied) for one dtype (is_f64), a loss
+/* A plan over `nlayers` layers (copied) for one dtype (is_f64), a loss
  * and its reduction (fnn_reduction) and label smoothing (cross-entropy).
- * NULL when out of memory. */
-fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_dense *layers, int loss,
+ * NULL when out of memory (or a group index is negative). */
+fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *layers, int loss,
                           int reduction, double label_smoothing);
 void fnn_plan_destroy(fnn_plan *p);
 /* Size the workspace for batches of up to `batch` rows (grows only). */

@@ -17,7 +17,7 @@
 struct fnn_plan {
     int is_f64;
     int64_t nlayers;
-    fnn_plan_dense *layers;
+    fnn_plan_layer *layers;
     int loss, reduction;
     double label_smoothing;
     int64_t in0, out_last, maxw, maxo;

@@ -602,6 +602,33 @@ def test_dropout_plan_checks_mode_and_p():
         plan.step(X, y)
 
 
+def test_layers_reach_c_as_named_specs_of_their_kind():
+    from dataclasses import FrozenInstanceError
+    from fastnn import _enums
+    from fastnn.plan_layers import DenseSpec, DropoutSpec, NormSpec
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.BatchNorm1d(4), nn.Sigmoid(), nn.Dropout(0.3),
+                      nn.LayerNorm(4, elementwise_affine=False), nn.Linear(4, 2))
+    opt = SGD(m.parameters(), lr=0.1)
+    specs = fplan._describe(m, nn.MSELoss(), opt)[0]
+    arena = opt._current_arenas(0)[0]
+    offset = {id(p): o for p, o in zip(arena.params, arena.offsets)}
+    assert [type(s) for s in specs] == [DenseSpec, NormSpec, DropoutSpec, NormSpec, DenseSpec]
+    assert [s.kind for s in specs] == [_enums.PlanLayer.DENSE, _enums.PlanLayer.BATCH_NORM, _enums.PlanLayer.DROPOUT,
+                                       _enums.PlanLayer.LAYER_NORM, _enums.PlanLayer.DENSE]
+    dense, bn, drop, ln, _ = specs
+    assert (dense.n_in, dense.n_out, dense.act) == (3, 4, _enums.Activation.RELU)
+    assert (dense.w_off, dense.b_off) == (offset[id(m[0].weight)], offset[id(m[0].bias)])
+    assert bn.act == _enums.Activation.SIGMOID and bn.module is m[2] and bn.running_mean is m[2].running_mean
+    assert (drop.n_in, drop.n_out, drop.p) == (4, 4, 0.3)
+    assert (ln.w_off, ln.b_off, ln.module, ln.running_mean) == (-1, -1, None, None)
+    with pytest.raises(FrozenInstanceError):
+        dense.act = _enums.Activation.TANH
+    with pytest.raises(TypeError):
+        dense[0]  # no positional reading
+    with pytest.raises(ValueError, match="unknown layer kind"):
+        _core.PlanCore(False, [type("Odd", (), {"kind": 99, "n_in": 3, "n_out": 3})()], 0, 0, 0.0)
+
+
 @pytest.mark.parametrize("metrics", [None, "auto"])
 def test_fit_with_dropout_and_norms_matches_the_loop(metrics):
     dtype = np.float32
