@@ -325,6 +325,8 @@ cdef class PlanCore:
             o.momentum = group["momentum"]
             o.sgd_mode = 0
             ar.state0 = NULL
+            ar.state1 = NULL
+            ar.state2 = NULL
             if o.momentum == 0.0:  # no state to look up (tiny steps are this short)
                 return 0
             o.dampening = group["dampening"]  # dampening and nesterov only matter with momentum
