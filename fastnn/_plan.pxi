@@ -139,6 +139,16 @@ def plan_alloc_count():
     return fnn_plan_alloc_count()
 
 
+cdef struct _PlanFlat:
+    # What a plan keeps of Optimizer.flat_state(g), valid while the optimizer's flat_version is.
+    int64_t version       # flat_version when asked (-1: never)
+    void *arena           # the arena it was asked for
+    void *slot[3]         # state0..2 (NULL: not made)
+    int have              # bit k: slot k made
+    double *step          # the optimizer's step count, or NULL (SGD)
+    int sgd_mode          # 1: the next update initialises the momentum buffer, 2: it was written
+
+
 cdef class PlanCore:
     """The compiled part of a plan. Built by ``fastnn.plan.Plan``; see there."""
     cdef fnn_plan *p
@@ -156,7 +166,9 @@ cdef class PlanCore:
     cdef public int last_status
     cdef public int64_t last_bad
     cdef int opt_kind
-    cdef object _arenas, _optimizer
+    cdef object _bound, _optimizer  # the arena of each group when compiled; the optimizer
+    cdef _PlanFlat *fl              # per group: the optimizer's flat state as last handed out
+    cdef list _flat                 # per group: that FlatState (keeps its arrays alive)
     cdef list _bn                   # (module, running_mean, running_var, num_batches_tracked) per BatchNorm1d
     cdef list _watched              # (module, compiled p or None): checked at every call
     cdef readonly int64_t ndrop     # dropout layers (one seed each per step)
@@ -229,6 +241,7 @@ cdef class PlanCore:
         PyMem_Free(self.ars)
         PyMem_Free(self.ops)
         PyMem_Free(self.t_next)
+        PyMem_Free(self.fl)
 
     def _bind(self, optimizer, list arenas, int opt_kind):
         """Point the plan at the optimizer: arenas[g] is parameter group g's (only) arena."""
@@ -236,17 +249,23 @@ cdef class PlanCore:
         if ng < 1 or ng != len(optimizer.param_groups):
             raise ValueError("arenas: expected one arena per parameter group")
         self._optimizer = optimizer
-        self._arenas = arenas
+        self._bound = arenas
         self.opt_kind = opt_kind
         PyMem_Free(self.ars)
         PyMem_Free(self.ops)
         PyMem_Free(self.t_next)
+        PyMem_Free(self.fl)
         self.ars = <fnn_plan_arena *>PyMem_Malloc(ng * sizeof(fnn_plan_arena))
         self.ops = <fnn_plan_opt *>PyMem_Malloc(ng * sizeof(fnn_plan_opt))
         self.t_next = <double *>PyMem_Malloc(ng * sizeof(double))
-        if self.ars == NULL or self.ops == NULL or self.t_next == NULL:
+        self.fl = <_PlanFlat *>PyMem_Malloc(ng * sizeof(_PlanFlat))
+        if self.ars == NULL or self.ops == NULL or self.t_next == NULL or self.fl == NULL:
             raise MemoryError()
         memset(self.ops, 0, ng * sizeof(fnn_plan_opt))
+        memset(self.fl, 0, ng * sizeof(_PlanFlat))
+        for g in range(ng):
+            self.fl[g].version = -1
+        self._flat = [None] * ng
         self.ngroups = ng
         cdef cnp.ndarray data, grad
         for g in range(ng):
@@ -315,100 +334,102 @@ cdef class PlanCore:
         return 0
 
     cdef int _prepare_group(self, int g) except -1:
-        """Group g's state pointers and hyper-parameters (its dict read at every call)."""
-        arena = (<list>self._arenas)[g]
+        """Group g's hyper-parameters (its dict read at every call) and state pointers (the
+        optimizer's flat_state(), asked again only when it changed)."""
+        arena = (<list>self._bound)[g]
         if arena.stale:
             raise RuntimeError("plan: the optimizer's parameters were moved to another arena since the plan "
                                "was compiled; compile a new plan")
         cdef dict group = <dict>(<list>self._optimizer.param_groups)[g]
         cdef fnn_plan_opt *o = &self.ops[g]
         cdef fnn_plan_arena *ar = &self.ars[g]
+        cdef _PlanFlat *f = &self.fl[g]
+        cdef int need
         o.wd_per_row = self.wd_per_row
         o.eps_sklearn = self.eps_sklearn
         o.l2_loss = self.l2_loss
         o.lr = group["lr"]
         o.weight_decay = group["weight_decay"]
         o.maximize = 1 if group["maximize"] else 0
-        o.momentum = group["momentum"] if self.opt_kind == FNN_PLAN_SGD else 0.0
-        # SGD without momentum keeps no state: skip looking it up (tiny steps are this short).
-        cdef dict state = (None if self.opt_kind == FNN_PLAN_SGD and o.momentum == 0.0
-                           else <dict>(<list>(<list>self._optimizer._states)[g])[0])
-        ar.state0 = NULL
-        ar.state1 = NULL
-        ar.state2 = NULL
         if self.opt_kind == FNN_PLAN_SGD:
             o.kind = FNN_PLAN_SGD
+            o.momentum = group["momentum"]
             o.sgd_mode = 0
-            if o.momentum != 0.0:  # dampening and nesterov only matter with momentum
-                o.dampening = group["dampening"]
-                o.nesterov = 1 if group["nesterov"] else 0
-                buf = state.get("momentum_buffer")
-                if buf is None:  # PyTorch: the first step copies the gradient into the buffer
-                    buf = state["momentum_buffer"] = arena.zeros_like()
-                    o.sgd_mode = 1
-                else:
-                    o.sgd_mode = 2
-                ar.state0 = self._state_ptr(buf, "momentum_buffer", ar.n)
-            return 0
-        if self.opt_kind == FNN_PLAN_RMSPROP:
-            self._prepare_rmsprop(state, group, g)
+            ar.state0 = NULL
+            ar.state1 = NULL
+            ar.state2 = NULL
+            if o.momentum == 0.0:  # no state to look up (tiny steps are this short)
+                return 0
+            o.dampening = group["dampening"]  # dampening and nesterov only matter with momentum
+            o.nesterov = 1 if group["nesterov"] else 0
+            need = 1
+        elif self.opt_kind == FNN_PLAN_RMSPROP:
+            o.kind = FNN_PLAN_RMSPROP
+            o.alpha = group["alpha"]
+            o.eps = group["eps"]
+            o.momentum = group["momentum"]
+            o.centered = 1 if group["centered"] else 0
+            need = 1 | (2 if o.centered else 0) | (4 if o.momentum > 0 else 0)
         elif self.opt_kind == FNN_PLAN_ADAGRAD:
-            self._prepare_adagrad(state, group, g)
+            o.kind = FNN_PLAN_ADAGRAD
+            o.lr_decay = group["lr_decay"]
+            o.eps = group["eps"]
+            need = 1
         else:
             o.kind = FNN_PLAN_ADAM
+            o.momentum = 0.0
             betas = group["betas"]
             o.beta1 = betas[0]
             o.beta2 = betas[1]
             o.eps = group["eps"]
             o.amsgrad = 1 if group["amsgrad"] else 0
             o.decoupled = 1 if group["decoupled_weight_decay"] else 0
-            m = state.get("exp_avg")
-            if m is None:
-                m = state["exp_avg"] = arena.zeros_like()
-                state["exp_avg_sq"] = arena.zeros_like()
-            if o.amsgrad and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = arena.zeros_like()
-            ar.state0 = self._state_ptr(m, "exp_avg", ar.n)
-            ar.state1 = self._state_ptr(state["exp_avg_sq"], "exp_avg_sq", ar.n)
-            if o.amsgrad:
-                ar.state2 = self._state_ptr(state["max_exp_avg_sq"], "max_exp_avg_sq", ar.n)
-        self.t_next[g] = float(state.get("step", 0.0)) + 1.0
+            need = 3 | (4 if o.amsgrad else 0)
+        # The slots the kernel touches under these options (plan.h's fnn_plan_arena)
+        if f.version != <int64_t>self._optimizer.flat_version or (need & ~f.have) or f.arena != <void *>arena:
+            self._refresh(g, arena)
+            if need & ~f.have:
+                raise RuntimeError(f"plan: {type(self._optimizer).__name__}.flat_state({g}) left a state "
+                                   f"buffer these hyper-parameters use unmade")
+        ar.state0 = f.slot[0] if need & 1 else NULL
+        ar.state1 = f.slot[1] if need & 2 else NULL
+        ar.state2 = f.slot[2] if need & 4 else NULL
+        if self.opt_kind == FNN_PLAN_SGD:
+            o.sgd_mode = f.sgd_mode
+            return 0
+        if f.step == NULL:
+            raise RuntimeError(f"plan: {type(self._optimizer).__name__}.flat_state({g}) gave no step count")
+        self.t_next[g] = f.step[0] + 1.0
         o.step = <int64_t>self.t_next[g]
         return 0
 
-    cdef int _prepare_rmsprop(self, dict state, dict group, int g) except -1:
-        """RMSprop's options and buffers, created when first needed as RMSprop._update creates them."""
-        arena = (<list>self._arenas)[g]
-        cdef fnn_plan_opt *o = &self.ops[g]
-        cdef fnn_plan_arena *ar = &self.ars[g]
-        o.kind = FNN_PLAN_RMSPROP
-        o.alpha = group["alpha"]
-        o.eps = group["eps"]
-        o.momentum = group["momentum"]
-        o.centered = 1 if group["centered"] else 0
-        if "square_avg" not in state:
-            state["square_avg"] = arena.zeros_like()
-        if o.momentum > 0 and "momentum_buffer" not in state:
-            state["momentum_buffer"] = arena.zeros_like()
-        if o.centered and "grad_avg" not in state:
-            state["grad_avg"] = arena.zeros_like()
-        ar.state0 = self._state_ptr(state["square_avg"], "square_avg", ar.n)
-        if o.centered:
-            ar.state1 = self._state_ptr(state["grad_avg"], "grad_avg", ar.n)
-        if o.momentum > 0:
-            ar.state2 = self._state_ptr(state["momentum_buffer"], "momentum_buffer", ar.n)
-        return 0
-
-    cdef int _prepare_adagrad(self, dict state, dict group, int g) except -1:
-        """Adagrad's options and its sum (made by the optimizer at construction, as in PyTorch)."""
-        cdef fnn_plan_opt *o = &self.ops[g]
-        o.kind = FNN_PLAN_ADAGRAD
-        o.lr_decay = group["lr_decay"]
-        o.eps = group["eps"]
-        if "sum" not in state:
-            raise KeyError("optimizer state 'sum' is missing (Adagrad creates it at construction; a loaded "
-                           "state_dict must include it)")
-        self.ars[g].state0 = self._state_ptr(state["sum"], "sum", self.ars[g].n)
+    cdef int _refresh(self, int g, object arena) except -1:
+        """Ask the optimizer for group g's flat state (it makes what the group's options use)."""
+        fs = self._optimizer.flat_state(g)
+        if fs.arena is not arena:
+            raise RuntimeError("plan: the optimizer's parameters were moved to another arena since the plan "
+                               "was compiled; compile a new plan")
+        cdef _PlanFlat *f = &self.fl[g]
+        cdef tuple bufs = tuple(fs.buffers)
+        cdef Py_ssize_t k
+        names = self._optimizer.state_slots
+        f.have = 0
+        for k in range(3):
+            f.slot[k] = NULL
+            if k < len(bufs) and bufs[k] is not None:
+                f.slot[k] = self._state_ptr(bufs[k], names[k], self.ars[g].n)
+                f.have |= 1 << k
+        step = fs.step
+        f.step = NULL
+        if step is not None:
+            if (not isinstance(step, cnp.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray>step) != cnp.NPY_FLOAT64
+                    or cnp.PyArray_NDIM(<cnp.ndarray>step) != 0 or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>step)):
+                raise TypeError("optimizer state 'step': expected a writable float64 0-d array")
+            f.step = <double *>cnp.PyArray_DATA(<cnp.ndarray>step)
+        f.sgd_mode = 1 if fs.first else 2  # PyTorch: the first step copies the gradient into the buffer
+        f.arena = <void *>arena
+        (<list>self._flat)[g] = fs  # keeps the arrays alive
+        f.version = self._optimizer.flat_version
         return 0
 
     cdef int _check_bn(self) except -1:
@@ -441,12 +462,15 @@ cdef class PlanCore:
         return cnp.PyArray_DATA(a)
 
     cdef void _commit(self, int64_t steps):
-        """After `steps` applied updates: the step count of Adam, RMSprop and Adagrad (the only
-        state kept outside C; SGD has none)."""
+        """After `steps` applied updates: the optimizer's step count (one store into its
+        counter), and SGD's next updates find the momentum buffer written."""
         cdef int g
-        if steps > 0 and self.opt_kind != FNN_PLAN_SGD:
-            for g in range(self.ngroups):
-                (<dict>(<list>(<list>self._optimizer._states)[g])[0])["step"] = self.t_next[g] + <double>(steps - 1)
+        if steps <= 0:
+            return
+        for g in range(self.ngroups):
+            if self.fl[g].step != NULL:
+                self.fl[g].step[0] = self.t_next[g] + <double>(steps - 1)
+            self.fl[g].sgd_mode = 2
 
     cdef int _check_batch(self, cnp.ndarray x, cnp.ndarray y, str xn, str yn) except -1:
         cdef int want = cnp.NPY_FLOAT64 if self.kind else cnp.NPY_FLOAT32

@@ -3,6 +3,7 @@
 # the same kernel; None / False sends the call to the usual path, which checks and explains.
 
 from cpython.ref cimport Py_REFCNT
+import weakref as _weakref
 
 
 # --- losses -------------------------------------------------------------------------------
@@ -192,11 +193,94 @@ cdef inline void _adam(bint f64, int64_t n, void *pp, void *s0, void *s1, void *
                           step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
 
 
+cdef class _EagerFlat:
+    """What the one-call step keeps of an optimizer's flat_state(0) (one group, one arena): its
+    pointers, valid while the optimizer's flat_version is and the arena is not stale."""
+    cdef object ref               # weak reference to the optimizer
+    cdef object arena, fs         # fs keeps the arrays alive
+    cdef int64_t version          # flat_version when asked (-1: the arena only, for zero_grad)
+    cdef int typenum, have, sgd_mode
+    cdef int64_t n, nbytes
+    cdef void *pp
+    cdef void *pgr
+    cdef void *slot[3]
+    cdef double *step
+
+
+# id(optimizer) -> _EagerFlat; an entry leaves when its optimizer dies (the weak reference's
+# callback runs before the id can be reused).
+cdef dict _eager_flat = {}
+
+
+cdef _EagerFlat _eager_entry(object opt):
+    """opt's entry, made (arena not yet known) when missing."""
+    key = id(opt)
+    e = _eager_flat.get(key)
+    if e is not None:
+        return <_EagerFlat>e
+    cdef _EagerFlat ne = _EagerFlat.__new__(_EagerFlat)
+    ne.ref = _weakref.ref(opt, lambda r, k=key: _eager_flat.pop(k, None))
+    ne.version = -1
+    _eager_flat[key] = ne
+    return ne
+
+
+cdef bint _eager_refresh(_EagerFlat e, object opt, int typenum, int need) except -1:
+    """Ask opt for its flat state (it makes what the options use); False when the one-call step
+    cannot take it (the usual path then runs, and checks and explains)."""
+    arenas = opt.group_arenas(0)
+    if len(arenas) != 1:
+        return False
+    arena = arenas[0]
+    data, grad = arena.data, arena.grad
+    if type(data) is not np.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>data) != typenum:
+        return False
+    cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>data)
+    cdef int64_t nbytes = n * cnp.PyArray_ITEMSIZE(<cnp.ndarray>data)
+    cdef void *pp = _flat(data, typenum, n)
+    cdef void *pgr = _flat(grad, typenum, n)
+    if pp == NULL or pgr == NULL or not _eager_apart(pp, pgr, nbytes):
+        return False
+    fs = opt.flat_state(0)
+    if fs.arena is not arena:
+        return False
+    cdef tuple bufs = tuple(fs.buffers)
+    cdef Py_ssize_t k, j
+    cdef int have = 0
+    cdef void *slot[3]
+    for k in range(3):
+        slot[k] = NULL
+        if k < len(bufs) and bufs[k] is not None:
+            slot[k] = _flat(bufs[k], typenum, n)
+            if slot[k] == NULL or not _eager_apart(slot[k], pp, nbytes) or not _eager_apart(slot[k], pgr, nbytes):
+                return False
+            for j in range(k):
+                if not _eager_apart(slot[k], slot[j], nbytes):
+                    return False
+            have |= 1 << k
+    if need & ~have:
+        return False
+    cdef double *step = NULL
+    st = fs.step
+    if st is not None:
+        if (type(st) is not np.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>st) != cnp.NPY_FLOAT64
+                or cnp.PyArray_NDIM(<cnp.ndarray>st) != 0 or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>st)):
+            return False
+        step = <double *>cnp.PyArray_DATA(<cnp.ndarray>st)
+    e.arena, e.fs = arena, fs
+    e.typenum, e.have, e.n, e.nbytes, e.pp, e.pgr, e.step = typenum, have, n, nbytes, pp, pgr, step
+    for k in range(3):
+        e.slot[k] = slot[k]
+    e.sgd_mode = 1 if fs.first else 2  # PyTorch: the first step copies the gradient into the buffer
+    e.version = opt.flat_version
+    return True
+
+
 def eager_optimizer_step(object opt):
     """``opt.step()`` for one group of one arena with plain hyper-parameters: the update
-    ``_update`` would run (the same kernel, the same state handling), or False when the usual
-    path must run (it checks and explains): another class, a patched method, the reference
-    backend, several groups or arenas, anything unusual in the options or state."""
+    ``_update`` would run (the same kernel, the state from ``opt.flat_state(0)``), or False when
+    the usual path must run (it checks and explains): another class, a patched method, the
+    reference backend, several groups or arenas, anything unusual in the options or state."""
     k = _optimizer_kinds.get(type(opt))
     if k is None or not _on_c_backend():
         return False
@@ -207,36 +291,25 @@ def eager_optimizer_step(object opt):
     cdef list groups = opt.param_groups
     if type(groups) is not list or len(groups) != 1:
         return False
-    cdef list arenas = (<list>opt._arenas)[0]
-    if len(arenas) != 1:
-        return False
-    arena = arenas[0]
-    if arena.stale:
-        return False
     group = groups[0]
     if type(group) is not dict:
         return False
     cdef dict g = <dict>group
-    cdef dict state = <dict>((<list>(<list>opt._states)[0])[0])
-    data, grad = arena.data, arena.grad
-    if type(data) is not np.ndarray:
-        return False
-    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>data)
+    cdef _EagerFlat e = _eager_entry(opt)
+    cdef int typenum = e.typenum
+    if e.version < 0:  # not asked yet: the arena's type
+        arenas = opt.group_arenas(0)
+        if len(arenas) != 1 or type(arenas[0].data) is not np.ndarray:
+            return False
+        typenum = cnp.PyArray_TYPE(<cnp.ndarray>arenas[0].data)
     if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
-        return False
-    cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>data)
-    cdef int64_t nbytes = n * cnp.PyArray_ITEMSIZE(<cnp.ndarray>data)
-    cdef void *pp = _flat(data, typenum, n)
-    cdef void *pgr = _flat(grad, typenum, n)
-    if pp == NULL or pgr == NULL or not _eager_apart(pp, pgr, nbytes):
         return False
     cdef bint f64 = typenum == cnp.NPY_FLOAT64
     cdef double lr, momentum, dampening, wd, eps, beta1, beta2
-    cdef int mode, nesterov, maximize, amsgrad, decoupled
-    cdef void *s0 = NULL
-    cdef void *s1 = NULL
-    cdef void *s2 = NULL
-    cdef int64_t step
+    cdef int mode, nesterov, maximize, amsgrad, decoupled, need
+    cdef int64_t step, n
+    cdef void *pp
+    cdef void *pgr
     if kind == 0:
         lr_o, mom_o, damp_o, wd_o = g["lr"], g["momentum"], g["dampening"], g["weight_decay"]
         nest_o, max_o = g["nesterov"], g["maximize"]
@@ -248,67 +321,54 @@ def eager_optimizer_step(object opt):
         maximize = 1 if max_o is True else 0
         if nesterov and (momentum <= 0 or dampening != 0):
             return False
-        mode = 0
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:  # PyTorch: the first step copies the gradient into the buffer
-                buf = state["momentum_buffer"] = arena.zeros_like()
-                mode = 1
-            else:
-                mode = 2
-            s0 = _flat(buf, typenum, n)
-            if s0 == NULL or not _eager_apart(s0, pp, nbytes) or not _eager_apart(s0, pgr, nbytes):
-                if mode == 1:
-                    del state["momentum_buffer"]
-                return False
+        need = 1 if momentum != 0 else 0
+    else:
+        # Adam / AdamW: Adam._plain_group's test, then Adam._update
+        betas = g["betas"]
+        if not (type(betas) is tuple or type(betas) is list) or len(betas) != 2:
+            return False
+        b1_o, b2_o = betas[0], betas[1]
+        lr_o, eps_o, wd_o = g["lr"], g["eps"], g["weight_decay"]
+        ams_o, max_o, dec_o = g["amsgrad"], g["maximize"], g["decoupled_weight_decay"]
+        if not (_real_ok(lr_o) and _real_ok(eps_o) and _real_ok(wd_o) and type(b1_o) is float
+                and type(b2_o) is float and 0.0 <= <double>b1_o < 1.0 and 0.0 <= <double>b2_o < 1.0
+                and _is_bool(ams_o) and _is_bool(max_o) and _is_bool(dec_o)):
+            return False
+        amsgrad = 1 if ams_o is True else 0
+        need = 3 | (4 if amsgrad else 0)
+    if (e.version != <int64_t>opt.flat_version or (need & ~e.have) or e.arena.stale) \
+            and not _eager_refresh(e, opt, typenum, need):
+        return False
+    n, pp, pgr = e.n, e.pp, e.pgr
+    if kind == 0:
+        mode = e.sgd_mode if need else 0
         if n >= 16384:
             with nogil:
-                _sgd(f64, n, pp, s0, pgr, lr, momentum, dampening, wd, mode, nesterov, maximize)
+                _sgd(f64, n, pp, e.slot[0] if need else NULL, pgr, lr, momentum, dampening, wd, mode,
+                     nesterov, maximize)
         else:  # releasing the GIL costs more than a tiny update
-            _sgd(f64, n, pp, s0, pgr, lr, momentum, dampening, wd, mode, nesterov, maximize)
+            _sgd(f64, n, pp, e.slot[0] if need else NULL, pgr, lr, momentum, dampening, wd, mode, nesterov, maximize)
+        if need:
+            e.sgd_mode = 2
         return True
-    # Adam / AdamW: Adam._plain_group's test, then Adam._update
-    betas = g["betas"]
-    if not (type(betas) is tuple or type(betas) is list) or len(betas) != 2:
+    if e.step == NULL:
         return False
-    b1_o, b2_o = betas[0], betas[1]
-    lr_o, eps_o, wd_o = g["lr"], g["eps"], g["weight_decay"]
-    ams_o, max_o, dec_o = g["amsgrad"], g["maximize"], g["decoupled_weight_decay"]
-    if not (_real_ok(lr_o) and _real_ok(eps_o) and _real_ok(wd_o) and type(b1_o) is float
-            and type(b2_o) is float and 0.0 <= <double>b1_o < 1.0 and 0.0 <= <double>b2_o < 1.0
-            and _is_bool(ams_o) and _is_bool(max_o) and _is_bool(dec_o)):
-        return False
-    t_o = state.get("step", 0.0)
-    if type(t_o) is not float and type(t_o) is not int:
-        return False
-    cdef double t = <double>t_o + 1.0
+    cdef double t = e.step[0] + 1.0
     if not (1.0 <= t < 9.2e18):
         return False
-    created = "exp_avg" not in state
-    if created:
-        state["exp_avg"] = arena.zeros_like()
-        state["exp_avg_sq"] = arena.zeros_like()
-    amsgrad = 1 if ams_o is True else 0
-    if amsgrad and "max_exp_avg_sq" not in state:
-        state["max_exp_avg_sq"] = arena.zeros_like()
-    s0 = _flat(state["exp_avg"], typenum, n)
-    s1 = _flat(state["exp_avg_sq"], typenum, n)
-    s2 = _flat(state["max_exp_avg_sq"], typenum, n) if amsgrad else NULL
-    if (s0 == NULL or s1 == NULL or (amsgrad and s2 == NULL) or not _eager_apart(s0, s1, nbytes)
-            or not _eager_apart(s0, pp, nbytes) or not _eager_apart(s1, pp, nbytes) or not _eager_apart(s0, pgr, nbytes)
-            or not _eager_apart(s1, pgr, nbytes) or not _eager_apart(s2, pp, nbytes) or not _eager_apart(s2, pgr, nbytes)
-            or not _eager_apart(s2, s0, nbytes) or not _eager_apart(s2, s1, nbytes)):
-        return False  # the usual path checks (and explains); the buffers it would make exist now
     lr, eps, wd, beta1, beta2 = lr_o, eps_o, wd_o, b1_o, b2_o
     step = <int64_t>t
     maximize = 1 if max_o is True else 0
     decoupled = 1 if dec_o is True else 0
+    cdef void *s0 = e.slot[0]
+    cdef void *s1 = e.slot[1]
+    cdef void *s2 = e.slot[2] if amsgrad else NULL
     if n >= 16384:
         with nogil:
             _adam(f64, n, pp, s0, s1, s2, pgr, step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
     else:
         _adam(f64, n, pp, s0, s1, s2, pgr, step, lr, beta1, beta2, eps, wd, amsgrad, maximize, decoupled)
-    state["step"] = t
+    e.step[0] = t
     return True
 
 
@@ -317,11 +377,18 @@ def eager_zero_grad(object opt):
     groups = opt.param_groups
     if type(groups) is not list or len(<list>groups) != 1 or "zero_grad" in opt.__dict__:
         return False
-    cdef list arenas = (<list>opt._arenas)[0]
-    if len(arenas) != 1:
-        return False
-    arena = arenas[0]
-    if arena.stale or type(arena).zero_grad is not _arena_zero_grad:
+    cdef _EagerFlat e = _eager_entry(opt)
+    arena = e.arena
+    if arena is None or arena.stale:
+        arenas = opt.group_arenas(0, rebuild=False)
+        if len(arenas) != 1:
+            return False
+        arena = arenas[0]
+        if arena.stale:
+            return False
+        if e.arena is not arena:
+            e.arena, e.version = arena, -1  # the step's pointers are asked for again
+    if type(arena).zero_grad is not _arena_zero_grad:
         return False
     grad = arena.grad
     if type(grad) is not np.ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>grad) \

@@ -195,7 +195,7 @@ def _describe(model, loss_fn, optimizer):
         raise PlanUnsupported("optimizer: its parameters must be exactly the model's parameters")
     arenas, where = [], {}
     for gi in range(len(optimizer.param_groups)):
-        group_arenas = optimizer._current_arenas(gi)
+        group_arenas = optimizer.group_arenas(gi)
         if len(group_arenas) != 1 or (arenas and group_arenas[0].dtype != arenas[0].dtype):
             raise PlanUnsupported("model: parameters of mixed dtypes are not supported in plans")
         arenas.append(group_arenas[0])

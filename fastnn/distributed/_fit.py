@@ -76,7 +76,7 @@ class FitContext:
             # Once per step from C, between backward and the update: every group's gradient
             # arena (a plan may train several parameter groups), all with this step's weight.
             grads = [arena.grad for gi in range(len(optimizer.param_groups))
-                     for arena in optimizer._current_arenas(gi)]
+                     for arena in optimizer.group_arenas(gi)]
             plan.set_grad_hook(lambda batch: self._allreduce_next(grads))
 
     def check_same_data(self, X, y, batch_size) -> None:
@@ -124,7 +124,7 @@ class FitContext:
     def broadcast_params(self, optimizer) -> None:
         """Rank 0's parameters on every rank: one Bcast per parameter arena."""
         for gi in range(len(optimizer.param_groups)):
-            for arena in optimizer._current_arenas(gi):
+            for arena in optimizer.group_arenas(gi):
                 self.comm.Bcast(arena.data, root=0)
 
     # --- sharding -------------------------------------------------------------------------
@@ -240,14 +240,14 @@ class FitContext:
         w = self._weights[self._k]
         self._k += 1
         for gi in range(len(optimizer.param_groups)):
-            for arena in optimizer._current_arenas(gi):
+            for arena in optimizer.group_arenas(gi):
                 self.allreduce_arena(arena.grad, w)
 
     def join_diverged(self, optimizer) -> None:
         """A non-finite loss here: join this step's allreduce with a NaN gradient, so every rank
         sees a non-finite gradient and stops at this step too."""
         for gi in range(len(optimizer.param_groups)):
-            for arena in optimizer._current_arenas(gi):
+            for arena in optimizer.group_arenas(gi):
                 arena.grad[0] = np.nan
         self.allreduce_grads(optimizer)
 

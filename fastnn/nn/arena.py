@@ -133,7 +133,8 @@ def only_padding_nonfinite(optimizer) -> bool:
     padding cleared, when every parameter itself is finite (the NaN was 0/0 in padding)."""
     if not all(np.isfinite(p.data).all() for g in optimizer.param_groups for p in g["params"]):
         return False
-    for group in getattr(optimizer, "_arenas", None) or ():
-        for arena in group:
+    group_arenas = getattr(optimizer, "group_arenas", None)
+    for gi in range(len(optimizer.param_groups)) if group_arenas is not None else ():
+        for arena in group_arenas(gi, rebuild=False):
             arena.clear_padding()
     return True

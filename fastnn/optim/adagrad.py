@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import backend
 from .._checks import check_flag, check_hyper
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _step_box
 
 
 class Adagrad(Optimizer):
@@ -11,6 +11,8 @@ class Adagrad(Optimizer):
     *, maximize=False)``. State, as PyTorch names it: ``step`` and ``sum`` (the running sum of
     squared gradients, which starts at ``initial_accumulator_value``); like PyTorch, it exists
     from construction, so ``state_dict()`` has it before the first step."""
+
+    state_slots = ("sum",)
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, maximize=False):
@@ -27,7 +29,8 @@ class Adagrad(Optimizer):
             for view in arena.views(flat):  # the padding between parameters stays zero
                 view.fill(init)
             state["sum"] = flat
-            state["step"] = 0.0
+            state["step"] = _step_box(0.0)
+        self.flat_version += 1
 
     def _check_group(self, group):
         check_hyper(group["lr"], "lr", "learning rate", low=0.0)
@@ -38,9 +41,19 @@ class Adagrad(Optimizer):
         check_hyper(group["eps"], "eps", "epsilon value", low=0.0)
         check_flag(group["maximize"], "maximize", ints=True)
 
+    def _ensure_state(self, arena, state, group):
+        # The sum is made at construction (as in PyTorch); a loaded state_dict must include it.
+        if "sum" not in state:
+            raise KeyError("optimizer state 'sum' is missing (Adagrad creates it at construction; a loaded "
+                           "state_dict must include it)")
+        self._new_step(state)
+        return False
+
     def _update(self, arena, state, group):
-        t = float(state.get("step", 0.0)) + 1.0
+        self._ensure_state(arena, state, group)
+        box = state["step"]
+        t = float(box) + 1.0
         backend.current().adagrad_step(
             arena.data, arena.grad, state["sum"], step=int(t), lr=group["lr"], lr_decay=group["lr_decay"],
             weight_decay=group["weight_decay"], eps=group["eps"], maximize=bool(group["maximize"]))
-        state["step"] = t
+        box[()] = t

@@ -16,6 +16,8 @@ class Adam(Optimizer):
     first step. The step count is incremented before the update (the first step uses t = 1).
     """
 
+    state_slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
                  *, maximize=False, decoupled_weight_decay=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -36,14 +38,20 @@ class Adam(Optimizer):
         check_flag(group["maximize"], "maximize", ints=True)
         check_flag(group["decoupled_weight_decay"], "decoupled_weight_decay", ints=True)
 
-    def _update(self, arena, state, group):
+    def _ensure_state(self, arena, state, group):
         if "exp_avg" not in state:
-            state["exp_avg"] = arena.zeros_like()
-            state["exp_avg_sq"] = arena.zeros_like()
+            self._new_buffer(arena, state, "exp_avg")
+            self._new_buffer(arena, state, "exp_avg_sq")
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            self._new_buffer(arena, state, "max_exp_avg_sq")
+        self._new_step(state)
+        return False
+
+    def _update(self, arena, state, group):
+        self._ensure_state(arena, state, group)
         amsgrad = bool(group["amsgrad"])
-        if amsgrad and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = arena.zeros_like()
-        t = float(state.get("step", 0.0)) + 1.0
+        box = state["step"]
+        t = float(box) + 1.0
         beta1, beta2 = group["betas"]
         backend.current().adam_step(
             arena.data, arena.grad, state["exp_avg"], state["exp_avg_sq"],
@@ -51,7 +59,7 @@ class Adam(Optimizer):
             beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
             amsgrad=amsgrad, maximize=bool(group["maximize"]),
             decoupled_weight_decay=bool(group["decoupled_weight_decay"]))
-        state["step"] = t
+        box[()] = t
 
 
 class AdamW(Adam):

@@ -10,14 +10,23 @@ and training resumes bit for bit.
 Hyper-parameters are read from ``param_groups[i]`` at every step, so changing
 ``opt.param_groups[0]['lr']`` (as schedulers do) takes effect immediately.
 
-Subclasses define ``defaults``, ``_check_group(group)`` and
-``_update(arena, state, group)``, where ``state`` is the arena's dict of flat
-buffers plus scalars such as ``"step"``.
+Subclasses define ``defaults``, ``_check_group(group)``, ``_update(arena,
+state, group)``, where ``state`` is the arena's dict of flat buffers plus the
+step count, and their state schema: ``state_slots`` (the buffers' names, in the
+order compiled engines take them) and ``_ensure_state(arena, state, group)``,
+which makes what one update needs, as PyTorch makes it. ``_update`` and the
+engines that update an arena themselves (compiled plans, the one-call eager
+step) go through the schema; those engines get the state from
+:meth:`Optimizer.flat_state` and never look inside the optimizer.
+
+The step count (``state["step"]``) is kept as a float64 0-d array updated in
+place, so an engine advances it with one store; ``state_dict()`` presents it
+as a float, as before.
 """
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -38,14 +47,53 @@ def _plain(value):
     return value
 
 
+def _step_box(value=0.0) -> np.ndarray:
+    """The step count's storage: a float64 0-d array, advanced in place."""
+    return np.array(float(value), dtype=np.float64)
+
+
+def _is_buffer(value) -> bool:
+    """A flat state buffer of an arena's layout (not the 0-d step count)."""
+    return isinstance(value, np.ndarray) and value.ndim == 1
+
+
+class FlatState:
+    """One parameter group's flat state, as :meth:`Optimizer.flat_state` hands it out.
+
+    ``arena``: the group's arena (parameters and gradients, one flat buffer each);
+    ``buffers``: the state arrays named by the optimizer's ``state_slots``, in that order
+    (``None`` where not made: every slot the group's current hyper-parameters use is made);
+    ``step``: the step count (updates applied so far) as a writable float64 0-d array, or
+    ``None`` for optimizers that keep none (SGD); ``first``: the next update is the first to
+    use a buffer made just now and must initialise it (SGD's momentum: PyTorch copies the
+    gradient into it).
+    """
+
+    __slots__ = ("arena", "buffers", "step", "first")
+
+    def __init__(self, arena, buffers, step, first):
+        self.arena, self.buffers, self.step, self.first = arena, buffers, step, first
+
+    def __repr__(self) -> str:
+        names = ", ".join("None" if b is None else f"array({b.size})" for b in self.buffers)
+        return (f"FlatState(arena of {self.arena.size}, buffers=({names}), "
+                f"step={None if self.step is None else float(self.step)}, first={self.first})")
+
+
 class Optimizer:
     # Per-parameter state that is an array of the parameter's shape (the rest are scalars).
     _ARRAY_STATE = frozenset({"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
                               "square_avg", "grad_avg", "sum"})
+    # The state arrays in the order compiled engines take them (src_c/plan.h's fnn_plan_arena
+    # state0, state1, state2); each optimizer names its own.
+    state_slots: Tuple[str, ...] = ()
 
     def __init__(self, params, defaults: Dict[str, Any]):
         self.defaults = dict(defaults)
         self.param_groups: List[Dict[str, Any]] = []
+        # Bumped whenever a flat state buffer or step count is made, replaced or dropped, or an
+        # arena rebuilt: engines holding flat_state()'s answer ask again when it changed.
+        self.flat_version = 0
         self._arenas: List[List[Arena]] = []     # per group, one arena per dtype
         self._states: List[List[dict]] = []      # per group, per arena: flat state buffers
         if isinstance(params, Parameter):
@@ -89,11 +137,19 @@ class Optimizer:
         arenas = consolidate(full["params"])
         self._arenas.append(arenas)
         self._states.append([{} for _ in arenas])
+        self.flat_version += 1
 
     def _check_group(self, group: Dict[str, Any]) -> None:
         check_real(group["lr"], "lr", low=0.0)
 
     # --- arenas ---------------------------------------------------------------------
+    def group_arenas(self, gi: int, rebuild: bool = True) -> List[Arena]:
+        """Parameter group ``gi``'s arenas (one per dtype, in first-seen order): the flat
+        ``data`` and ``grad`` buffers its parameters are views of. With ``rebuild`` (the
+        default) an arena whose parameters another owner moved is rebuilt first, its state
+        carried over; ``rebuild=False`` returns them as they are (check ``arena.stale``)."""
+        return self._current_arenas(gi) if rebuild else list(self._arenas[gi])
+
     def _current_arenas(self, gi: int) -> List[Arena]:
         """The group's arenas, rebuilt (state carried over) if another owner moved its parameters."""
         arenas = self._arenas[gi]
@@ -102,7 +158,7 @@ class Optimizer:
                 break
         else:
             return arenas
-        old_views = [{k: a.views(v) for k, v in st.items() if isinstance(v, np.ndarray)}
+        old_views = [{k: a.views(v) for k, v in st.items() if _is_buffer(v)}
                      for a, st in zip(arenas, self._states[gi])]
         old_params = [a.params for a in arenas]
         new_arenas = consolidate(self.param_groups[gi]["params"])
@@ -113,7 +169,7 @@ class Optimizer:
                 if old_a_params[0].dtype != a.dtype:
                     continue
                 for k, v in old_st.items():
-                    if not isinstance(v, np.ndarray):
+                    if not _is_buffer(v):
                         st[k] = v
                 for k, per_param in views.items():
                     flat = a.zeros_like()
@@ -122,7 +178,56 @@ class Optimizer:
                     st[k] = flat
             new_states.append(st)
         self._arenas[gi], self._states[gi] = new_arenas, new_states
+        self.flat_version += 1
         return new_arenas
+
+    # --- the state schema, for engines that update an arena themselves ---------------------
+    def _ensure_state(self, arena: Arena, state: dict, group: Dict[str, Any]) -> bool:
+        """Make the state one update of ``arena`` with ``group``'s hyper-parameters uses, as
+        PyTorch makes it (through _new_buffer / _new_step); True when a buffer made now must be
+        initialised by that update (SGD's momentum). Shared by _update and flat_state."""
+        return False
+
+    def _new_buffer(self, arena: Arena, state: dict, name: str) -> np.ndarray:
+        buf = state[name] = arena.zeros_like()
+        self.flat_version += 1
+        return buf
+
+    def _new_step(self, state: dict) -> np.ndarray:
+        box = state.get("step")
+        if isinstance(box, np.ndarray) and box.ndim == 0 and box.dtype == np.float64 and box.flags.writeable:
+            return box
+        box = state["step"] = _step_box(0.0 if box is None else box)
+        self.flat_version += 1
+        return box
+
+    def flat_state(self, gi: int) -> FlatState:
+        """Parameter group ``gi``'s flat state, made ready for one update with the group's
+        current hyper-parameters exactly as ``step()`` makes it (missing buffers created, as
+        PyTorch creates them): for engines that run the update themselves on the arena (a
+        compiled plan, the one-call eager step). The arrays are the optimizer's own, not
+        copies: the engine updates them in place, adds the updates it applied to
+        ``FlatState.step`` (or calls :meth:`advance_steps`) and clears nothing. What it
+        holds stays valid while ``flat_version`` is unchanged and the hyper-parameters use no
+        slot that is ``None``; otherwise ask again. ValueError when the group's parameters
+        have several dtypes (several arenas)."""
+        arenas = self._current_arenas(gi)
+        if len(arenas) != 1:
+            raise ValueError(f"group {gi}: its parameters have {len(arenas)} dtypes (one arena each); "
+                             f"flat_state describes a group of one arena")
+        arena, state = arenas[0], self._states[gi][0]
+        first = bool(self._ensure_state(arena, state, self.param_groups[gi]))
+        step = state.get("step")
+        return FlatState(arena, tuple(state.get(k) for k in self.state_slots),
+                         step if isinstance(step, np.ndarray) else None, first)
+
+    def advance_steps(self, gi: int, steps: int) -> None:
+        """After an engine applied ``steps`` updates to group ``gi`` with flat_state()'s
+        buffers: count them (optimizers without a step count have nothing to do)."""
+        for state in self._states[gi]:
+            box = state.get("step")
+            if isinstance(box, np.ndarray):
+                box[()] = float(box) + steps
 
     # --- the training-loop API ----------------------------------------------------------
     # zero_grad(set_to_none=True): zero every gradient (one memset per arena). ``set_to_none`` is
@@ -173,6 +278,8 @@ class Optimizer:
         for gi in range(len(self.param_groups)):
             for arena, st in zip(self._current_arenas(gi), self._states[gi]):
                 for k, v in st.items():
+                    if isinstance(v, np.ndarray) and v.ndim == 0:
+                        v = float(v)  # the step count's box
                     per_param = arena.views(v) if isinstance(v, np.ndarray) else [v] * len(arena.params)
                     for p, value in zip(arena.params, per_param):
                         state.setdefault(index[id(p)], {})[k] = (
@@ -234,7 +341,7 @@ class Optimizer:
                             raise ValueError(f"state_dict: state {k!r} must be a number")
                         if any(v != values[0] for v in values):
                             raise ValueError(f"state_dict: {k!r} differs between parameters of one group")
-                        st[k] = copy.copy(values[0])
+                        st[k] = _step_box(values[0]) if k == "step" else copy.copy(values[0])
                 new_states.append(st)
             staged_states.append(new_states)
         staged_groups = []
@@ -246,6 +353,7 @@ class Optimizer:
         for gi, g in enumerate(staged_groups):
             self.param_groups[gi].update({k: v for k, v in g.items() if k != "params"})
             self._states[gi] = staged_states[gi]
+        self.flat_version += 1
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

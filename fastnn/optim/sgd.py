@@ -13,6 +13,8 @@ class SGD(Optimizer):
     the whole update is one fused pass per arena (``fastnn.ops.sgd_step``).
     """
 
+    state_slots = ("momentum_buffer",)
+
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, maximize=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -26,15 +28,17 @@ class SGD(Optimizer):
         nonnegative(group["weight_decay"], "weight_decay")
         check_nesterov(group["nesterov"], momentum, dampening)
 
+    def _ensure_state(self, arena, state, group):
+        # With momentum, a buffer; PyTorch: the first step copies the gradient into it.
+        if group["momentum"] != 0 and state.get("momentum_buffer") is None:
+            self._new_buffer(arena, state, "momentum_buffer")
+            return True
+        return False
+
     def _update(self, arena, state, group):
-        buf = None
-        first = False
+        first = self._ensure_state(arena, state, group)
         momentum = group["momentum"]
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:  # PyTorch: the first step copies the gradient into the buffer
-                buf = state["momentum_buffer"] = arena.zeros_like()
-                first = True
+        buf = state["momentum_buffer"] if momentum != 0 else None
         backend.current().sgd_step(
             arena.data, arena.grad, buf, lr=group["lr"], momentum=momentum,
             dampening=group["dampening"], weight_decay=group["weight_decay"],

@@ -51,7 +51,9 @@ def _all_finite_fn():
 def optimizer_finite(optimizer, attr: str) -> bool:
     """All of the optimizer's parameters' ``grad`` (or ``data``) finite: one check per flat arena."""
     check = _all_finite_fn()
-    arena_groups = getattr(optimizer, "_arenas", None)
+    group_arenas = getattr(optimizer, "group_arenas", None)
+    arena_groups = (None if group_arenas is None else
+                    [group_arenas(gi, rebuild=False) for gi in range(len(optimizer.param_groups))])
     if arena_groups is not None and all(not a.stale for group in arena_groups for a in group):
         return all(check(getattr(a, attr)) for group in arena_groups for a in group)
     return all(check(getattr(p, attr)) for g in optimizer.param_groups for p in g["params"])

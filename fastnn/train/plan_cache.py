@@ -56,7 +56,7 @@ class _Key:
 
     def values(self, model, loss_fn, optimizer, batch_size):
         groups = optimizer.param_groups
-        arenas = optimizer._current_arenas(0) if len(groups) == 1 else ()
+        arenas = optimizer.group_arenas(0) if len(groups) == 1 else ()
         params = tuple(tuple(g["params"]) for g in groups)
         dicts = list(map(vars, self.modules))  # map/itemgetter, not generators: fit checks this on every call
         return ([g(d) for g, d in zip(self.getters, dicts)], tuple(map(len, dicts)), type(loss_fn),
