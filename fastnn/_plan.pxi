@@ -2,7 +2,10 @@
 #
 # PlanCore holds the C plan and points it at the model's parameter arena and
 # the optimizer's flat state buffers at every call (they are never copied), so
-# the model, opt.state_dict() and a PyTorch-style loop see the same state.
+# the model, opt.state_dict() and a PyTorch-style loop see the same state. The
+# state comes from Optimizer.flat_state(g), asked again only when the
+# optimizer's flat_version changes or the options need a buffer not yet made;
+# hyper-parameters are read from param_groups at every call.
 # step() is the hot path of small networks: one C call between cheap checks.
 # fastnn.plan builds on it (layer extraction, epochs, Ctrl-C, progress).
 

@@ -202,15 +202,18 @@ class Optimizer:
         return box
 
     def flat_state(self, gi: int) -> FlatState:
-        """Parameter group ``gi``'s flat state, made ready for one update with the group's
-        current hyper-parameters exactly as ``step()`` makes it (missing buffers created, as
-        PyTorch creates them): for engines that run the update themselves on the arena (a
-        compiled plan, the one-call eager step). The arrays are the optimizer's own, not
-        copies: the engine updates them in place, adds the updates it applied to
-        ``FlatState.step`` (or calls :meth:`advance_steps`) and clears nothing. What it
-        holds stays valid while ``flat_version`` is unchanged and the hyper-parameters use no
-        slot that is ``None``; otherwise ask again. ValueError when the group's parameters
-        have several dtypes (several arenas)."""
+        """Parameter group ``gi``'s flat state (a :class:`FlatState`), made ready for one update
+        with the group's current hyper-parameters exactly as ``step()`` makes it (missing
+        buffers created as PyTorch creates them), for engines that run the update on the arena
+        themselves (a compiled plan, the one-call eager step).
+
+        The arrays are the optimizer's own, not copies: the engine updates them in place and
+        then counts the updates it applied, by adding them to ``FlatState.step`` (a float64 0-d
+        array) or through :meth:`advance_steps`. What it holds stays valid while
+        ``flat_version`` is unchanged and the hyper-parameters use no slot that is ``None``;
+        otherwise it asks again. Hyper-parameters are the engine's to read from
+        ``param_groups[gi]`` at every update (schedulers change them). ValueError when the
+        group's parameters have several dtypes (one arena each)."""
         arenas = self._current_arenas(gi)
         if len(arenas) != 1:
             raise ValueError(f"group {gi}: its parameters have {len(arenas)} dtypes (one arena each); "
