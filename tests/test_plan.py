@@ -655,3 +655,15 @@ def test_stale_arena_is_refused():
     SGD(list(m.parameters())[:2], lr=0.1)  # another optimizer moves some parameters to its own arena
     with pytest.raises(RuntimeError, match="moved to another arena"):
         plan.step(X, y)
+
+
+
+@pytest.mark.parametrize("loss", ["bce", "bce_logits", "mse", "l1"])
+def test_tiny_path_losses_are_the_loss_kernels_bit_for_bit(loss, dtype):
+    """The tiny path calls the loss kernels themselves (no copy of their formulas), so a float32
+    plan equals the eager loop exactly, BCE's vectorised float logs included. (float64 BCE and
+    BCE-with-logits agree to rounding only: see test_narrow_layers_on_the_tiny_path.)"""
+    if np.dtype(dtype) == np.float64 and loss.startswith("bce"):
+        pytest.skip("float64 BCE: plan and eager agree to rounding, not bit for bit")
+    m1, o1, m2, o2 = run_both([2, 4, 1], "tanh", loss, "adam", dtype, batch=4, steps=5)
+    assert_same_params(params_of(m1), params_of(m2), dtype, exact=True)
