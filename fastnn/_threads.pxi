@@ -51,3 +51,44 @@ def parallel_thresholds():
 def has_openmp():
     """True when the extension was built with OpenMP."""
     return bool(fnn_has_openmp())
+
+
+cdef extern from "team.h":
+    void fnn_team_stats(int64_t *regions, int64_t *jobs) nogil
+    void fnn_team_test_delay(int tid, int64_t us) nogil
+
+cdef extern from "plan.h":
+    void fnn_plan_set_team_mode(int mode) nogil
+    int fnn_plan_team_mode() nogil
+
+_TEAM_MODES = ("off", "auto", "always")
+
+
+def plan_team_mode(mode=None):
+    """The plans' persistent-team mode, and set it when ``mode`` is given: 'auto' (default: a
+    plan call whose steps have enough parallel work runs them in one parallel region instead of
+    forking per product), 'off' (fork per product, as the kernels do alone) or 'always' (a team
+    whenever a step has anything to split). The results are the same bits in every mode; for
+    tests and benchmarks, not thread-safe with running plans. Returns the mode before the call."""
+    old = _TEAM_MODES[fnn_plan_team_mode()]
+    if mode is not None:
+        if mode not in _TEAM_MODES:
+            raise ValueError(f"mode: expected one of {_TEAM_MODES}, got {mode!r}")
+        fnn_plan_set_team_mode(_TEAM_MODES.index(mode))
+    return old
+
+
+def team_stats():
+    """(regions, jobs): persistent teams opened by plan calls, and the jobs posted to them,
+    since the library loaded."""
+    cdef int64_t regions = 0, jobs = 0
+    fnn_team_stats(&regions, &jobs)
+    return int(regions), int(jobs)
+
+
+def _team_test_delay(int thread_id, int64_t microseconds):
+    """Test hook: helper ``thread_id`` (>= 1) of a plan's team sleeps this long before joining
+    each job it sees (0 turns it off), so thread 0 does most chunks itself."""
+    if microseconds < 0:
+        raise ValueError(f"microseconds: must be >= 0, got {microseconds}")
+    fnn_team_test_delay(thread_id, microseconds)

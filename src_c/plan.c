@@ -13,6 +13,7 @@
 #include "optim.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_internal.h"
+#include "team.h"
 
 #if defined(_WIN32)
 #include <malloc.h>
@@ -258,6 +259,106 @@ const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nla
 #undef FNN_VM_ACT
 #undef FNN_VM_ACT_BACKWARD
 
+/* ------------------------------------------------------------------ the persistent team */
+
+static int g_team_mode = FNN_PLAN_TEAM_AUTO;
+
+void fnn_plan_set_team_mode(int mode) { g_team_mode = mode; }
+int fnn_plan_team_mode(void) { return g_team_mode; }
+
+/* Work a step can hand to a team: the multiply-adds of its products that split on one
+ * (packed products from FNN_TEAM_MIN_WORK: forward, dW and, past the first layer, dX)
+ * and its optimizer elements at their cost. */
+static double plan_team_work(const fnn_plan *p, int64_t batch, int64_t nparams)
+{
+    double w = 0.0;
+    for (int64_t l = 0; l < p->nlayers; l++) {
+        const fnn_plan_layer *L = &p->layers[l];
+        const double prod = (double)batch * (double)L->in * (double)L->out;
+        if (L->kind == FNN_PLAN_DENSE && prod > FNN_PLAN_DIRECT_WORK && prod >= FNN_TEAM_MIN_WORK)
+            w += prod * (l > 0 ? 3.0 : 2.0);
+    }
+    if (nparams >= 2 * FNN_OPT_TILE)
+        w += (double)nparams * FNN_COST_ARITH;
+    return w;
+}
+
+/* Threads for a call of `steps` steps: a team when each step has enough work to
+ * split (below plan_team_min_work the data a helper must fetch from the other core's
+ * cache costs about what the split saves: a 64-128-10 step at batch 32 runs 14 µs
+ * slower on two cores) and the call enough to pay the one fork that opens it (four
+ * times that), else 1 (every kernel then forks as it would alone). Not with a gradient
+ * hook (its allreduce waits on other processes: helpers would spin through it) nor
+ * fused (the fused dW update keeps its own split). */
+static int plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags)
+{
+    const int nt = fnn_get_num_threads();
+    if (g_team_mode == FNN_PLAN_TEAM_OFF || nt < 2 || p->grad_hook || (flags & FNN_PLAN_FUSED))
+        return 1;
+    int64_t nparams = 0;
+    for (int64_t g = 0; g < p->ngroups; g++)
+        nparams += a[g].n;
+    const double w = plan_team_work(p, batch, nparams);
+    if (w <= 0.0)
+        return 1;
+    if (g_team_mode == FNN_PLAN_TEAM_ALWAYS)
+        return nt;
+    const double need = FNN_PLAN_TEAM_MIN_WORK;
+    return need > 0.0 && w >= need && w * (double)steps >= 4.0 * need ? nt : 1;
+}
+
+/* One public call's arguments, for the team's thread 0. */
+typedef struct {
+    fnn_plan *p;
+    int64_t batch, n, bs, b0, b1;
+    const void *x, *y;
+    const int64_t *perm;
+    const fnn_plan_arena *a;
+    const fnn_plan_opt *o;
+    int flags;
+    double *loss;
+    int64_t *done, *bad;
+    fnn_plan_epochs *r;
+} plan_call;
+
+static int plan_call_on(plan_call *c, fnn_team *team, int (*fn)(plan_call *))
+{
+    c->p->team = team;
+    fnn_workspace_set_team(c->p->ws, team);
+    const int st = fn(c);
+    c->p->team = NULL;
+    fnn_workspace_set_team(c->p->ws, NULL);
+    return st;
+}
+
+static int plan_step_call(plan_call *c)
+{
+    fnn_plan *p = c->p;
+    return p->is_f64 ? plan_step_f64(p, c->batch, (const double *)c->x, c->y, c->a, c->o, c->flags, c->loss, c->bad)
+                     : plan_step_f32(p, c->batch, (const float *)c->x, c->y, c->a, c->o, c->flags, c->loss, c->bad);
+}
+static int plan_step_body(void *ctx, fnn_team *team) { return plan_call_on((plan_call *)ctx, team, plan_step_call); }
+
+static int plan_run_call(plan_call *c)
+{
+    fnn_plan *p = c->p;
+    return p->is_f64 ? plan_run_f64(p, c->n, c->bs, (const double *)c->x, c->y, c->perm, c->b0, c->b1, c->a, c->o,
+                                    c->flags, c->loss, c->done, c->bad)
+                     : plan_run_f32(p, c->n, c->bs, (const float *)c->x, c->y, c->perm, c->b0, c->b1, c->a, c->o,
+                                    c->flags, c->loss, c->done, c->bad);
+}
+static int plan_run_body(void *ctx, fnn_team *team) { return plan_call_on((plan_call *)ctx, team, plan_run_call); }
+
+static int plan_epochs_call(plan_call *c)
+{
+    fnn_plan *p = c->p;
+    return p->is_f64 ? plan_run_epochs_f64(p, c->r, c->b0, c->b1, c->a, c->o, c->flags, c->done, c->bad)
+                     : plan_run_epochs_f32(p, c->r, c->b0, c->b1, c->a, c->o, c->flags, c->done, c->bad);
+}
+static int plan_epochs_body(void *ctx, fnn_team *team) { return plan_call_on((plan_call *)ctx, team, plan_epochs_call); }
+
+/* ------------------------------------------------------------------ calls */
+
 int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
                   const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
                   double *loss, int64_t *bad)
@@ -266,8 +367,8 @@ int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
         return FNN_ENOMEM;
     const size_t before = fnn_workspace_bytes(p->ws);
     p->seed_cur = p->seeds;
-    const int st = p->is_f64 ? plan_step_f64(p, batch, (const double *)x, y, a, o, flags, loss, bad)
-                             : plan_step_f32(p, batch, (const float *)x, y, a, o, flags, loss, bad);
+    plan_call c = {p, batch, 0, 0, 0, 0, x, y, NULL, a, o, flags, loss, NULL, bad, NULL};
+    const int st = fnn_team_region(plan_team_threads(p, batch, a, 1, flags), plan_step_body, &c);
     p->last_correct = p->last_counted = 0;
     if (p->metric && (st == FNN_OK || st == FNN_PLAN_NONFINITE_PARAM)) {
         if (p->is_f64)
@@ -288,8 +389,8 @@ int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *
     if (bs < 1 || bs > p->cap)
         return FNN_ENOMEM;
     const size_t before = fnn_workspace_bytes(p->ws);
-    const int st = p->is_f64 ? plan_run_f64(p, n, bs, (const double *)X, Y, perm, b0, b1, a, o, flags, losses, done, bad)
-                             : plan_run_f32(p, n, bs, (const float *)X, Y, perm, b0, b1, a, o, flags, losses, done, bad);
+    plan_call c = {p, 0, n, bs, b0, b1, X, Y, perm, a, o, flags, losses, done, bad, NULL};
+    const int st = fnn_team_region(plan_team_threads(p, bs, a, b1 - b0, flags), plan_run_body, &c);
     if (fnn_workspace_bytes(p->ws) != before)
         fnn_plan_count_alloc();
     return st;
@@ -333,8 +434,8 @@ int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
     if (r->bs < 1 || r->bs > p->cap || r->steps < 1 || (r->nval > 0 && (r->vbs < 1 || r->vbs > p->cap)))
         return FNN_ENOMEM;
     const size_t before = fnn_workspace_bytes(p->ws);
-    const int st = p->is_f64 ? plan_run_epochs_f64(p, r, s0, s1, a, o, flags, done, bad)
-                             : plan_run_epochs_f32(p, r, s0, s1, a, o, flags, done, bad);
+    plan_call c = {p, 0, 0, 0, s0, s1, NULL, NULL, NULL, a, o, flags, NULL, done, bad, r};
+    const int st = fnn_team_region(plan_team_threads(p, r->bs, a, s1 - s0, flags), plan_epochs_body, &c);
     if (fnn_workspace_bytes(p->ws) != before)
         fnn_plan_count_alloc();
     return st;

@@ -245,6 +245,16 @@ int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
                         const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
                         int64_t *done, int64_t *bad);
 
+/* ------------------------------------------------------------------ threads
+ * A call whose steps have enough parallel work (tuning.h: plan_team_min_work) runs
+ * them in one parallel region, a persistent team (team.h), instead of a fork per
+ * product and pass; results are the same bits either way. The mode is global:
+ * AUTO (default) decides by that work, OFF never opens a team, ALWAYS opens one
+ * whenever a step has anything to split (for tests and benchmarks). */
+enum { FNN_PLAN_TEAM_OFF = 0, FNN_PLAN_TEAM_AUTO = 1, FNN_PLAN_TEAM_ALWAYS = 2 };
+void fnn_plan_set_team_mode(int mode);
+int fnn_plan_team_mode(void);
+
 #ifdef __cplusplus
 }
 #endif

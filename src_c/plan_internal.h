@@ -45,6 +45,7 @@ struct fnn_plan {
     fnn_plan_opt *orun;          /* ngroups: run()'s options of the next batch */
     fnn_plan_grad_hook grad_hook;  /* [grad hook] between backward and update (NULL: none) */
     void *grad_hook_ctx;
+    fnn_team *team;              /* the persistent team of the call in progress (NULL: none) */
 };
 
 void fnn_plan_count_alloc(void);

@@ -12,6 +12,10 @@ static int fnn_num_threads = 0; /* 0: not set, follow the OpenMP runtime */
 int fnn_get_num_threads(void)
 {
 #ifdef _OPENMP
+    /* Inside a parallel region (a plan's team, team.h) kernels run on the calling thread:
+     * their own regions would only nest, or oversubscribe the cores. */
+    if (omp_in_parallel())
+        return 1;
     int runtime = omp_get_max_threads();
     int n = fnn_num_threads;
     return (n > 0 && n < runtime) ? n : runtime;

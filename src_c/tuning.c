@@ -23,6 +23,8 @@ fnn_tuning_t fnn_tuned = {
     0, 0, 0,    /* gemm_mc, gemm_kc, gemm_nc: from the caches */
     32 * 1024, 1024 * 1024, 32 * 1024 * 1024,  /* l1, l2, l3 */
     1,          /* gemm_schedule: dynamic */
+    65536,      /* team_min_work */
+    1048576,    /* plan_team_min_work */
 };
 volatile int fnn_tuned_ready = 0;
 
@@ -58,6 +60,8 @@ static const field fields[] = {
     F(l2, 1024, 64 * GIB, 1, NULL, 1),
     F(l3, 1024, 1024 * GIB, 1, NULL, 1),
     F(gemm_schedule, 0, 1, 1, schedule_names, 0),
+    F(team_min_work, 0, (int64_t)1 << 62, 1, NULL, 0),
+    F(plan_team_min_work, 0, (int64_t)1 << 62, 1, NULL, 0),
 };
 #undef F
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))

@@ -53,6 +53,16 @@ typedef struct {
     /* Bits: same. GEMM tile schedule at start-up: 1 dynamic (threads claim tiles, so a free
      * core takes over a busy one's), 0 static (fixed rectangles). */
     int64_t gemm_schedule;
+    /* Bits: same. Inside a plan's persistent team (team.h), where a split costs a job
+     * post (well under a µs) instead of a fork, products split from this many
+     * multiply-adds. */
+    int64_t team_min_work;
+    /* Bits: same. A plan call runs on a persistent team when each step has this much
+     * work to split (multiply-adds of those products, optimizer elements × their cost)
+     * and the whole call four times as much (opening the team costs one fork). Measured
+     * on the Zen 4 VM: 64-128-10 at batch 32 (0.56 M) runs slower on a team, 256-128-10
+     * (2.1 M) 1.2–1.5× faster. 0 never opens one. */
+    int64_t plan_team_min_work;
 } fnn_tuning_t;
 
 extern fnn_tuning_t fnn_tuned;         /* read through fnn_tuning() */
@@ -90,5 +100,7 @@ int fnn_tuning_row_at(int i, fnn_tuning_row *out);
 #define FNN_GEMM_SMALL_WORK ((double)fnn_tuning()->gemm_small_work)
 #define FNN_GEMM_SMALL_ROWS (fnn_tuning()->gemm_small_rows)
 #define FNN_GEMM_SMALL_SKINNY ((double)fnn_tuning()->gemm_small_skinny)
+#define FNN_TEAM_MIN_WORK ((double)fnn_tuning()->team_min_work)
+#define FNN_PLAN_TEAM_MIN_WORK ((double)fnn_tuning()->plan_team_min_work)
 
 #endif

@@ -30,6 +30,7 @@ struct fnn_workspace {
     void *s;
     size_t s_bytes;
     struct fnn_workspace *partner;  /* fnn_gemm_pair's second product, made on first use */
+    fnn_team *team;                 /* products split over this persistent team (NULL: fork) */
 };
 
 static void *aligned_alloc64(size_t bytes)
@@ -91,6 +92,8 @@ size_t fnn_workspace_bytes(const fnn_workspace *ws)
     return ws ? ws->a_bytes + ws->b_bytes + ws->s_bytes + fnn_workspace_bytes(ws->partner) : 0;
 }
 
+void fnn_workspace_set_team(fnn_workspace *ws, fnn_team *team) { ws->team = team; }
+
 static fnn_workspace *ws_partner(fnn_workspace *ws)
 {
     if (!ws->partner)
@@ -142,6 +145,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define real float
 #define FNN_T(name) name##_f32
 #define FNN_ACT_FN fnn_act_f32
+#define FNN_VM_ACT fnn_vm_act_f32
 #define FNN_UKR_T fnn_ukr_f32
 #define FNN_KS_UKR(ks) ((ks)->ukr_f32)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f32)
@@ -155,6 +159,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #undef real
 #undef FNN_T
 #undef FNN_ACT_FN
+#undef FNN_VM_ACT
 #undef FNN_UKR_T
 #undef FNN_KS_UKR
 #undef FNN_KS_BLOCKS
@@ -168,6 +173,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define real double
 #define FNN_T(name) name##_f64
 #define FNN_ACT_FN fnn_act_f64
+#define FNN_VM_ACT fnn_vm_act_f64
 #define FNN_UKR_T fnn_ukr_f64
 #define FNN_KS_UKR(ks) ((ks)->ukr_f64)
 #define FNN_KS_BLOCKS(ks) (&(ks)->f64)

@@ -21,6 +21,7 @@
 
 #include "common.h"
 #include "cpu.h"
+#include "team.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +32,11 @@ extern "C" {
  * grown on demand, 64-byte aligned, reused by every later call. One workspace
  * must not be used by two calls at the same time. */
 typedef struct fnn_workspace fnn_workspace;
+
+/* Products on this workspace run their parallel parts as jobs of `team` (a plan's
+ * persistent team, team.h; the caller is its thread 0) instead of forking, and
+ * split from FNN_TEAM_MIN_WORK (tuning.h) multiply-adds; NULL restores forking. */
+void fnn_workspace_set_team(fnn_workspace *ws, fnn_team *team);
 
 fnn_workspace *fnn_workspace_create(void);
 void fnn_workspace_destroy(fnn_workspace *ws);
