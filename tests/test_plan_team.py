@@ -238,3 +238,35 @@ def test_divergence_on_a_team_is_reported_before_the_update():
     assert outcomes[0][:2] == outcomes[1][:2]
     for a, b in zip(outcomes[0][2], outcomes[1][2]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_wide_inputs_gather_and_check_on_the_team():
+    """fit's shuffled gather (37 rows × 500 inputs) and its finite checks (40k parameters) run as
+    team jobs: the same history and parameters as alone, and the same divergence report."""
+    dtype = np.float32
+    sizes = [500, 80, 12]
+    X, y = make_data(N, sizes, "ce", dtype)
+    runs = []
+    for threads, mode in [(1, "off"), (2, "always"), (3, "always")]:
+        with num_threads(threads), team_mode(mode):
+            m, l, o = setup(sizes, "relu", "ce", "adamw", dtype)
+            before = opened_teams()
+            hist = fastnn.fit(m, l, o, X, y, epochs=3, batch_size=BATCH, seed=7, verbose=0)
+            assert (opened_teams() > before) == (threads > 1)
+            runs.append((params_of(m), hist.history))
+    for other in runs[1:]:
+        for a, b in zip(runs[0][0], other[0]):
+            np.testing.assert_array_equal(a, b)
+        assert runs[0][1] == other[1]
+    outcomes = []
+    for threads, mode in [(1, "off"), (2, "always")]:
+        with num_threads(threads), team_mode(mode):
+            m, l, o = setup(sizes, "relu", "mse", "sgd", dtype)
+            o.param_groups[0]["lr"] = 10.0
+            Xd, yd = make_data(N, sizes, "mse", dtype)
+            with pytest.raises(fastnn.DivergenceError) as info:
+                fastnn.fit(m, l, o, Xd, yd * 1e18, epochs=3, batch_size=BATCH, seed=0, verbose=0)
+            outcomes.append((info.value.step, str(info.value), params_of(m)))
+    assert outcomes[0][:2] == outcomes[1][:2]
+    for a, b in zip(outcomes[0][2], outcomes[1][2]):
+        np.testing.assert_array_equal(a, b)
