@@ -283,6 +283,9 @@ static double plan_team_work(const fnn_plan *p, int64_t batch, int64_t nparams)
     return w;
 }
 
+/* Multiply-adds per activation element below which a team does not pay (see below). */
+#define FNN_TEAM_MIN_INTENSITY 128.0
+
 /* Threads for a call of `steps` steps: a team when each step has enough work to
  * split (below plan_team_min_work the data a helper must fetch from the other core's
  * cache costs about what the split saves: a 64-128-10 step at batch 32 runs 14 µs
@@ -304,7 +307,16 @@ static int plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_ar
     if (g_team_mode == FNN_PLAN_TEAM_ALWAYS)
         return nt;
     const double need = FNN_PLAN_TEAM_MIN_WORK;
-    return need > 0.0 && w >= need && w * (double)steps >= 4.0 * need ? nt : 1;
+    /* Multiply-adds per activation element: a split product leaves half its output in the
+     * other core's cache, where the next serial pass (loss, dZ/db) fetches it line by line.
+     * Measured on the Zen 4 VM: teams lose below ~100 (64-100-10 at batch 200: 80;
+     * 64-128-10 at 32: 87) and win above (256-128-10 at 32: 166, 1.2–1.5×; 784-128-10 at
+     * 64: 220, 1.46×; 784-256-256-10 at 128: 460, 1.2×). */
+    double acts = (double)p->in0;
+    for (int64_t l = 0; l < p->nlayers; l++)
+        acts += (double)p->layers[l].out;
+    const double intensity = w / ((double)batch * acts);
+    return need > 0.0 && w >= need && w * (double)steps >= 4.0 * need && intensity >= FNN_TEAM_MIN_INTENSITY ? nt : 1;
 }
 
 /* One public call's arguments, for the team's thread 0. */

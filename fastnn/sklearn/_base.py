@@ -19,7 +19,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, shuffle as sk_shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .. import get_num_threads, set_num_threads
@@ -58,6 +58,15 @@ def _check(cond, name, expected, value):
     if not cond:
         raise ValueError(f"The '{name}' parameter of {{est}} must be {expected}. Got {value!r} instead.")
 
+
+
+def _shuffled(idx, rng):
+    """``sklearn.utils.shuffle(idx, random_state=rng)``'s result and draws (it shuffles
+    ``arange(n)`` with ``rng.shuffle`` and indexes), without its per-call parameter
+    validation: 0.4 ms an epoch, a quarter of a digits fit."""
+    order = np.arange(len(idx))
+    rng.shuffle(order)
+    return idx[order]
 
 class BaseMLP(BaseEstimator):
     """Parameters as scikit-learn's BaseMultilayerPerceptron, plus fastnn's dropout, n_threads, dtype."""
@@ -245,7 +254,7 @@ class BaseMLP(BaseEstimator):
             for _ in range(self.max_iter):
                 perm = None
                 if self.shuffle:
-                    sample_idx = sk_shuffle(sample_idx, random_state=rng)
+                    sample_idx = _shuffled(sample_idx, rng)
                     perm = sample_idx
                 accumulated = engine.epoch(X, T, sample_weight, perm, batch_size)
                 self.n_iter_ += 1
