@@ -34,6 +34,8 @@ NETWORKS: Dict[str, tuple] = {
     "small": ([64, 32, 10], "relu", None, "ce", 32),
     "medium": ([784, 256, 256, 10], "relu", None, "ce", 128),
     "large": ([784, 1024, 1024, 10], "relu", None, "ce", 256),
+    # the medium net with tanh: every activation, forward and backward, through vmath
+    "medium_tanh": ([784, 256, 256, 10], "tanh", None, "ce", 128),
 }
 LR = 0.01
 PAUSE_S = 0.3
@@ -94,7 +96,7 @@ def build_fastnn_epoch(sizes, act, out_act, loss, batch, steps):
 
 # Samples in the data set fit trains on (the batch is NETWORKS' batch): XOR's 4 samples as one
 # batch, the 4-3-4 network online over 4 samples, 16 batches for the others.
-FIT_SAMPLES = {"tiny_xor": 4, "tiny_flip": 4, "small": 512, "medium": 2048, "large": 4096}
+FIT_SAMPLES = {"tiny_xor": 4, "tiny_flip": 4, "small": 512, "medium": 2048, "large": 4096, "medium_tanh": 2048}
 
 
 def build_fastnn_fit(sizes, act, out_act, loss, batch, steps, epochs=None):
@@ -300,7 +302,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
                  "numpy", "torch", "jax"]
     impls = all_impls if impls is None else list(impls)
     rows: List[dict] = []
-    peak = _gemm_peak_gflops(threads) if any(n in ("medium", "large") for n in names) else None
+    peak = _gemm_peak_gflops(threads) if any(n.startswith(("medium", "large")) for n in names) else None
     fma_peak = _fma_peak_gflops() if peak else None
     builders = {"fastnn-plan": build_fastnn_plan, "fastnn-eager": build_fastnn_eager,
                 "fastnn-fused": lambda *a: build_fastnn_plan(*a, fused=True),
@@ -314,7 +316,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
         for impl in impls:
             if impl == "torch" and torch is None or impl == "jax" and not have_jax:
                 continue
-            if impl == "fastnn-fused" and name not in ("medium", "large"):
+            if impl == "fastnn-fused" and not name.startswith(("medium", "large")):
                 continue  # small layers run as direct loops: the same path as fastnn-plan
             if impl in ("fastnn-epoch", "fastnn-fit", "fastnn-fit-e1"):
                 continue  # built below, sized from fastnn-plan's time
