@@ -357,7 +357,7 @@ def run_step_benchmarks(sizes=None, repeats: int = 7, threads: int = 2, impls=No
             row = {"name": name, "impl": impl, "time_per_step_s": t,
                    "ratio": (t / base) if base else None, "best_s": bests[impl],
                    "best_ratio": bests[impl] / bests["fastnn-plan"] if base else None}
-            if name in ("medium", "large"):
+            if name.startswith(("medium", "large")):
                 row["gflops"] = flops / t / 1e9
                 if peak:
                     row["pct_gemm_peak"] = 100.0 * row["gflops"] / peak
