@@ -74,5 +74,7 @@ FNN_INLINE int64_t fnn_act_cost(int act)
 int fnn_get_num_threads(void);
 void fnn_set_num_threads(int n);
 int fnn_has_openmp(void);
+/* Sleep the calling thread (the test hooks that hold a thread back). */
+void fnn_sleep_us(int64_t us);
 
 #endif /* FASTNN_COMMON_H */

@@ -6,7 +6,6 @@
 #include <windows.h>
 #else
 #include <sched.h>
-#include <time.h>
 #endif
 
 static int64_t g_regions = 0, g_jobs = 0;
@@ -39,14 +38,7 @@ static void team_delay(int tid)
     const int64_t us = __atomic_load_n(&g_delay_us, __ATOMIC_RELAXED);
     if (us <= 0 || tid != __atomic_load_n(&g_delay_tid, __ATOMIC_RELAXED))
         return;
-#if defined(_WIN32)
-    Sleep((DWORD)((us + 999) / 1000));
-#else
-    struct timespec ts;
-    ts.tv_sec = (time_t)(us / 1000000);
-    ts.tv_nsec = (long)(us % 1000000) * 1000L;
-    nanosleep(&ts, NULL);
-#endif
+    fnn_sleep_us(us);
 }
 
 /* A helper: join each job it sees open, until the region stops.

@@ -5,7 +5,16 @@
  * runtime's own value, so threadpoolctl reports it. The effective count is
  * the smaller of ours and the runtime's, so threadpoolctl's limits (which call
  * omp_set_num_threads) still apply after an explicit fnn_set_num_threads. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#endif
 #include "common.h"
+
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <time.h>
+#endif
 
 static int fnn_num_threads = 0; /* 0: not set, follow the OpenMP runtime */
 
@@ -41,5 +50,19 @@ int fnn_has_openmp(void)
     return 1;
 #else
     return 0;
+#endif
+}
+
+void fnn_sleep_us(int64_t us)
+{
+    if (us <= 0)
+        return;
+#if defined(_WIN32)
+    Sleep((DWORD)((us + 999) / 1000));
+#else
+    struct timespec ts;
+    ts.tv_sec = (time_t)(us / 1000000);
+    ts.tv_nsec = (long)(us % 1000000) * 1000L;
+    nanosleep(&ts, NULL);
 #endif
 }

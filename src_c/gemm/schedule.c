@@ -9,18 +9,9 @@
  * the results are bitwise identical. FASTNN_GEMM_SCHEDULE=static|dynamic (or
  * FASTNN_TUNING's gemm_schedule, tuning.h) sets the start-up choice;
  * fnn_gemm_set_schedule switches it (tests, benchmarks). */
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* nanosleep */
-#endif
 #include <stdlib.h>
 #include <string.h>
 #include "gemm_internal.h"
-
-#if defined(_WIN32)
-#include <windows.h>
-#else
-#include <time.h>
-#endif
 
 int fnn_gemm_sched = -1;
 int fnn_gemm_delay_tid = -1;
@@ -82,12 +73,5 @@ void fnn_gemm_delay_now(void)
 #pragma omp atomic
 #endif
     fnn_gemm_delays++;
-#if defined(_WIN32)
-    Sleep((DWORD)((us + 999) / 1000));
-#else
-    struct timespec ts;
-    ts.tv_sec = (time_t)(us / 1000000);
-    ts.tv_nsec = (long)(us % 1000000) * 1000L;
-    nanosleep(&ts, NULL);
-#endif
+    fnn_sleep_us(us);
 }
