@@ -108,6 +108,7 @@ cdef extern from "plan.h" nogil:
     int fnn_plan_evaluate(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *Y,
                           const fnn_plan_arena *a, double *loss_sum, int64_t *correct,
                           int64_t *counted, int64_t *bad)
+    int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags)
     int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
                             const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
                             int64_t *done, int64_t *bad)
@@ -642,6 +643,15 @@ cdef class PlanCore:
             self._raise_status(st, "y")
             raise RuntimeError(f"plan: evaluation failed with status {st}")
         return total, c, k
+
+    def team_threads(self, int64_t batch_size, int64_t steps=1):
+        """Threads one call of `steps` steps at this batch size runs on: its persistent team's size
+        (one parallel region for the call, src_c/team.h), or 1 when the steps are too small to share
+        and each kernel forks on its own (fastnn._core.plan_team_mode says how this is decided)."""
+        if batch_size < 1 or steps < 1:
+            raise ValueError(f"batch_size, steps: expected >= 1, got {batch_size}, {steps}")
+        self._prepare()
+        return fnn_plan_team_threads(self.p, batch_size, self.ars, steps, self.flags)
 
     def run_epochs(self, EpochRun run not None, int64_t s0, int64_t s1, object seeds=None):
         """Steps s0..s1-1 of `run` (see fnn_plan_run_epochs); returns (status, steps done)."""

@@ -319,6 +319,11 @@ static int plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_ar
     return need > 0.0 && w >= need && w * (double)steps >= 4.0 * need && intensity >= FNN_TEAM_MIN_INTENSITY ? nt : 1;
 }
 
+int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags)
+{
+    return plan_team_threads(p, batch, a, steps, flags);
+}
+
 /* One public call's arguments, for the team's thread 0. */
 typedef struct {
     fnn_plan *p;

@@ -254,6 +254,9 @@ int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
 enum { FNN_PLAN_TEAM_OFF = 0, FNN_PLAN_TEAM_AUTO = 1, FNN_PLAN_TEAM_ALWAYS = 2 };
 void fnn_plan_set_team_mode(int mode);
 int fnn_plan_team_mode(void);
+/* The threads a call of `steps` steps at this batch size would run on: its team's size, or
+ * 1 when it would run without one (its kernels then fork on their own). */
+int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags);
 
 #ifdef __cplusplus
 }

@@ -270,3 +270,27 @@ def test_wide_inputs_gather_and_check_on_the_team():
     assert outcomes[0][:2] == outcomes[1][:2]
     for a, b in zip(outcomes[0][2], outcomes[1][2]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_team_threads_says_what_a_call_will_do(capsys):
+    """Plan.team_threads answers before the call what the call then does, and fit's verbose=2
+    line says it."""
+    dtype = np.float32
+    with num_threads(2), team_mode("auto"):
+        for sizes, batch, steps, want in [([256, 128, 10], 32, 3, 2), ([64, 128, 10], 32, 3, 1),
+                                          ([256, 128, 10], 32, 1, 1)]:
+            X, y = make_data(batch * steps, sizes, "ce", dtype)
+            m, l, o = setup(sizes, "relu", "ce", "adam", dtype)
+            plan = fplan.compile(m, l, o)
+            assert plan.team_threads(batch, steps) == want
+            before = opened_teams()
+            plan.epoch(X, y, batch_size=batch, shuffle=False)
+            assert (opened_teams() > before) == (want > 1)
+        with pytest.raises(ValueError, match="batch_size"):
+            plan.team_threads(0)
+        m, l, o = setup([256, 128, 10], "relu", "ce", "adam", dtype)
+        X, y = make_data(96, [256, 128, 10], "ce", dtype)
+        fastnn.fit(m, l, o, X, y, epochs=1, batch_size=32, verbose=2)
+        assert "one team of 2 threads" in capsys.readouterr().out
+    with num_threads(1), team_mode("auto"):
+        assert plan.team_threads(32, 100) == 1
