@@ -131,6 +131,9 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *lay
     p->orun = p->ostep + ng;
     p->in0 = layers[0].in;
     p->out_last = layers[nlayers - 1].out;
+    p->act_width = p->in0;
+    for (int64_t l = 0; l < nlayers; l++)
+        p->act_width += layers[l].out;
     return p;
 }
 
@@ -283,17 +286,14 @@ static double plan_team_work(const fnn_plan *p, int64_t batch, int64_t nparams)
     return w;
 }
 
-/* Multiply-adds per activation element below which a team does not pay (see below). */
-#define FNN_TEAM_MIN_INTENSITY 128.0
-
-/* Threads for a call of `steps` steps: a team when each step has enough work to
+/* Threads for a call of `steps` steps (plan.h): a team when each step has enough work to
  * split (below plan_team_min_work the data a helper must fetch from the other core's
  * cache costs about what the split saves: a 64-128-10 step at batch 32 runs 14 µs
  * slower on two cores) and the call enough to pay the one fork that opens it (four
  * times that), else 1 (every kernel then forks as it would alone). Not with a gradient
  * hook (its allreduce waits on other processes: helpers would spin through it) nor
  * fused (the fused dW update keeps its own split). */
-static int plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags)
+int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags)
 {
     const int nt = fnn_get_num_threads();
     if (g_team_mode == FNN_PLAN_TEAM_OFF || nt < 2 || p->grad_hook || (flags & FNN_PLAN_FUSED))
@@ -307,21 +307,9 @@ static int plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_ar
     if (g_team_mode == FNN_PLAN_TEAM_ALWAYS)
         return nt;
     const double need = FNN_PLAN_TEAM_MIN_WORK;
-    /* Multiply-adds per activation element: a split product leaves half its output in the
-     * other core's cache, where the next serial pass (loss, dZ/db) fetches it line by line.
-     * Measured on the Zen 4 VM: teams lose below ~100 (64-100-10 at batch 200: 80;
-     * 64-128-10 at 32: 87) and win above (256-128-10 at 32: 166, 1.2–1.5×; 784-128-10 at
-     * 64: 220, 1.46×; 784-256-256-10 at 128: 460, 1.2×). */
-    double acts = (double)p->in0;
-    for (int64_t l = 0; l < p->nlayers; l++)
-        acts += (double)p->layers[l].out;
-    const double intensity = w / ((double)batch * acts);
+    /* multiply-adds per activation element (tuning.h: team_min_intensity says why) */
+    const double intensity = w / ((double)batch * (double)p->act_width);
     return need > 0.0 && w >= need && w * (double)steps >= 4.0 * need && intensity >= FNN_TEAM_MIN_INTENSITY ? nt : 1;
-}
-
-int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags)
-{
-    return plan_team_threads(p, batch, a, steps, flags);
 }
 
 /* One public call's arguments, for the team's thread 0. */
@@ -385,7 +373,7 @@ int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
     const size_t before = fnn_workspace_bytes(p->ws);
     p->seed_cur = p->seeds;
     plan_call c = {p, batch, 0, 0, 0, 0, x, y, NULL, a, o, flags, loss, NULL, bad, NULL};
-    const int st = fnn_team_region(plan_team_threads(p, batch, a, 1, flags), plan_step_body, &c);
+    const int st = fnn_team_region(fnn_plan_team_threads(p, batch, a, 1, flags), plan_step_body, &c);
     p->last_correct = p->last_counted = 0;
     if (p->metric && (st == FNN_OK || st == FNN_PLAN_NONFINITE_PARAM)) {
         if (p->is_f64)
@@ -407,7 +395,7 @@ int fnn_plan_run(fnn_plan *p, int64_t n, int64_t bs, const void *X, const void *
         return FNN_ENOMEM;
     const size_t before = fnn_workspace_bytes(p->ws);
     plan_call c = {p, 0, n, bs, b0, b1, X, Y, perm, a, o, flags, losses, done, bad, NULL};
-    const int st = fnn_team_region(plan_team_threads(p, bs, a, b1 - b0, flags), plan_run_body, &c);
+    const int st = fnn_team_region(fnn_plan_team_threads(p, bs, a, b1 - b0, flags), plan_run_body, &c);
     if (fnn_workspace_bytes(p->ws) != before)
         fnn_plan_count_alloc();
     return st;
@@ -452,7 +440,7 @@ int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
         return FNN_ENOMEM;
     const size_t before = fnn_workspace_bytes(p->ws);
     plan_call c = {p, 0, 0, 0, s0, s1, NULL, NULL, NULL, a, o, flags, NULL, done, bad, r};
-    const int st = fnn_team_region(plan_team_threads(p, r->bs, a, s1 - s0, flags), plan_epochs_body, &c);
+    const int st = fnn_team_region(fnn_plan_team_threads(p, r->bs, a, s1 - s0, flags), plan_epochs_body, &c);
     if (fnn_workspace_bytes(p->ws) != before)
         fnn_plan_count_alloc();
     return st;

@@ -21,6 +21,7 @@ struct fnn_plan {
     int loss, reduction;
     double label_smoothing;
     int64_t in0, out_last, maxw, maxo;
+    int64_t act_width;    /* in0 + every layer's width: activation elements per row (the team's rule) */
     int64_t cap;          /* batch capacity of the buffers below */
     void *buf;            /* one block holding everything below */
     size_t buf_bytes;

@@ -25,6 +25,7 @@ fnn_tuning_t fnn_tuned = {
     1,          /* gemm_schedule: dynamic */
     65536,      /* team_min_work */
     1048576,    /* plan_team_min_work */
+    128,        /* team_min_intensity */
 };
 volatile int fnn_tuned_ready = 0;
 
@@ -62,6 +63,7 @@ static const field fields[] = {
     F(gemm_schedule, 0, 1, 1, schedule_names, 0),
     F(team_min_work, 0, (int64_t)1 << 62, 1, NULL, 0),
     F(plan_team_min_work, 0, (int64_t)1 << 62, 1, NULL, 0),
+    F(team_min_intensity, 0, (int64_t)1 << 62, 1, NULL, 0),
 };
 #undef F
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))

@@ -63,6 +63,12 @@ typedef struct {
      * on the Zen 4 VM: 64-128-10 at batch 32 (0.56 M) runs slower on a team, 256-128-10
      * (2.1 M) 1.2–1.5× faster. 0 never opens one. */
     int64_t plan_team_min_work;
+    /* Bits: same. ...and at least this many multiply-adds to split per activation element
+     * of a step: a split product leaves half its output in the other core's cache, which the
+     * next serial pass (loss, dZ/db) fetches line by line. Measured on the Zen 4 VM: teams
+     * lose below ~100 (64-100-10 at batch 200: 80; 64-128-10 at 32: 87) and win above
+     * (256-128-10 at 32: 166; 784-128-10 at 64: 220; 784-256-256-10 at 128: 460). */
+    int64_t team_min_intensity;
 } fnn_tuning_t;
 
 extern fnn_tuning_t fnn_tuned;         /* read through fnn_tuning() */
@@ -102,5 +108,6 @@ int fnn_tuning_row_at(int i, fnn_tuning_row *out);
 #define FNN_GEMM_SMALL_SKINNY ((double)fnn_tuning()->gemm_small_skinny)
 #define FNN_TEAM_MIN_WORK ((double)fnn_tuning()->team_min_work)
 #define FNN_PLAN_TEAM_MIN_WORK ((double)fnn_tuning()->plan_team_min_work)
+#define FNN_TEAM_MIN_INTENSITY ((double)fnn_tuning()->team_min_intensity)
 
 #endif
