@@ -126,6 +126,31 @@ def test_direct_and_packed_a_agree_bitwise(kernels, n, dtype, rng):
     assert_product_close(direct, reference.matmul(a, b), a, b, dtype)
 
 
+def ragged(full):
+    """Remainders of a last panel against tiles `full` wide: each narrower tile shape's
+    edges (1, 2, 4, 8, 16 and one past) and one short of full."""
+    return sorted({r for r in (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, full - 1) if 0 < r < full})
+
+
+@pytest.mark.parametrize("trans", [(False, False), (True, True)])
+def test_ragged_tiles_bitwise(kernels, trans, dtype, rng):
+    """A ragged last panel runs on a narrower tile (8 or 4 rows, 16 or 8 columns): every
+    element is still summed over k in the same order, so the product equals, bit for bit,
+    the same rows and columns computed inside a larger product of whole tiles."""
+    b = _core.gemm_block_sizes()[np.dtype(dtype).name]
+    mr, nr, k = b["MR"], b["NR"], 211  # k: every product takes the packed loops
+    ta, tb = trans
+    big_a = rand(rng, (3 * mr, k), dtype)
+    big_b = rand(rng, (k, 3 * nr), dtype)
+    whole = ops.matmul(big_a, big_b)
+    for rm in ragged(mr):
+        for rn in ragged(nr):
+            m, n = 2 * mr + rm, 2 * nr + rn
+            a = np.ascontiguousarray(big_a[:m].T).T if ta else big_a[:m].copy()
+            bb = np.ascontiguousarray(big_b[:, :n].T).T if tb else big_b[:, :n].copy()
+            np.testing.assert_array_equal(ops.matmul(a, bb), whole[:m, :n], err_msg=f"{m}x{n}x{k}")
+
+
 def test_simd_packers_selftest():
     """The transposing packers of every width (AVX-512's included) match the plain loop."""
     result = _core.gemm_selftest()

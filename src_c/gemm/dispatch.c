@@ -38,6 +38,14 @@ static void size_blocks(fnn_blocks *bl, size_t elt, const fnn_tuning_t *t)
     bl->nc = nc;
 }
 
+void fnn_kernel_set_main(fnn_kernel_set *ks)
+{
+    ks->ukr_f32 = ks->ukw_f32[0][0];
+    ks->ukr_f64 = ks->ukw_f64[0][0];
+    ks->ukr_direct_f32 = ks->ukdw_f32[0][0];
+    ks->ukr_direct_f64 = ks->ukdw_f64[0][0];
+}
+
 static int set_index(int id) { return id == FNN_KERNELS_AVX512 ? 2 : id == FNN_KERNELS_AVX2 ? 1 : 0; }
 
 void fnn_gemm_init(void)

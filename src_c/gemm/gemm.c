@@ -152,6 +152,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_ILV_T fnn_interleave_f32
 #define FNN_UKD_T fnn_ukr_direct_f32
 #define FNN_KS_UKD(ks) ((ks)->ukr_direct_f32)
+#define FNN_KS_UKW(ks) ((ks)->ukw_f32)
+#define FNN_KS_UKDW(ks) ((ks)->ukdw_f32)
 #define FNN_KS_ILV(ks) ((ks)->interleave_f32)
 #define FNN_DOT_T fnn_dot_f32
 #define FNN_KS_DOT(ks) ((ks)->dot_f32)
@@ -167,6 +169,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #undef FNN_KS_ILV
 #undef FNN_UKD_T
 #undef FNN_KS_UKD
+#undef FNN_KS_UKW
+#undef FNN_KS_UKDW
 #undef FNN_DOT_T
 #undef FNN_KS_DOT
 
@@ -180,6 +184,8 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 #define FNN_ILV_T fnn_interleave_f64
 #define FNN_UKD_T fnn_ukr_direct_f64
 #define FNN_KS_UKD(ks) ((ks)->ukr_direct_f64)
+#define FNN_KS_UKW(ks) ((ks)->ukw_f64)
+#define FNN_KS_UKDW(ks) ((ks)->ukdw_f64)
 #define FNN_KS_ILV(ks) ((ks)->interleave_f64)
 #define FNN_DOT_T fnn_dot_f64
 #define FNN_KS_DOT(ks) ((ks)->dot_f64)

@@ -58,9 +58,34 @@ typedef void (*fnn_dot_f64)(int64_t m, int64_t n, int64_t k, const double *a, in
 /* Largest MR·NR of any kernel (the driver's edge-tile buffer). */
 #define FNN_UKR_MAX_TILE 512
 
+/* Tile sizes of a kernel set: mw[0] = mr > mw[1] > … heights and nw[0] = nr
+ * > nw[1] > … widths (nmw, nnw of them). A product's ragged last panel of A
+ * (of B) is packed at the smallest height (width) that holds it and run by the
+ * kernel of that shape, instead of a full tile of zeros: 100 columns are
+ * 32+32+32+8, not 4×32. Every shape sums each element over k in the same
+ * order, so the shape never changes a bit. */
+#define FNN_UKR_SHAPES 3
 typedef struct {
     int64_t mr, nr, mc, kc, nc;
+    int nmw, nnw;
+    int64_t mw[FNN_UKR_SHAPES], nw[FNN_UKR_SHAPES];
 } fnn_blocks;
+
+/* Index of the smallest of w[0] > w[1] > … (n of them) that holds r ≤ w[0]. */
+FNN_INLINE int fnn_tile_shape(const int64_t *w, int n, int64_t r)
+{
+    int c = 0;
+    while (c + 1 < n && w[c + 1] >= r)
+        c++;
+    return c;
+}
+
+/* The height (width) the last panel of `total` rows (columns) is packed at. */
+FNN_INLINE int64_t fnn_last_panel(const int64_t *w, int n, int64_t total)
+{
+    const int64_t r = total % w[0];
+    return r ? w[fnn_tile_shape(w, n, r)] : w[0];
+}
 
 /* Packing helper: dst[p*W + i] = src[i*ld + p] for i < W, p < kc — W
  * unit-stride lines read side by side (row-major A panels, transposed B
@@ -76,6 +101,11 @@ typedef struct {
     fnn_ukr_f64 ukr_f64;
     fnn_ukr_direct_f32 ukr_direct_f32;
     fnn_ukr_direct_f64 ukr_direct_f64;
+    /* [a][b]: the kernel of an mw[a] × nw[b] tile ([0][0]: the ones above). */
+    fnn_ukr_f32 ukw_f32[FNN_UKR_SHAPES][FNN_UKR_SHAPES];
+    fnn_ukr_f64 ukw_f64[FNN_UKR_SHAPES][FNN_UKR_SHAPES];
+    fnn_ukr_direct_f32 ukdw_f32[FNN_UKR_SHAPES][FNN_UKR_SHAPES];
+    fnn_ukr_direct_f64 ukdw_f64[FNN_UKR_SHAPES][FNN_UKR_SHAPES];
     fnn_interleave_f32 interleave_f32;  /* NULL: the portable loop */
     fnn_interleave_f64 interleave_f64;
     fnn_dot_f32 dot_f32;                /* NULL: narrow products use the micro-kernel */
@@ -91,6 +121,9 @@ void fnn_gemm_pack_a_f32(int64_t mc, int64_t kc, const float *a, int64_t rs_a, i
 void fnn_gemm_pack_a_f64(int64_t mc, int64_t kc, const double *a, int64_t rs_a, int64_t cs_a, double *dst);
 void fnn_gemm_pack_b_f32(int64_t kc, int64_t nc, const float *b, int64_t rs_b, int64_t cs_b, float *dst);
 void fnn_gemm_pack_b_f64(int64_t kc, int64_t nc, const double *b, int64_t rs_b, int64_t cs_b, double *dst);
+
+/* ukr_* and ukr_direct_* from the [0][0] entries of the shape tables. */
+void fnn_kernel_set_main(fnn_kernel_set *ks);
 
 /* The active set (initialised on first call). */
 const fnn_kernel_set *fnn_gemm_active(void);

@@ -1,13 +1,17 @@
 /* kernels_avx2.c — AVX2+FMA micro-kernels: 6×16 floats, 6×8 doubles
- * (12 ymm accumulators, 2 B loads and 6 broadcasts per k). */
+ * (12 ymm accumulators, 2 B loads and 6 broadcasts per k), with 4- and 2-row
+ * and one-vector-wide tiles for ragged last panels. */
 #include "gemm_internal.h"
 
 #if FNN_HAVE_X86_KERNELS
 #include <immintrin.h>
 
 #define UKR_ATTR FNN_TARGET_AVX2
+#define UKR_M0 6
+#define UKR_M1 4
+#define UKR_M2 2
 
-/* float */
+/* float: 16 and 8 columns */
 #define real float
 #define VEC __m256
 #define VL 8
@@ -22,24 +26,18 @@
 #define VRELU(v) _mm256_max_ps(_mm256_setzero_ps(), (v))
 #define VLEAKY(v, s) \
     _mm256_blendv_ps((v), _mm256_mul_ps((v), (s)), _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_LT_OQ))
-#define UKR_NAME ukr_avx2_f32
-#define UKR_MR 6
-#define UKR_NV 2
-#include "ukr_simd.inc"
+#define K_F32_16(m) UKR_CAT(ukr_avx2_f32_n16_m, m)
+#define K_F32_8(m) UKR_CAT(ukr_avx2_f32_n8_m, m)
+#define UKR_ROWS_NAME K_F32_16
+#define UKR_ROWS_NV 2
+#include "ukr_rows.inc"
+#define UKR_ROWS_NAME K_F32_8
+#define UKR_ROWS_NV 1
+#include "ukr_rows.inc"
+#include "ukr_vec_undef.inc"
 #undef real
-#undef VEC
-#undef VL
-#undef VLOADU
-#undef VSTOREU
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VMUL
-#undef VADD
-#undef VRELU
-#undef VLEAKY
 
-/* double */
+/* double: 8 and 4 columns */
 #define real double
 #define VEC __m256d
 #define VL 4
@@ -53,10 +51,16 @@
 #define VRELU(v) _mm256_max_pd(_mm256_setzero_pd(), (v))
 #define VLEAKY(v, s) \
     _mm256_blendv_pd((v), _mm256_mul_pd((v), (s)), _mm256_cmp_pd((v), _mm256_setzero_pd(), _CMP_LT_OQ))
-#define UKR_NAME ukr_avx2_f64
-#define UKR_MR 6
-#define UKR_NV 2
-#include "ukr_simd.inc"
+#define K_F64_8(m) UKR_CAT(ukr_avx2_f64_n8_m, m)
+#define K_F64_4(m) UKR_CAT(ukr_avx2_f64_n4_m, m)
+#define UKR_ROWS_NAME K_F64_8
+#define UKR_ROWS_NV 2
+#include "ukr_rows.inc"
+#define UKR_ROWS_NAME K_F64_4
+#define UKR_ROWS_NV 1
+#include "ukr_rows.inc"
+#include "ukr_vec_undef.inc"
+#undef real
 
 /* Packing with 8×8 (float) and 4×4 (double) register transposes: lines are
  * taken in chunks of 8 (4); a remainder of r lines is transposed with its
@@ -167,13 +171,14 @@ void fnn_kernels_avx2(fnn_kernel_set *ks)
     ks->dot_f64 = fnn_dot_avx2_f64;
     ks->id = FNN_KERNELS_AVX2;
     ks->name = "avx2";
-    ks->ukr_f32 = ukr_avx2_f32;
-    ks->ukr_f64 = ukr_avx2_f64;
-    ks->ukr_direct_f32 = ukr_avx2_f32_direct;
-    ks->ukr_direct_f64 = ukr_avx2_f64_direct;
-    ks->f32.mr = 6;
-    ks->f32.nr = 16;
-    ks->f64.mr = 6;
-    ks->f64.nr = 8;
+    UKR_FILL_ROWS(ks->ukw_f32, ks->ukdw_f32, 0, K_F32_16);
+    UKR_FILL_ROWS(ks->ukw_f32, ks->ukdw_f32, 1, K_F32_8);
+    UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 0, K_F64_8);
+    UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 1, K_F64_4);
+    const fnn_blocks f32 = {6, 16, 0, 0, 0, 3, 2, {6, 4, 2}, {16, 8, 0}};
+    const fnn_blocks f64 = {6, 8, 0, 0, 0, 3, 2, {6, 4, 2}, {8, 4, 0}};
+    ks->f32 = f32;
+    ks->f64 = f64;
+    fnn_kernel_set_main(ks);
 }
 #endif

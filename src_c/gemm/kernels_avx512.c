@@ -1,15 +1,19 @@
 /* kernels_avx512.c — AVX-512 micro-kernels: 12×32 floats, 12×16 doubles
  * (24 zmm accumulators, 2 B loads and 12 broadcasts per k). On Zen 4 the
  * 512-bit FMA is double-pumped, so these reach the same FMA rate as AVX2 with
- * half the instructions. */
+ * half the instructions. Ragged last panels get 8- and 4-row tiles and one-
+ * vector and 256-bit-wide tiles (gemm_internal.h: the tile shapes). */
 #include "gemm_internal.h"
 
 #if FNN_HAVE_X86_KERNELS
 #include <immintrin.h>
 
 #define UKR_ATTR FNN_TARGET_AVX512
+#define UKR_M0 12
+#define UKR_M1 8
+#define UKR_M2 4
 
-/* float */
+/* float, 512-bit: 32 and 16 columns */
 #define real float
 #define VEC __m512
 #define VL 16
@@ -24,24 +28,37 @@
 #define VRELU(v) _mm512_max_ps(_mm512_setzero_ps(), (v))
 #define VLEAKY(v, s) \
     _mm512_mask_mul_ps((v), _mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_LT_OQ), (v), (s))
-#define UKR_NAME ukr_avx512_f32
-#define UKR_MR 12
-#define UKR_NV 2
-#include "ukr_simd.inc"
-#undef real
-#undef VEC
-#undef VL
-#undef VLOADU
-#undef VSTOREU
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VMUL
-#undef VADD
-#undef VRELU
-#undef VLEAKY
+#define K_F32_32(m) UKR_CAT(ukr_avx512_f32_n32_m, m)
+#define K_F32_16(m) UKR_CAT(ukr_avx512_f32_n16_m, m)
+#define UKR_ROWS_NAME K_F32_32
+#define UKR_ROWS_NV 2
+#include "ukr_rows.inc"
+#define UKR_ROWS_NAME K_F32_16
+#define UKR_ROWS_NV 1
+#include "ukr_rows.inc"
+#include "ukr_vec_undef.inc"
 
-/* double */
+/* float, 256-bit: 8 columns */
+#define VEC __m256
+#define VL 8
+#define VLOADU(p) _mm256_loadu_ps(p)
+#define VSTOREU(p, v) _mm256_storeu_ps((p), (v))
+#define VSET1(x) _mm256_set1_ps(x)
+#define VZERO() _mm256_setzero_ps()
+#define VFMA(x, y, z) _mm256_fmadd_ps((x), (y), (z))
+#define VMUL(x, y) _mm256_mul_ps((x), (y))
+#define VADD(x, y) _mm256_add_ps((x), (y))
+#define VRELU(v) _mm256_max_ps(_mm256_setzero_ps(), (v))
+#define VLEAKY(v, s) \
+    _mm256_mask_mul_ps((v), _mm256_cmp_ps_mask((v), _mm256_setzero_ps(), _CMP_LT_OQ), (v), (s))
+#define K_F32_8(m) UKR_CAT(ukr_avx512_f32_n8_m, m)
+#define UKR_ROWS_NAME K_F32_8
+#define UKR_ROWS_NV 1
+#include "ukr_rows.inc"
+#include "ukr_vec_undef.inc"
+#undef real
+
+/* double, 512-bit: 16 and 8 columns */
 #define real double
 #define VEC __m512d
 #define VL 8
@@ -55,10 +72,35 @@
 #define VRELU(v) _mm512_max_pd(_mm512_setzero_pd(), (v))
 #define VLEAKY(v, s) \
     _mm512_mask_mul_pd((v), _mm512_cmp_pd_mask((v), _mm512_setzero_pd(), _CMP_LT_OQ), (v), (s))
-#define UKR_NAME ukr_avx512_f64
-#define UKR_MR 12
-#define UKR_NV 2
-#include "ukr_simd.inc"
+#define K_F64_16(m) UKR_CAT(ukr_avx512_f64_n16_m, m)
+#define K_F64_8(m) UKR_CAT(ukr_avx512_f64_n8_m, m)
+#define UKR_ROWS_NAME K_F64_16
+#define UKR_ROWS_NV 2
+#include "ukr_rows.inc"
+#define UKR_ROWS_NAME K_F64_8
+#define UKR_ROWS_NV 1
+#include "ukr_rows.inc"
+#include "ukr_vec_undef.inc"
+
+/* double, 256-bit: 4 columns */
+#define VEC __m256d
+#define VL 4
+#define VLOADU(p) _mm256_loadu_pd(p)
+#define VSTOREU(p, v) _mm256_storeu_pd((p), (v))
+#define VSET1(x) _mm256_set1_pd(x)
+#define VZERO() _mm256_setzero_pd()
+#define VFMA(x, y, z) _mm256_fmadd_pd((x), (y), (z))
+#define VMUL(x, y) _mm256_mul_pd((x), (y))
+#define VADD(x, y) _mm256_add_pd((x), (y))
+#define VRELU(v) _mm256_max_pd(_mm256_setzero_pd(), (v))
+#define VLEAKY(v, s) \
+    _mm256_mask_mul_pd((v), _mm256_cmp_pd_mask((v), _mm256_setzero_pd(), _CMP_LT_OQ), (v), (s))
+#define K_F64_4(m) UKR_CAT(ukr_avx512_f64_n4_m, m)
+#define UKR_ROWS_NAME K_F64_4
+#define UKR_ROWS_NV 1
+#include "ukr_rows.inc"
+#include "ukr_vec_undef.inc"
+#undef real
 
 void fnn_kernels_avx512(fnn_kernel_set *ks)
 {
@@ -68,13 +110,16 @@ void fnn_kernels_avx512(fnn_kernel_set *ks)
     fnn_kernels_avx2(ks);
     ks->id = FNN_KERNELS_AVX512;
     ks->name = "avx512";
-    ks->ukr_f32 = ukr_avx512_f32;
-    ks->ukr_f64 = ukr_avx512_f64;
-    ks->ukr_direct_f32 = ukr_avx512_f32_direct;
-    ks->ukr_direct_f64 = ukr_avx512_f64_direct;
-    ks->f32.mr = 12;
-    ks->f32.nr = 32;
-    ks->f64.mr = 12;
-    ks->f64.nr = 16;
+    UKR_FILL_ROWS(ks->ukw_f32, ks->ukdw_f32, 0, K_F32_32);
+    UKR_FILL_ROWS(ks->ukw_f32, ks->ukdw_f32, 1, K_F32_16);
+    UKR_FILL_ROWS(ks->ukw_f32, ks->ukdw_f32, 2, K_F32_8);
+    UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 0, K_F64_16);
+    UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 1, K_F64_8);
+    UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 2, K_F64_4);
+    const fnn_blocks f32 = {12, 32, 0, 0, 0, 3, 3, {12, 8, 4}, {32, 16, 8}};
+    const fnn_blocks f64 = {12, 16, 0, 0, 0, 3, 3, {12, 8, 4}, {16, 8, 4}};
+    ks->f32 = f32;
+    ks->f64 = f64;
+    fnn_kernel_set_main(ks);
 }
 #endif

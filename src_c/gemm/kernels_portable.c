@@ -60,12 +60,14 @@ void fnn_kernels_portable(fnn_kernel_set *ks)
     ks->interleave_f64 = NULL;
     ks->dot_f32 = NULL;
     ks->dot_f64 = NULL;
-    ks->ukr_f32 = ukr_portable_f32;
-    ks->ukr_f64 = ukr_portable_f64;
-    ks->ukr_direct_f32 = ukr_portable_direct_f32;
-    ks->ukr_direct_f64 = ukr_portable_direct_f64;
-    ks->f32.mr = PMR;
-    ks->f32.nr = PNR_F32;
-    ks->f64.mr = PMR;
-    ks->f64.nr = PNR_F64;
+    /* One tile shape: the tiles are small already. */
+    ks->ukw_f32[0][0] = ukr_portable_f32;
+    ks->ukw_f64[0][0] = ukr_portable_f64;
+    ks->ukdw_f32[0][0] = ukr_portable_direct_f32;
+    ks->ukdw_f64[0][0] = ukr_portable_direct_f64;
+    const fnn_blocks f32 = {PMR, PNR_F32, 0, 0, 0, 1, 1, {PMR, 0, 0}, {PNR_F32, 0, 0}};
+    const fnn_blocks f64 = {PMR, PNR_F64, 0, 0, 0, 1, 1, {PMR, 0, 0}, {PNR_F64, 0, 0}};
+    ks->f32 = f32;
+    ks->f64 = f64;
+    fnn_kernel_set_main(ks);
 }
