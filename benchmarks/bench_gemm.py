@@ -4,6 +4,8 @@ Two ways to run it:
 
     python -m pytest benchmarks/bench_gemm.py          # pytest-benchmark, one row per case
     python benchmarks/bench_gemm.py [--quick]           # a table (GFLOP/s and ratios), < 2 min
+    python benchmarks/bench_gemm.py --small             # the products of small networks (scikit-learn's
+                                                        # default hidden 100 at batch 200, digits)
 
 The table mode runs one child process per thread count with OPENBLAS_NUM_THREADS and
 fastnn's thread count set to the same value, so both libraries get the same cores. Within a
@@ -38,7 +40,7 @@ if __name__ == "__main__":  # make the worktree importable when run as a script
 import fastnn  # noqa: E402
 from fastnn import _core  # noqa: E402
 from fastnn.bench.kernels import (  # noqa: E402  (the shape tables and operands live in the package)
-    GEMM_QUICK, GEMM_SHAPES, fastnn_matmul, fused_linear_case, matmul_operands, numpy_matmul, time_blocks)
+    GEMM_QUICK, GEMM_SHAPES, SMALL_NET_SHAPES, fastnn_matmul, fused_linear_case, matmul_operands, numpy_matmul, time_blocks)
 
 SHAPES = GEMM_SHAPES  # (label, m, n, k, trans_a, trans_b): C[m,n] = op(A)·op(B), op(A) m×k.
 QUICK = {s[0] for s in GEMM_QUICK}
@@ -69,7 +71,7 @@ def compare(f_fast, f_numpy, rounds=2, pause=0.25, clock=time.perf_counter):
     return min(tf), min(tn)
 
 
-def run_table(threads, quick):
+def run_table(threads, quick, small=False):
     fastnn.set_num_threads(threads)
     # One thread: CPU time of the calling thread (both libraries compute in it), which
     # ignores the time other processes hold the core. Two threads: wall clock.
@@ -77,7 +79,7 @@ def run_table(threads, quick):
     rounds = ROUNDS or (1 if quick else 2)
     rows = []
     for dtype in (np.float32, np.float64):
-        for label, m, n, k, ta, tb in SHAPES:
+        for label, m, n, k, ta, tb in (SMALL_NET_SHAPES if small else SHAPES):
             if quick and label not in QUICK:
                 continue
             if dtype == np.float64 and (label == "square 2048" or (quick and label.startswith("head"))):
@@ -86,6 +88,8 @@ def run_table(threads, quick):
             tf, tn = compare(fastnn_matmul(a, b, c, ta, tb), numpy_matmul(a, b, c, ta, tb), rounds, clock=clock)
             fl = 2.0 * m * n * k
             rows.append((label, np.dtype(dtype).name, threads, fl / tf / 1e9, fl / tn / 1e9, tn / tf))
+        if small:
+            continue
         label, fast, numpy, fl = fused_linear_case(dtype)
         tf, tn = compare(fast, numpy, rounds, clock=clock)
         rows.append((label, np.dtype(dtype).name, threads, fl / tf / 1e9, fl / tn / 1e9, tn / tf))
@@ -128,12 +132,13 @@ def schedule_ab(threads, rounds=12):
 
 def main(argv):
     quick = "--quick" in argv
+    small = "--small" in argv
     if "--schedules" in argv:
         threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else 2
         return schedule_ab(threads)
     if "--child" in argv:
         threads = int(argv[argv.index("--child") + 1])
-        for row in run_table(threads, quick):
+        for row in run_table(threads, quick, small):
             print("ROW\t" + "\t".join(str(v) for v in row), flush=True)
         return 0
     print(f"fastnn kernels: {_core.gemm_kernel_name()}  schedule: {_core.gemm_schedule()}  "
@@ -143,7 +148,7 @@ def main(argv):
     for threads in (1, 2):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
         res = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", str(threads)] +
-                             (["--quick"] if quick else []), env=env, capture_output=True, text=True)
+                             (["--quick"] if quick else []) + (["--small"] if small else []), env=env, capture_output=True, text=True)
         if res.returncode:
             print(res.stderr)
             return res.returncode

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["BenchConfig", "time_blocks", "time_call", "run_kernel_benchmarks", "SECTIONS", "GEMM_SHAPES",
+__all__ = ["BenchConfig", "time_blocks", "time_call", "run_kernel_benchmarks", "SECTIONS", "GEMM_SHAPES", "SMALL_NET_SHAPES",
            "GEMM_QUICK", "FUSED_LINEAR", "matmul_operands", "fastnn_matmul", "numpy_matmul", "linear_operands",
            "fastnn_linear", "numpy_linear", "numpy_linear_expr", "fused_linear_case"]
 
@@ -133,6 +133,19 @@ GEMM_QUICK = [s for s in GEMM_SHAPES if s[0] != "square 2048"]
 TRAINING_EXTRA_SHAPES = [
     ("Xᵀ·dZ 784×256·256×1024", 784, 1024, 256, True, False),
     ("dZ·W 256×1024·1024×1024", 256, 1024, 1024, False, False),
+]
+# The products of the scikit-learn estimators' default network (hidden_layer_sizes=(100,),
+# batch_size="auto": 200 rows) on a 100-feature, 5-class table, and on digits (64 features):
+# 100, 64 and 5 rows or columns end in ragged panels of the micro-kernel's tiles.
+SMALL_NET_SHAPES = [
+    ("X·Wᵀ 200×100·100×100", 200, 100, 100, False, True),     # forward, hidden layer
+    ("dZᵀ·X 100×200·200×100", 100, 100, 200, True, False),    # weight gradient, hidden layer
+    ("dZ·W 200×5·5×100", 200, 100, 5, False, False),          # input gradient of the 5-class head
+    ("dZᵀ·H 5×200·200×100", 5, 100, 200, True, False),        # weight gradient of the head
+    ("X·Wᵀ 200×64·64×100", 200, 100, 64, False, True),        # digits: forward
+    ("dZᵀ·X 100×200·200×64", 100, 64, 200, True, False),      # digits: weight gradient
+    ("X·Wᵀ 32×64·64×128", 32, 128, 64, False, True),          # digits at batch 32 (fit)
+    ("dZᵀ·X 128×32·32×64", 128, 64, 32, True, False),
 ]
 # `fastnn bench --quick` is a smoke test (CI): small products whose times are not for reading.
 SMOKE_SHAPES = [

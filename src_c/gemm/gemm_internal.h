@@ -28,7 +28,9 @@ typedef struct {
 /* Micro-kernel contract (one signature for every ISA and type):
  *   acc[MR,NR] = Σ_p a[p*MR + i] · b[p*NR + j]     (packed, zero-padded panels)
  *   c[i*ldc + j] = alpha·acc + beta·c   (c not read when beta == 0), then ep.
- * The tile is always full; edge tiles go through a temporary in the driver. */
+ * The tile is always full: a ragged panel takes the smallest tile shape that
+ * holds it (fnn_blocks), and the part of that tile past C's edge goes through
+ * a temporary in the driver. */
 typedef void (*fnn_ukr_f32)(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
                             float alpha, float beta, const fnn_ukr_ep *ep);
 typedef void (*fnn_ukr_f64)(int64_t k, const double *a, const double *b, double *c, int64_t ldc,
