@@ -38,8 +38,10 @@ static void size_blocks(fnn_blocks *bl, size_t elt, const fnn_tuning_t *t)
     bl->nc = nc;
 }
 
-void fnn_kernel_set_main(fnn_kernel_set *ks)
+void fnn_kernel_set_shapes(fnn_kernel_set *ks, fnn_blocks f32, fnn_blocks f64)
 {
+    ks->f32 = f32;
+    ks->f64 = f64;
     ks->ukr_f32 = ks->ukw_f32[0][0];
     ks->ukr_f64 = ks->ukw_f64[0][0];
     ks->ukr_direct_f32 = ks->ukdw_f32[0][0];

@@ -124,8 +124,10 @@ void fnn_gemm_pack_a_f64(int64_t mc, int64_t kc, const double *a, int64_t rs_a, 
 void fnn_gemm_pack_b_f32(int64_t kc, int64_t nc, const float *b, int64_t rs_b, int64_t cs_b, float *dst);
 void fnn_gemm_pack_b_f64(int64_t kc, int64_t nc, const double *b, int64_t rs_b, int64_t cs_b, double *dst);
 
-/* ukr_* and ukr_direct_* from the [0][0] entries of the shape tables. */
-void fnn_kernel_set_main(fnn_kernel_set *ks);
+/* A kernel set's tile shapes (mc, kc, nc are sized later, from the caches),
+ * with ukr_* and ukr_direct_* taken from the [0][0] entries of its filled
+ * shape tables. */
+void fnn_kernel_set_shapes(fnn_kernel_set *ks, fnn_blocks f32, fnn_blocks f64);
 
 /* The active set (initialised on first call). */
 const fnn_kernel_set *fnn_gemm_active(void);

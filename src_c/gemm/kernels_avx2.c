@@ -13,19 +13,7 @@
 
 /* float: 16 and 8 columns */
 #define real float
-#define VEC __m256
-#define VL 8
-#define VLOADU(p) _mm256_loadu_ps(p)
-#define VSTOREU(p, v) _mm256_storeu_ps((p), (v))
-#define VSET1(x) _mm256_set1_ps(x)
-#define VZERO() _mm256_setzero_ps()
-#define VFMA(x, y, z) _mm256_fmadd_ps((x), (y), (z))
-#define VMUL(x, y) _mm256_mul_ps((x), (y))
-#define VADD(x, y) _mm256_add_ps((x), (y))
-/* max(0, v) returns its second operand when either is NaN: NaN passes. */
-#define VRELU(v) _mm256_max_ps(_mm256_setzero_ps(), (v))
-#define VLEAKY(v, s) \
-    _mm256_blendv_ps((v), _mm256_mul_ps((v), (s)), _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_LT_OQ))
+#include "ukr_vec256.inc"
 #define K_F32_16(m) UKR_CAT(ukr_avx2_f32_n16_m, m)
 #define K_F32_8(m) UKR_CAT(ukr_avx2_f32_n8_m, m)
 #define UKR_ROWS_NAME K_F32_16
@@ -39,18 +27,8 @@
 
 /* double: 8 and 4 columns */
 #define real double
-#define VEC __m256d
-#define VL 4
-#define VLOADU(p) _mm256_loadu_pd(p)
-#define VSTOREU(p, v) _mm256_storeu_pd((p), (v))
-#define VSET1(x) _mm256_set1_pd(x)
-#define VZERO() _mm256_setzero_pd()
-#define VFMA(x, y, z) _mm256_fmadd_pd((x), (y), (z))
-#define VMUL(x, y) _mm256_mul_pd((x), (y))
-#define VADD(x, y) _mm256_add_pd((x), (y))
-#define VRELU(v) _mm256_max_pd(_mm256_setzero_pd(), (v))
-#define VLEAKY(v, s) \
-    _mm256_blendv_pd((v), _mm256_mul_pd((v), (s)), _mm256_cmp_pd((v), _mm256_setzero_pd(), _CMP_LT_OQ))
+#define UKR_VEC_F64
+#include "ukr_vec256.inc"
 #define K_F64_8(m) UKR_CAT(ukr_avx2_f64_n8_m, m)
 #define K_F64_4(m) UKR_CAT(ukr_avx2_f64_n4_m, m)
 #define UKR_ROWS_NAME K_F64_8
@@ -60,6 +38,7 @@
 #define UKR_ROWS_NV 1
 #include "ukr_rows.inc"
 #include "ukr_vec_undef.inc"
+#undef UKR_VEC_F64
 #undef real
 
 /* Packing with 8×8 (float) and 4×4 (double) register transposes: lines are
@@ -175,10 +154,7 @@ void fnn_kernels_avx2(fnn_kernel_set *ks)
     UKR_FILL_ROWS(ks->ukw_f32, ks->ukdw_f32, 1, K_F32_8);
     UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 0, K_F64_8);
     UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 1, K_F64_4);
-    const fnn_blocks f32 = {6, 16, 0, 0, 0, 3, 2, {6, 4, 2}, {16, 8, 0}};
-    const fnn_blocks f64 = {6, 8, 0, 0, 0, 3, 2, {6, 4, 2}, {8, 4, 0}};
-    ks->f32 = f32;
-    ks->f64 = f64;
-    fnn_kernel_set_main(ks);
+    fnn_kernel_set_shapes(ks, (fnn_blocks){6, 16, 0, 0, 0, 3, 2, {6, 4, 2}, {16, 8, 0}},
+                          (fnn_blocks){6, 8, 0, 0, 0, 3, 2, {6, 4, 2}, {8, 4, 0}});
 }
 #endif

@@ -39,18 +39,7 @@
 #include "ukr_vec_undef.inc"
 
 /* float, 256-bit: 8 columns */
-#define VEC __m256
-#define VL 8
-#define VLOADU(p) _mm256_loadu_ps(p)
-#define VSTOREU(p, v) _mm256_storeu_ps((p), (v))
-#define VSET1(x) _mm256_set1_ps(x)
-#define VZERO() _mm256_setzero_ps()
-#define VFMA(x, y, z) _mm256_fmadd_ps((x), (y), (z))
-#define VMUL(x, y) _mm256_mul_ps((x), (y))
-#define VADD(x, y) _mm256_add_ps((x), (y))
-#define VRELU(v) _mm256_max_ps(_mm256_setzero_ps(), (v))
-#define VLEAKY(v, s) \
-    _mm256_mask_mul_ps((v), _mm256_cmp_ps_mask((v), _mm256_setzero_ps(), _CMP_LT_OQ), (v), (s))
+#include "ukr_vec256.inc"
 #define K_F32_8(m) UKR_CAT(ukr_avx512_f32_n8_m, m)
 #define UKR_ROWS_NAME K_F32_8
 #define UKR_ROWS_NV 1
@@ -83,23 +72,14 @@
 #include "ukr_vec_undef.inc"
 
 /* double, 256-bit: 4 columns */
-#define VEC __m256d
-#define VL 4
-#define VLOADU(p) _mm256_loadu_pd(p)
-#define VSTOREU(p, v) _mm256_storeu_pd((p), (v))
-#define VSET1(x) _mm256_set1_pd(x)
-#define VZERO() _mm256_setzero_pd()
-#define VFMA(x, y, z) _mm256_fmadd_pd((x), (y), (z))
-#define VMUL(x, y) _mm256_mul_pd((x), (y))
-#define VADD(x, y) _mm256_add_pd((x), (y))
-#define VRELU(v) _mm256_max_pd(_mm256_setzero_pd(), (v))
-#define VLEAKY(v, s) \
-    _mm256_mask_mul_pd((v), _mm256_cmp_pd_mask((v), _mm256_setzero_pd(), _CMP_LT_OQ), (v), (s))
+#define UKR_VEC_F64
+#include "ukr_vec256.inc"
 #define K_F64_4(m) UKR_CAT(ukr_avx512_f64_n4_m, m)
 #define UKR_ROWS_NAME K_F64_4
 #define UKR_ROWS_NV 1
 #include "ukr_rows.inc"
 #include "ukr_vec_undef.inc"
+#undef UKR_VEC_F64
 #undef real
 
 void fnn_kernels_avx512(fnn_kernel_set *ks)
@@ -116,10 +96,7 @@ void fnn_kernels_avx512(fnn_kernel_set *ks)
     UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 0, K_F64_16);
     UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 1, K_F64_8);
     UKR_FILL_ROWS(ks->ukw_f64, ks->ukdw_f64, 2, K_F64_4);
-    const fnn_blocks f32 = {12, 32, 0, 0, 0, 3, 3, {12, 8, 4}, {32, 16, 8}};
-    const fnn_blocks f64 = {12, 16, 0, 0, 0, 3, 3, {12, 8, 4}, {16, 8, 4}};
-    ks->f32 = f32;
-    ks->f64 = f64;
-    fnn_kernel_set_main(ks);
+    fnn_kernel_set_shapes(ks, (fnn_blocks){12, 32, 0, 0, 0, 3, 3, {12, 8, 4}, {32, 16, 8}},
+                          (fnn_blocks){12, 16, 0, 0, 0, 3, 3, {12, 8, 4}, {16, 8, 4}});
 }
 #endif

@@ -65,9 +65,6 @@ void fnn_kernels_portable(fnn_kernel_set *ks)
     ks->ukw_f64[0][0] = ukr_portable_f64;
     ks->ukdw_f32[0][0] = ukr_portable_direct_f32;
     ks->ukdw_f64[0][0] = ukr_portable_direct_f64;
-    const fnn_blocks f32 = {PMR, PNR_F32, 0, 0, 0, 1, 1, {PMR, 0, 0}, {PNR_F32, 0, 0}};
-    const fnn_blocks f64 = {PMR, PNR_F64, 0, 0, 0, 1, 1, {PMR, 0, 0}, {PNR_F64, 0, 0}};
-    ks->f32 = f32;
-    ks->f64 = f64;
-    fnn_kernel_set_main(ks);
+    fnn_kernel_set_shapes(ks, (fnn_blocks){PMR, PNR_F32, 0, 0, 0, 1, 1, {PMR, 0, 0}, {PNR_F32, 0, 0}},
+                          (fnn_blocks){PMR, PNR_F64, 0, 0, 0, 1, 1, {PMR, 0, 0}, {PNR_F64, 0, 0}});
 }
