@@ -22,7 +22,7 @@ the optimizer's flat state buffers, so after ``plan.step`` the model,
 ``opt.state_dict()`` and a PyTorch-style loop see the same state and can be
 interleaved. One step is ``opt.zero_grad(); loss_fn(model(xb), yb).backward();
 opt.step()``: the same kernels in the same order (bit for bit) for layers whose
-products take the GEMM's packed path; small layers (≤ 65536 multiply-adds per
+products take the GEMM's packed path; small layers (≤ 262144 multiply-adds per
 product) run as direct register-blocked loops inside the plan, which agree to
 float rounding. Each path is bitwise identical for any thread count. With
 ``fused=True`` the SGD and Adam weight update is applied inside the weight-gradient

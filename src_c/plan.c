@@ -99,7 +99,8 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *lay
     for (int64_t l = 0; l < nlayers; l++)
         if (layers[l].kind == FNN_PLAN_DENSE && layers[l].in * layers[l].out > maxwt)
             maxwt = layers[l].in * layers[l].out;
-    p->wt = plan_alloc64((size_t)maxwt * (is_f64 ? sizeof(double) : sizeof(float)));
+    /* + one vector of slack: the AVX2 transpose stores whole vectors (plan_forward_direct) */
+    p->wt = plan_alloc64((size_t)(maxwt + 8) * (is_f64 ? sizeof(double) : sizeof(float)));
     if (!p->wt) {
         fnn_plan_destroy(p);
         return NULL;

@@ -15,7 +15,7 @@ fnn_tuning_t fnn_tuned = {
     4096,       /* reduce_block */
     2048,       /* opt_tile */
     2048,       /* vm_block */
-    65536,      /* plan_direct_work */
+    262144,     /* plan_direct_work */
     2097152,    /* gemm_par_min_work */
     16384,      /* gemm_small_work */
     4,          /* gemm_small_rows */

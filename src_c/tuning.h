@@ -31,8 +31,10 @@ typedef struct {
     int64_t vm_block;
     /* Bits: change where K > KC (the direct loops sum k whole). A plan's products up to
      * this many multiply-adds run as direct loops (no packing, no fork) and the fused dW
-     * update starts above it (FNN_DWU_MIN_WORK); 2^16 is the size class the direct kernels
-     * were written for (a 64×32 layer at batch 32), not a recorded crossover. */
+     * update starts above it (FNN_DWU_MIN_WORK). 2^18 is the measured crossover (Zen 4, one
+     * thread): digits' 64×128 layer at batch 32 (2^18) steps 15% faster direct, once Wᵀ is
+     * built by register transposes; at 2^19 (batch 64, or 256 wide) the two tie, and
+     * 100×100 at batch 200 (2^21) is 25% slower direct. */
     int64_t plan_direct_work;
     /* Bits: same. Products below this many multiply-adds run on one thread: a split saves
      * half the product, so it pays from twice the ~2^20 a fork costs. */

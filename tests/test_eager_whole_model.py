@@ -396,7 +396,7 @@ def test_whole_model_path_equals_the_plan_on_the_gemm_path(per_module):
     """plan.step equals the eager loop bit for bit where the plan's products take the GEMM path."""
     from fastnn import plan as fplan
     dtype = np.float32
-    x, y = _data(64, 10, "ce", 256, dtype)
+    x, y = _data(64, 10, "ce", 512, dtype)  # the head: 512·64·10 multiply-adds, above the direct loops'
     fnn.manual_seed(0)
     a = _model([64, 64, 10], ["relu", None], dtype)
     opt_a = optim.SGD(a.parameters(), lr=0.05, momentum=0.9)

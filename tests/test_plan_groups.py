@@ -2,7 +2,7 @@
 
 Each group lives in its own arena and the plan updates it with its own hyper-parameters,
 one optimizer pass per group, as ``opt.step()`` does: on the GEMM path (every product
-> 65536 multiply-adds) parameters and state equal the eager loop's bit for bit, on the
+> 262144 multiply-adds) parameters and state equal the eager loop's bit for bit, on the
 direct small-layer path they agree to rounding. The scikit-learn options
 (``weight_decay_per_row``, ``adam_eps="sklearn"``, ``l2_loss``) are checked against the eager
 loop that sets the group options they stand for before every step.
@@ -35,7 +35,7 @@ OPTIMIZERS = {
     "adagrad": lambda g: Adagrad(g, lr=LR["adagrad"]),
 }
 
-GEMM_SIZES, GEMM_BATCH = [50, 90, 60, 30], 64   # every product on the packed GEMM path
+GEMM_SIZES, GEMM_BATCH = [60, 130, 90, 80], 64   # every product on the packed GEMM path, batches 40 and 64
 DIRECT = [([4, 3, 2], 4), ([30, 70, 5], 40)]      # tiny path, direct loops
 
 

@@ -43,9 +43,9 @@ def setup(sizes, name, opts, dtype, act="tanh", seed=0):
     return model, nn.CrossEntropyLoss(), make_opt(name, model.parameters(), opts)
 
 
-# Every product of these takes the GEMM's packed path (> 65536 multiply-adds) for batches of
+# Every product of these takes the GEMM's packed path (> 262144 multiply-adds) for batches of
 # 44 and 64, so the plan calls the eager loop's kernels in its order: bit for bit.
-GEMM_SIZES, GEMM_BATCH = [50, 90, 60, 30], 64
+GEMM_SIZES, GEMM_BATCH = [60, 130, 90, 80], 64
 # The direct small-layer loops (agree to rounding): the tiny path and a mid-sized one.
 DIRECT = [([4, 3, 2], 4), ([30, 70, 5], 40)]
 
@@ -322,3 +322,18 @@ def test_sgd_plans_are_unchanged_by_the_new_optimizers():
         eager_step(mc, nn.CrossEntropyLoss(), oc, X[s * 5:(s + 1) * 5], y[s * 5:(s + 1) * 5])
     assert_same_params(params_of(mc), params_of(mb), np.float32)
     assert "step" not in ob.state_dict()["state"][0]
+
+
+# Direct-path layers whose Wᵀ the plan builds by register transposes: widths around the
+# 8×8 (float) and 4×4 (double) blocks, a partial last block (out % 8 or in % 8 != 0) and the
+# largest direct layer (64·128 at batch 32, exactly plan_direct_work).
+@pytest.mark.parametrize("sizes,batch", [([17, 8, 9, 3], 5), ([9, 15, 33, 2], 7), ([3, 31, 16, 4], 6),
+                                         ([64, 128, 10], 32)])
+def test_direct_forward_transposes_every_width(sizes, batch, dtype):
+    m1, o1, m2, o2 = run_steps(sizes, batch, "adam", {}, dtype, steps=3)
+    assert_same_params(params_of(m1), params_of(m2), dtype)
+    assert_same_state(o1, o2, exact=False, dtype=dtype)
+    with num_threads(1):
+        m3, o3, m4, o4 = run_steps(sizes, batch, "adam", {}, dtype, steps=3)
+    for a, b in zip(params_of(m2), params_of(m4)):  # the plan's bits do not depend on the threads
+        np.testing.assert_array_equal(a, b)

@@ -160,7 +160,7 @@ def test_late_helper_and_skewed_products_change_nothing():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_team_matches_the_pytorch_style_loop_bit_for_bit(dtype):
-    sizes = [64, 300, 280, 10]  # every product packed (above the direct loops)
+    sizes = [64, 300, 280, 30]  # every product packed (above the direct loops)
     X, y = make_data(6 * 40, sizes, "ce", dtype)
     with num_threads(2), team_mode("always"):
         before = opened_teams()

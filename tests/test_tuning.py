@@ -22,7 +22,7 @@ WORKLOAD = str(ROOT / "tests" / "_tuning_workload.py")
 OVERRIDES = ("FASTNN_TUNING", "FASTNN_KERNELS", "FASTNN_GEMM_BLOCKS", "FASTNN_GEMM_SCHEDULE", "FASTNN_GEMM_VERBOSE")
 
 DEFAULTS = {"par_min_work": 131072, "reduce_block": 4096, "opt_tile": 2048, "vm_block": 2048,
-            "plan_direct_work": 65536, "gemm_par_min_work": 2097152, "gemm_small_work": 16384,
+            "plan_direct_work": 262144, "gemm_par_min_work": 2097152, "gemm_small_work": 16384,
             "gemm_small_rows": 4, "gemm_small_skinny": 16777216, "gemm_mc": 0, "gemm_kc": 0, "gemm_nc": 0,
             "gemm_schedule": "dynamic"}
 # Only where work runs changes: every bit stays (tuning.h "Bits: same").
