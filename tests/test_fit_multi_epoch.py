@@ -414,3 +414,24 @@ def test_overflowing_update_reported_the_same_on_every_plan_path():
         res.append((str(e), e.epoch, e.step, e.batch, e.history.epoch, state_bytes(model, o)))
     assert res[0] == res[1] == res[2]
     assert res[0][1:5] == (1, 1, 1, [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_count_breaks_ties_and_nans_as_numpy(dtype):
+    """The plan's argmax count on outputs with ties, signed zeros and NaNs: numpy.argmax's
+    answer (the first maximum; the first NaN wins) for every label."""
+    rows = [[1, 3, 3, 2], [-0.0, 0.0, -1, -2], [0.0, -0.0, 5, 5], [2, np.nan, 3, np.nan],
+            [np.nan, 1, 1, 1], [4, 4, 4, 4], [-np.inf, -np.inf, -5, -np.inf], [1, 2, np.inf, np.inf]]
+    for row in rows:
+        out = np.array(row, dtype=dtype)
+        x = np.zeros((4, 3), dtype=dtype)
+        y = np.arange(4, dtype=np.int64)  # every label once
+        lin = nn.Linear(3, 4, dtype=dtype)
+        lin.weight.data[...] = 0
+        lin.bias.data[...] = out  # every row of the output is `row`
+        model = nn.Sequential(lin)
+        p = fplan.compile(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.0))
+        p.check_finite = False
+        p.set_metric(_core.PLAN_METRICS["argmax"])
+        p.step(x, y)
+        assert p.last_count == (int(np.sum(np.argmax(np.tile(out, (4, 1)), axis=1) == y)), 4), row

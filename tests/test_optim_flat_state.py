@@ -26,7 +26,7 @@ KINDS = {
     "adagrad": lambda p: Adagrad(p, lr=0.05, initial_accumulator_value=0.1),
 }
 # Every product takes the GEMM's packed path at this batch: the plan runs the eager loop's kernels.
-SIZES, BATCH = [50, 90, 60, 30], 64
+SIZES, BATCH = [60, 130, 90, 80], 64
 
 
 def setup(kind, dtype, seed=0):
