@@ -121,12 +121,11 @@ def test_activations_tiny_and_gemm_paths(act, loss, dtype):
 def test_losses_and_optimizers(loss, opt, dtype):
     for sizes, batch in (([4, 3, 2], 4), ([30, 70, 5], 40)):  # both on the direct loops
         m1, o1, m2, o2 = run_both(sizes, "tanh", loss, opt, dtype, batch=batch)
-        # The eager loop's packed products and the plan's direct loops round differently, and
-        # Adam's normalised step turns a last-bit difference in a near-zero gradient into up to
-        # 2·lr: one weight of 2100 moved 2.8e-5 in the -O1 sanitizer build. Elsewhere: rounding.
-        if opt.startswith("adam") and sizes[1] == 70 and np.dtype(dtype) == np.float32:
+        if opt.startswith(("adam", "rmsprop")) and sizes[1] == 70 and np.dtype(dtype) == np.float32:
+            # See NORMALISED_TOL in test_plan_optim: one weight of 2100 moved 2.8e-5 (Adam,
+            # the -O1 sanitizer build) where the eager loop's packed products round differently.
             for pa, pb in zip(params_of(m1), params_of(m2)):
-                np.testing.assert_allclose(pa, pb, rtol=2e-4, atol=1e-4)
+                np.testing.assert_allclose(pa, pb, rtol=5e-3, atol=1e-4)
         else:
             assert_same_params(params_of(m1), params_of(m2), dtype)
         s1, s2 = o1.state_dict()["state"], o2.state_dict()["state"]

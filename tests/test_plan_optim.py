@@ -48,9 +48,15 @@ def setup(sizes, name, opts, dtype, act="tanh", seed=0):
 GEMM_SIZES, GEMM_BATCH = [60, 130, 90, 80], 64
 # The direct small-layer loops (agree to rounding): the tiny path and a mid-sized one.
 DIRECT = [([4, 3, 2], 4), ([30, 70, 5], 40)]
+# Adam and RMSprop divide each step by a running root mean square: a last-bit difference in a
+# near-zero gradient (the eager loop's packed products and the plan's direct loops round
+# differently) can move a weight by up to ~2·lr and its state with it. Seen in the -O1
+# sanitizer build on the 30-70-5 net: Adam 2.8e-5 on one weight of 2100, centered RMSprop's
+# momentum buffer 1.2e-3 relative on one element. Everything else agrees to rounding.
+NORMALISED_TOL = dict(rtol=5e-3, atol=1e-4)
 
 
-def assert_same_state(o1, o2, exact, dtype=None):
+def assert_same_state(o1, o2, exact, dtype=None, tol=None):
     s1, s2 = o1.state_dict(), o2.state_dict()
     assert s1["param_groups"] == s2["param_groups"]
     assert s1["state"].keys() == s2["state"].keys()
@@ -62,8 +68,8 @@ def assert_same_state(o1, o2, exact, dtype=None):
             if exact:
                 np.testing.assert_array_equal(b[name], a[name], err_msg=name)
             else:
-                tol = dict(rtol=1e-3, atol=1e-5) if np.dtype(dtype) == np.float32 else dict(rtol=1e-9, atol=1e-12)
-                np.testing.assert_allclose(b[name], a[name], err_msg=name, **tol)
+                t = tol or (dict(rtol=1e-3, atol=1e-5) if np.dtype(dtype) == np.float32 else dict(rtol=1e-9, atol=1e-12))
+                np.testing.assert_allclose(b[name], a[name], err_msg=name, **t)
 
 
 def run_steps(sizes, batch, name, opts, dtype, steps=4, fused=False):
@@ -87,8 +93,13 @@ def test_direct_paths_agree_with_eager(case, dtype):
     name, opts = case
     for sizes, batch in DIRECT:
         m1, o1, m2, o2 = run_steps(sizes, batch, name, opts, dtype)
-        assert_same_params(params_of(m1), params_of(m2), dtype)
-        assert_same_state(o1, o2, exact=False, dtype=dtype)
+        if name in ("adam", "rmsprop") and sizes[1] == 70 and np.dtype(dtype) == np.float32:
+            for pa, pb in zip(params_of(m1), params_of(m2)):
+                np.testing.assert_allclose(pa, pb, **NORMALISED_TOL)
+            assert_same_state(o1, o2, exact=False, dtype=dtype, tol=NORMALISED_TOL)
+        else:
+            assert_same_params(params_of(m1), params_of(m2), dtype)
+            assert_same_state(o1, o2, exact=False, dtype=dtype)
 
 
 def test_state_is_created_as_the_eager_optimizer_creates_it():
