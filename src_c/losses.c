@@ -254,6 +254,10 @@ static double fnn_bce_block_f32(int64_t lo, int64_t hi, float *FNN_RESTRICT grad
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+/* Cross-entropy's reduction blocks: whole rows, about FNN_REDUCE_BLOCK elements each; the
+ * block size depends only on cols, so the summation order is fixed. */
+static int64_t ce_rows_per_block(int64_t cols) { return cols >= FNN_REDUCE_BLOCK ? 1 : FNN_REDUCE_BLOCK / cols; }
+
 #define FNN_BCE_FAST fnn_bce_block_f32
 #define real float
 #define FNN_T(name) name##_f32
@@ -269,3 +273,5 @@ static double fnn_bce_block_f32(int64_t lo, int64_t hi, float *FNN_RESTRICT grad
 #define FNN_T(name) name##_f64
 #define FNN_EXP_NONPOS exp
 #include "losses.inc"
+
+int fnn_cross_entropy_one_block(int64_t rows, int64_t cols) { return rows <= ce_rows_per_block(cols); }

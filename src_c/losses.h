@@ -40,7 +40,17 @@
      * grad = (softmax − ((1−ε)·onehot + ε/cols)) / rows ('mean'). */                        \
     int fnn_cross_entropy_fused_##SFX(int64_t rows, int64_t cols, double *loss, int64_t *bad, \
                                       real *grad, const real *x, const int64_t *labels,      \
-                                      int reduction, double label_smoothing);
+                                      int reduction, double label_smoothing);                \
+    /* Rows [r0, r1) of it when it sums one block (fnn_cross_entropy_one_block): their       \
+     * gradient rows and each row's loss term in each[r]; the loss is their sum in row       \
+     * order (over rows, for 'mean'). */                                                     \
+    int fnn_cross_entropy_rows_##SFX(int64_t r0, int64_t r1, int64_t rows, int64_t cols,    \
+                                     double *each, int64_t *bad, real *grad, const real *x, \
+                                     const int64_t *labels, int reduction,                   \
+                                     double label_smoothing);
+
+/* Whether fnn_cross_entropy_fused sums rows × cols as one block of rows in order. */
+int fnn_cross_entropy_one_block(int64_t rows, int64_t cols);
 
 FNN_DECLARE_LOSSES(float, f32)
 FNN_DECLARE_LOSSES(double, f64)

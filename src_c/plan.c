@@ -101,7 +101,9 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *lay
             maxwt = layers[l].in * layers[l].out;
     /* + one vector of slack: the AVX2 transpose stores whole vectors (plan_forward_direct) */
     p->wt = plan_alloc64((size_t)(maxwt + 8) * (is_f64 ? sizeof(double) : sizeof(float)));
-    if (!p->wt) {
+    p->wt2 = plan_alloc64((size_t)(layers[nlayers - 1].in * layers[nlayers - 1].out + 8)
+                          * (is_f64 ? sizeof(double) : sizeof(float)));
+    if (!p->wt || !p->wt2) {
         fnn_plan_destroy(p);
         return NULL;
     }
@@ -130,6 +132,14 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *lay
         return NULL;
     }
     p->orun = p->ostep + ng;
+    const size_t kbytes = sizeof(fnn_opt_consts_f64) > sizeof(fnn_opt_consts_f32) ? sizeof(fnn_opt_consts_f64)
+                                                                                   : sizeof(fnn_opt_consts_f32);
+    p->split_consts = calloc((size_t)ng, kbytes);
+    fnn_plan_count_alloc();
+    if (!p->split_consts) {
+        fnn_plan_destroy(p);
+        return NULL;
+    }
     p->in0 = layers[0].in;
     p->out_last = layers[nlayers - 1].out;
     p->act_width = p->in0;
@@ -144,11 +154,13 @@ void fnn_plan_destroy(fnn_plan *p)
         return;
     plan_free64(p->buf);
     plan_free64(p->wt);
+    plan_free64(p->wt2);
     fnn_workspace_destroy(p->ws);
     free(p->layers);
     free(p->y);
     free(p->z);
     free(p->ostep);
+    free(p->split_consts);
     free(p);
 }
 
@@ -185,6 +197,8 @@ int fnn_plan_reserve(fnn_plan *p, int64_t batch)
     const size_t og0 = PLAN_TAKE(batch * p->maxw, es);
     const size_t og1 = PLAN_TAKE(batch * p->maxw, es);
     const size_t odz = PLAN_TAKE(batch * p->maxo, es);
+    const size_t odz2 = PLAN_TAKE(batch * p->maxo, es);
+    const size_t orl = PLAN_TAKE(batch, sizeof(double));
     const size_t oxg = PLAN_TAKE(batch * p->in0, es);
     const size_t oyg = PLAN_TAKE(batch * (p->loss == FNN_PLAN_CE ? 1 : p->out_last), 8);
 #undef PLAN_TAKE
@@ -204,6 +218,8 @@ int fnn_plan_reserve(fnn_plan *p, int64_t batch)
     p->g0 = base + og0;
     p->g1 = base + og1;
     p->dz = base + odz;
+    p->dz2 = base + odz2;
+    p->row_loss = base + orl;
     p->xg = base + oxg;
     p->yg = base + oyg;
     p->cap = batch;
@@ -225,6 +241,24 @@ size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + fnn_workspace_b
 
 const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nlayers - 1] : NULL; }
 
+
+/* Whether a tiny step (every product on the direct loops) can split by hidden units on a
+ * team (plan_split.inc): dense layers only, at least one hidden; each hidden layer at
+ * least two 64-byte runs of units wide (a block per thread); every layer's input at least
+ * a 32-byte vector wide (the tiny path's narrow kernels have no column blocks). */
+static int plan_split_ok(const fnn_plan *p, int64_t batch)
+{
+    const int64_t es = p->is_f64 ? (int64_t)sizeof(double) : (int64_t)sizeof(float);
+    if (p->nlayers < 2)
+        return 0;
+    for (int64_t l = 0; l < p->nlayers; l++) {
+        const fnn_plan_layer *L = &p->layers[l];
+        if (L->kind != FNN_PLAN_DENSE || (double)batch * (double)L->in * (double)L->out > FNN_PLAN_DIRECT_WORK
+            || batch * L->out >= FNN_PAR_MIN_WORK || L->in * es < 32 || (l + 1 < p->nlayers && L->out * es < 128))
+            return 0;
+    }
+    return 1;
+}
 
 #define real float
 #define FNN_UINT uint32_t
@@ -287,6 +321,15 @@ static double plan_team_work(const fnn_plan *p, int64_t batch, int64_t nparams)
     return w;
 }
 
+/* A split tiny step's multiply-adds: forward and dW, and dX past the first layer. */
+static double plan_split_work(const fnn_plan *p, int64_t batch)
+{
+    double w = 0.0;
+    for (int64_t l = 0; l < p->nlayers; l++)
+        w += (double)batch * (double)p->layers[l].in * (double)p->layers[l].out * (l > 0 ? 3.0 : 2.0);
+    return w;
+}
+
 /* Threads for a call of `steps` steps (plan.h): a team when each step has enough work to
  * split (below plan_team_min_work the data a helper must fetch from the other core's
  * cache costs about what the split saves: a 64-128-10 step at batch 32 runs 14 µs
@@ -302,6 +345,12 @@ int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena
     int64_t nparams = 0;
     for (int64_t g = 0; g < p->ngroups; g++)
         nparams += a[g].n;
+    if (nparams < FNN_PAR_MIN_WORK && plan_split_ok(p, batch)) {  /* the tiny step, split by units */
+        if (g_team_mode == FNN_PLAN_TEAM_ALWAYS)
+            return nt;
+        const double need = FNN_PLAN_SPLIT_MIN_WORK;
+        return need > 0.0 && plan_split_work(p, batch) >= need && steps >= 8 ? nt : 1;
+    }
     const double w = plan_team_work(p, batch, nparams);
     if (w <= 0.0)
         return 1;

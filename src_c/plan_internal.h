@@ -30,9 +30,12 @@ struct fnn_plan {
                              or a dropout mask (uint8, cap × out), else NULL */
     void *g0, *g1;        /* ping-pong dY / dX (cap, maxw) */
     void *dz;             /* dZ = dY ⊙ act'(·) (cap, maxo) */
+    void *dz2;            /* a second dZ (cap, maxo): the split step alternates them (plan_split.inc) */
     void *xg, *yg;        /* gathered batch (epoch with shuffling) */
     fnn_workspace *ws;    /* GEMM packing */
     void *wt;             /* Wᵀ of one layer, for the direct forward of small layers */
+    void *wt2;            /* the head's Wᵀ in the split step (plan_split.inc) */
+    void *row_loss;       /* the split step's cross-entropy terms per row (cap doubles) */
     int avx2;             /* run the direct kernels' AVX2+FMA build */
     int64_t ndrop;        /* dropout layers */
     const uint64_t *seeds, *seed_cur;  /* all seeds / this step's row */
@@ -47,6 +50,7 @@ struct fnn_plan {
     fnn_plan_grad_hook grad_hook;  /* [grad hook] between backward and update (NULL: none) */
     void *grad_hook_ctx;
     fnn_team *team;              /* the persistent team of the call in progress (NULL: none) */
+    void *split_consts;          /* ngroups optimizer constants, the split step's (plan_split.inc) */
 };
 
 void fnn_plan_count_alloc(void);

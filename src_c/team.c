@@ -93,9 +93,11 @@ void fnn_team_run(fnn_team *t, fnn_team_fn fn, void *arg)
 }
 
 typedef struct {
-    int64_t next, n;
+    _Alignas(64) int64_t next;  /* claimed by every thread: a line of its own (on thread 0's stack) */
+    int64_t n;
     fnn_team_chunk_fn chunk;
     void *ctx;
+    char pad[64 - sizeof(int64_t) - sizeof(int64_t) - sizeof(void *) - sizeof(void *)];
 } team_for_job;
 
 static void team_for_run(void *arg, int tid)
@@ -116,7 +118,7 @@ void fnn_team_for(fnn_team *t, int64_t nchunks, fnn_team_chunk_fn chunk, void *c
             chunk(ctx, c, 0);
         return;
     }
-    team_for_job j = {0, nchunks, chunk, ctx};
+    team_for_job j = {0, nchunks, chunk, ctx, {0}};
     fnn_team_run(t, team_for_run, &j);
 }
 

@@ -31,16 +31,17 @@
 typedef void (*fnn_team_fn)(void *arg, int tid);
 
 typedef struct fnn_team {
-    int nth;                 /* threads in the region (>= 2) */
-    /* The job slot. gen is even while a job is open (2, 4, ...), odd once
-     * closed; fn and arg change only while the slot is closed and no helper
-     * is inside it. */
-    int64_t gen;
+    /* The job slot, on a cache line of its own (the struct lives on thread 0's stack,
+     * whose neighbouring writes would otherwise take the line from the spinning helpers).
+     * gen is even while a job is open (2, 4, ...), odd once closed; fn and arg change
+     * only while the slot is closed and no helper is inside it. */
+    _Alignas(64) int64_t gen;
     fnn_team_fn fn;
     void *arg;
     int active;              /* helpers inside the open job */
     int stop;                /* the region is ending */
     int64_t jobs;            /* jobs posted in this region (fnn_team_stats) */
+    int nth;                 /* threads in the region (>= 2) */
     char pad[64];            /* keep the next object off this line */
 } fnn_team;
 

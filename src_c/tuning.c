@@ -26,6 +26,7 @@ fnn_tuning_t fnn_tuned = {
     65536,      /* team_min_work */
     1048576,    /* plan_team_min_work */
     128,        /* team_min_intensity */
+    262144,     /* plan_split_min_work */
 };
 volatile int fnn_tuned_ready = 0;
 
@@ -64,6 +65,7 @@ static const field fields[] = {
     F(team_min_work, 0, (int64_t)1 << 62, 1, NULL, 0),
     F(plan_team_min_work, 0, (int64_t)1 << 62, 1, NULL, 0),
     F(team_min_intensity, 0, (int64_t)1 << 62, 1, NULL, 0),
+    F(plan_split_min_work, 0, (int64_t)1 << 62, 1, NULL, 0),
 };
 #undef F
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))

@@ -71,6 +71,11 @@ typedef struct {
      * lose below ~100 (64-100-10 at batch 200: 80; 64-128-10 at 32: 87) and win above
      * (256-128-10 at 32: 166; 784-128-10 at 64: 220; 784-256-256-10 at 128: 460). */
     int64_t team_min_intensity;
+    /* Bits: same. A tiny step (every product on the direct loops) splits by hidden units
+     * on a team (plan_split.inc) from this many multiply-adds a step, in a call of at
+     * least 8 steps (the fork that opens the team costs about what 2-3 split steps save).
+     * 0 never splits. */
+    int64_t plan_split_min_work;
 } fnn_tuning_t;
 
 extern fnn_tuning_t fnn_tuned;         /* read through fnn_tuning() */
@@ -111,5 +116,6 @@ int fnn_tuning_row_at(int i, fnn_tuning_row *out);
 #define FNN_TEAM_MIN_WORK ((double)fnn_tuning()->team_min_work)
 #define FNN_PLAN_TEAM_MIN_WORK ((double)fnn_tuning()->plan_team_min_work)
 #define FNN_TEAM_MIN_INTENSITY ((double)fnn_tuning()->team_min_intensity)
+#define FNN_PLAN_SPLIT_MIN_WORK ((double)fnn_tuning()->plan_split_min_work)
 
 #endif
