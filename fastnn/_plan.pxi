@@ -80,6 +80,7 @@ cdef extern from "plan.h" nogil:
     int64_t fnn_plan_capacity(const fnn_plan *p)
     size_t fnn_plan_bytes(const fnn_plan *p)
     int64_t fnn_plan_alloc_count()
+    int64_t fnn_plan_split_steps()
     const void *fnn_plan_output(const fnn_plan *p)
     int fnn_plan_step(fnn_plan *p, int64_t batch, const void *x, const void *y,
                       const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
@@ -141,6 +142,11 @@ cdef int _plan_grad_hook(void *ctx, int64_t n, void *grads, int64_t batch) noexc
 def plan_alloc_count():
     """Heap allocations made by every plan so far (buffers and GEMM workspace growth)."""
     return fnn_plan_alloc_count()
+
+
+def plan_split_steps():
+    """Steps every plan has run split by hidden units on a persistent team (small networks)."""
+    return fnn_plan_split_steps()
 
 
 cdef struct _PlanFlat:

@@ -30,6 +30,27 @@ int64_t fnn_plan_alloc_count(void)
 #endif
 }
 
+static int64_t g_split_steps = 0;
+
+int64_t fnn_plan_split_steps(void)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(&g_split_steps, __ATOMIC_RELAXED);
+#else
+    return g_split_steps;
+#endif
+}
+
+/* [thread 0 of a team] one more split step */
+static void plan_count_split_step(void)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_add_fetch(&g_split_steps, 1, __ATOMIC_RELAXED);
+#else
+    g_split_steps++;
+#endif
+}
+
 void fnn_plan_count_alloc(void)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -110,6 +131,7 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *lay
 #if FNN_HAVE_X86_KERNELS
     /* The direct kernels' AVX2+FMA build runs where the GEMM runs its AVX2/AVX-512 kernels. */
     p->avx2 = fnn_cpu_avx2();
+    p->avx512 = fnn_cpu_kernels() == FNN_KERNELS_AVX512;
 #endif
     int64_t ng = 1;
     for (int64_t l = 0; l < nlayers; l++) {

@@ -153,6 +153,9 @@ size_t fnn_plan_bytes(const fnn_plan *p);
 /* Number of heap allocations every plan has made since the library loaded
  * (plan buffers and GEMM workspace growth), for tests of "no allocation per step". */
 int64_t fnn_plan_alloc_count(void);
+/* Steps every plan has run split by hidden units on a team (plan_split.inc), for tests
+ * and explain. */
+int64_t fnn_plan_split_steps(void);
 /* The network's output (batch, out_L) of the last step: valid until the next call. */
 const void *fnn_plan_output(const fnn_plan *p);
 

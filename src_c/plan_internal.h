@@ -37,6 +37,7 @@ struct fnn_plan {
     void *wt2;            /* the head's Wᵀ in the split step (plan_split.inc) */
     void *row_loss;       /* the split step's cross-entropy terms per row (cap doubles) */
     int avx2;             /* run the direct kernels' AVX2+FMA build */
+    int avx512;           /* and their products' AVX-512 build */
     int64_t ndrop;        /* dropout layers */
     const uint64_t *seeds, *seed_cur;  /* all seeds / this step's row */
     int64_t tiny_batch, tiny_n;  /* plan_is_tiny's last question (batch 0: none yet) */

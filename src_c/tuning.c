@@ -26,7 +26,7 @@ fnn_tuning_t fnn_tuned = {
     65536,      /* team_min_work */
     1048576,    /* plan_team_min_work */
     128,        /* team_min_intensity */
-    262144,     /* plan_split_min_work */
+    131072,     /* plan_split_min_work */
 };
 volatile int fnn_tuned_ready = 0;
 
