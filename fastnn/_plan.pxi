@@ -110,6 +110,7 @@ cdef extern from "plan.h" nogil:
                           const fnn_plan_arena *a, double *loss_sum, int64_t *correct,
                           int64_t *counted, int64_t *bad)
     int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags)
+    int fnn_plan_splits(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a)
     int fnn_plan_run_epochs(fnn_plan *p, fnn_plan_epochs *r, int64_t s0, int64_t s1,
                             const fnn_plan_arena *a, const fnn_plan_opt *o, int flags,
                             int64_t *done, int64_t *bad)
@@ -658,6 +659,15 @@ cdef class PlanCore:
             raise ValueError(f"batch_size, steps: expected >= 1, got {batch_size}, {steps}")
         self._prepare()
         return fnn_plan_team_threads(self.p, batch_size, self.ars, steps, self.flags)
+
+    def splits_by_units(self, int64_t batch_size):
+        """Whether a step at this batch size, on a team, splits by hidden units (each thread
+        owns a block of every hidden layer's units; small networks, src_c/plan_split.inc)
+        rather than product by product."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
+        self._prepare()
+        return bool(fnn_plan_splits(self.p, batch_size, self.ars))
 
     def run_epochs(self, EpochRun run not None, int64_t s0, int64_t s1, object seeds=None):
         """Steps s0..s1-1 of `run` (see fnn_plan_run_epochs); returns (status, steps done)."""

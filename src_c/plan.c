@@ -343,6 +343,19 @@ static double plan_team_work(const fnn_plan *p, int64_t batch, int64_t nparams)
     return w;
 }
 
+static int64_t plan_nparams(const fnn_plan_arena *a, int64_t ngroups)
+{
+    int64_t n = 0;
+    for (int64_t g = 0; g < ngroups; g++)
+        n += a[g].n;
+    return n;
+}
+
+int fnn_plan_splits(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a)
+{
+    return plan_nparams(a, p->ngroups) < FNN_PAR_MIN_WORK && plan_split_ok(p, batch);
+}
+
 /* A split tiny step's multiply-adds: forward and dW, and dX past the first layer. */
 static double plan_split_work(const fnn_plan *p, int64_t batch)
 {
@@ -364,10 +377,8 @@ int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena
     const int nt = fnn_get_num_threads();
     if (g_team_mode == FNN_PLAN_TEAM_OFF || nt < 2 || p->grad_hook || (flags & FNN_PLAN_FUSED))
         return 1;
-    int64_t nparams = 0;
-    for (int64_t g = 0; g < p->ngroups; g++)
-        nparams += a[g].n;
-    if (nparams < FNN_PAR_MIN_WORK && plan_split_ok(p, batch)) {  /* the tiny step, split by units */
+    const int64_t nparams = plan_nparams(a, p->ngroups);
+    if (fnn_plan_splits(p, batch, a)) {  /* the tiny step, split by units */
         if (g_team_mode == FNN_PLAN_TEAM_ALWAYS)
             return nt;
         const double need = FNN_PLAN_SPLIT_MIN_WORK;

@@ -260,6 +260,9 @@ int fnn_plan_team_mode(void);
 /* The threads a call of `steps` steps at this batch size would run on: its team's size, or
  * 1 when it would run without one (its kernels then fork on their own). */
 int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a, int64_t steps, int flags);
+/* Whether a step at this batch size, on a team, splits by hidden units (plan_split.inc:
+ * small networks whose products all run on the direct loops). */
+int fnn_plan_splits(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a);
 
 #ifdef __cplusplus
 }

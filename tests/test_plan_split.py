@@ -221,3 +221,16 @@ def test_non_finite_gradient_with_a_finite_loss_stops_before_the_update():
                 np.testing.assert_array_equal(a, b)
             outcomes.append((info.value.step, str(info.value)))
     assert outcomes[0] == outcomes[1]
+
+
+def test_verbose_says_the_step_splits(capsys):
+    dtype = np.float32
+    sizes = [64, 128, 10]
+    X, y = make_data(32 * 10, sizes, "ce", dtype)
+    with num_threads(2), team_mode("auto"):
+        m, l, o = setup(sizes, "relu", "ce", "adam", dtype)
+        plan = fplan.compile(m, l, o)
+        assert plan.splits_by_units(32) and plan.team_threads(32, 10) == 2
+        assert not plan.splits_by_units(4096)  # products past the direct loops: split product by product
+        fastnn.fit(m, l, o, X, y, epochs=1, batch_size=32, verbose=2)
+        assert "one team of 2 threads, each step split by hidden units" in capsys.readouterr().out

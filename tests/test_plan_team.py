@@ -181,7 +181,7 @@ def test_auto_mode_opens_teams_only_where_they_pay():
         before = opened_teams()
         plan.epoch(X, y, batch_size=32)
         assert opened_teams() > before
-        small = [64, 128, 10]  # ~0.6 M: the split costs more than it saves
+        small = [64, 128, 10]  # a tiny step that splits by units (test_plan_split), but 3 steps: not worth the fork
         X, y = make_data(96, small, "ce", dtype)
         m, l, o = setup(small, "relu", "ce", "adam", dtype)
         plan = fplan.compile(m, l, o)

@@ -237,8 +237,10 @@ class _Run:
         note = stepper.note + (_NOTES[self.path].format(why=self._why) if stepper.kind == "plan" else "")
         if stepper.kind == "plan" and self.batch_size:
             steps = -(-len(self.X) // self.batch_size)
-            team = stepper.plan.team_threads(min(self.batch_size, len(self.X)), steps)
-            note += (f"; each C call on one team of {team} threads" if team > 1 else
+            bs = min(self.batch_size, len(self.X))
+            team = stepper.plan.team_threads(bs, steps)
+            how = ", each step split by hidden units" if team > 1 and stepper.plan.splits_by_units(bs) else ""
+            note += (f"; each C call on one team of {team} threads{how}" if team > 1 else
                      "; no persistent team (steps too small to share between cores)")
         return note + ("; plan reused from the last fit" if getattr(stepper, "reused", False) else "")
 
