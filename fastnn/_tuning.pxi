@@ -11,11 +11,16 @@ cdef extern from "tuning.h":
 
 cdef extern from "cpu.h":
     int fnn_cpu_avx2()
+    int fnn_cpu_kernels()
+    int FNN_KERNELS_AVX512
 
 
 def plan_kernels():
     """The build the plans' direct loops (and vmath) run: 'avx2+fma' when the kernel set in use
-    (src_c/cpu.h) is avx2 or avx512, else 'portable'. Read when a plan is compiled."""
+    (src_c/cpu.h) is avx2, 'avx512+avx2' when it is avx512 (the products in 64-byte vectors,
+    the rest in the AVX2 build), else 'portable'. Read when a plan is compiled."""
+    if fnn_cpu_kernels() == FNN_KERNELS_AVX512:
+        return "avx512+avx2"
     return "avx2+fma" if fnn_cpu_avx2() else "portable"
 
 
