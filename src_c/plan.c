@@ -19,46 +19,31 @@
 #include <malloc.h>
 #endif
 
-static int64_t g_alloc_count = 0;
+/* Library-wide counters, for tests (relaxed atomics: plans may run on several threads). */
+static int64_t g_alloc_count = 0, g_split_steps = 0;
 
-int64_t fnn_plan_alloc_count(void)
+static int64_t counter_read(const int64_t *c)
 {
 #if defined(__GNUC__) || defined(__clang__)
-    return __atomic_load_n(&g_alloc_count, __ATOMIC_RELAXED);
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
 #else
-    return g_alloc_count;
+    return *c;
 #endif
 }
 
-static int64_t g_split_steps = 0;
-
-int64_t fnn_plan_split_steps(void)
+static void counter_bump(int64_t *c)
 {
 #if defined(__GNUC__) || defined(__clang__)
-    return __atomic_load_n(&g_split_steps, __ATOMIC_RELAXED);
+    __atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
 #else
-    return g_split_steps;
+    ++*c;
 #endif
 }
 
-/* [thread 0 of a team] one more split step */
-static void plan_count_split_step(void)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    __atomic_add_fetch(&g_split_steps, 1, __ATOMIC_RELAXED);
-#else
-    g_split_steps++;
-#endif
-}
-
-void fnn_plan_count_alloc(void)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    __atomic_add_fetch(&g_alloc_count, 1, __ATOMIC_RELAXED);
-#else
-    g_alloc_count++;
-#endif
-}
+int64_t fnn_plan_alloc_count(void) { return counter_read(&g_alloc_count); }
+void fnn_plan_count_alloc(void) { counter_bump(&g_alloc_count); }
+int64_t fnn_plan_split_steps(void) { return counter_read(&g_split_steps); }
+static void plan_count_split_step(void) { counter_bump(&g_split_steps); }  /* [thread 0 of a team] */
 
 static void *plan_alloc64(size_t bytes)
 {

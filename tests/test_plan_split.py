@@ -12,37 +12,22 @@ import pytest
 import fastnn
 from fastnn import _core, nn
 from fastnn import plan as fplan
-from fastnn.optim import SGD, Adagrad, Adam, RMSprop
+from fastnn.optim import Adam
 
 from conftest import num_threads
 from test_plan import make_data, params_of, setup
-from test_plan_team import assert_runs_equal, state_of, team_mode
+from test_plan_team import (BATCH, MORE_OPTS, N, alone_and_late_helper, assert_runs_equal, check_team_equals_alone,
+                            team_mode)
 
-BATCH, N = 37, 111  # three steps an epoch; the last head row block is 5 rows
+# BATCH, N (37, 111): three steps an epoch; the head's last row block is 5 rows.
 
 
 def split_steps():
     return _core.plan_split_steps()
 
 
-def train_epochs(build, X, y, threads, mode, epochs=2):
-    """Shuffled epochs through plan.epoch: (params, optimizer state, losses, split steps)."""
-    with num_threads(threads), team_mode(mode):
-        m, l, o = build()
-        plan = fplan.compile(m, l, o, batch_size=BATCH)
-        before = split_steps()
-        losses = [plan.epoch(X, y, batch_size=BATCH, shuffle=True, seed=e) for e in range(epochs)]
-        split = split_steps() - before
-    return params_of(m), state_of(o), np.concatenate(losses), split
-
-
 def check_split_equals_alone(build, X, y, thread_counts=(2, 3, 4)):
-    alone = train_epochs(build, X, y, 1, "off")
-    assert alone[3] == 0
-    for t in thread_counts:
-        split = train_epochs(build, X, y, t, "always")
-        assert split[3] > 0, "the step did not split"
-        assert_runs_equal(alone, split)
+    check_team_equals_alone(build, X, y, thread_counts, count=split_steps)
 
 
 # (layer sizes, hidden activation, loss, optimizer): one hidden layer and two, a head of 10,
@@ -67,11 +52,7 @@ def test_split_is_bitwise_the_plan_alone(sizes, act, loss, opt, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("make_opt", [
-    lambda ps: RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
-    lambda ps: Adagrad(ps, lr=0.05, lr_decay=1e-3, weight_decay=1e-4),
-    lambda ps: SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
-], ids=["rmsprop", "adagrad", "nesterov"])
+@MORE_OPTS
 def test_split_for_rmsprop_adagrad_and_nesterov(make_opt, dtype):
     def build():
         fastnn.manual_seed(3)
@@ -100,14 +81,7 @@ def test_late_helper_changes_nothing():
     dtype = np.float32
     sizes = [40, 64, 10]
     X, y = make_data(N, sizes, "ce", dtype)
-    build = lambda: setup(sizes, "relu", "ce", "adam", dtype)  # noqa: E731
-    alone = train_epochs(build, X, y, 1, "off")
-    try:
-        _core._team_test_delay(1, 300)
-        late = train_epochs(build, X, y, 2, "always")
-    finally:
-        _core._team_test_delay(1, 0)
-    assert late[3] > 0
+    alone, late = alone_and_late_helper(lambda: setup(sizes, "relu", "ce", "adam", dtype), X, y, count=split_steps)
     assert_runs_equal(alone, late)
 
 

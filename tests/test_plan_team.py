@@ -44,15 +44,16 @@ def state_of(opt):
     return out
 
 
-def train_epochs(build, X, y, threads, mode, epochs=2):
-    """Two shuffled epochs through plan.epoch; (params, optimizer state, losses, teams opened)."""
+def train_epochs(build, X, y, threads, mode, epochs=2, count=opened_teams):
+    """Two shuffled epochs through plan.epoch; (params, optimizer state, losses, how much
+    `count` grew: teams opened by default)."""
     with num_threads(threads), team_mode(mode):
         m, l, o = build()
         plan = fplan.compile(m, l, o, batch_size=BATCH)
-        before = opened_teams()
+        before = count()
         losses = [plan.epoch(X, y, batch_size=BATCH, shuffle=True, seed=e) for e in range(epochs)]
-        opened = opened_teams() - before
-    return params_of(m), state_of(o), np.concatenate(losses), opened
+        grew = count() - before
+    return params_of(m), state_of(o), np.concatenate(losses), grew
 
 
 def assert_runs_equal(a, b):
@@ -61,12 +62,12 @@ def assert_runs_equal(a, b):
     np.testing.assert_array_equal(a[2], b[2])
 
 
-def check_team_equals_alone(build, X, y, thread_counts=(2, 3, 4)):
-    alone = train_epochs(build, X, y, 1, "off")
+def check_team_equals_alone(build, X, y, thread_counts=(2, 3, 4), count=opened_teams):
+    alone = train_epochs(build, X, y, 1, "off", count=count)
     assert alone[3] == 0
     for t in thread_counts:
-        teamed = train_epochs(build, X, y, t, "always")
-        assert teamed[3] > 0, "the plan did not run on a team"
+        teamed = train_epochs(build, X, y, t, "always", count=count)
+        assert teamed[3] > 0, f"the plan did not run on a team ({count.__name__} did not grow)"
         assert_runs_equal(alone, teamed)
 
 
@@ -86,12 +87,16 @@ def test_team_for_every_loss(loss):
     check_team_equals_alone(lambda: setup(SIZES, "relu", loss, "adam", dtype), X, y, thread_counts=(2, 3))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("make_opt", [
+# The optimizers OPTS leaves out, with their less common options (also test_plan_split).
+MORE_OPTS = pytest.mark.parametrize("make_opt", [
     lambda ps: RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
     lambda ps: Adagrad(ps, lr=0.05, lr_decay=1e-3, weight_decay=1e-4),
     lambda ps: SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
 ], ids=["rmsprop", "adagrad", "nesterov"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@MORE_OPTS
 def test_team_for_rmsprop_adagrad_and_nesterov(make_opt, dtype):
     def build():
         fastnn.manual_seed(3)
@@ -135,18 +140,25 @@ def test_team_step_and_fit_equal_the_plan_alone():
         assert runs[0][2] == other[2]
 
 
+def alone_and_late_helper(build, X, y, count=opened_teams):
+    """train_epochs alone, and on 2 threads with helper 1 joining each job 300 µs late."""
+    alone = train_epochs(build, X, y, 1, "off", count=count)
+    try:
+        _core._team_test_delay(1, 300)
+        late = train_epochs(build, X, y, 2, "always", count=count)
+    finally:
+        _core._team_test_delay(1, 0)
+    assert late[3] > 0
+    return alone, late
+
+
 def test_late_helper_and_skewed_products_change_nothing():
     """A helper that joins late (it mostly finds each job closed: thread 0 does the chunks) and
     a GEMM thread slowed before every tile (the other claims them) give the same bits."""
     dtype = np.float32
     X, y = make_data(N, SIZES, "ce", dtype)
     build = lambda: setup(SIZES, "gelu", "ce", "adam", dtype)  # noqa: E731
-    alone = train_epochs(build, X, y, 1, "off")
-    try:
-        _core._team_test_delay(1, 300)
-        late = train_epochs(build, X, y, 2, "always")
-    finally:
-        _core._team_test_delay(1, 0)
+    alone, late = alone_and_late_helper(build, X, y)
     try:
         _core._gemm_test_delay(1, 200)
         skewed = train_epochs(build, X, y, 3, "always")
