@@ -435,3 +435,23 @@ def test_argmax_count_breaks_ties_and_nans_as_numpy(dtype):
         p.set_metric(_core.PLAN_METRICS["argmax"])
         p.step(x, y)
         assert p.last_count == (int(np.sum(np.argmax(np.tile(out, (4, 1)), axis=1) == y)), 4), row
+
+
+@pytest.mark.parametrize("n, k", [(0, 3), (1, 4), (2, 5), (4, 1000), (17, 9), (1000, 3), (65539, 2), (6, 0)])
+@pytest.mark.parametrize("bit_generator", ["PCG64", "MT19937", "Philox"])
+def test_epoch_orders_are_the_ones_numpy_draws(n, k, bit_generator):
+    """A C run's per-epoch orders (drawn up front by _core.epoch_orders) are rng.permutation(n)
+    epoch after epoch, as the step-by-step path draws them, and leave rng where NumPy would
+    (draws below and above 2^16, rejection included; any BitGenerator)."""
+    make = lambda: np.random.Generator(getattr(np.random, bit_generator)(n * 31 + k))  # noqa: E731
+    a, b, c = make(), make(), make()
+    mine = _core.epoch_orders(a, k, n)
+    assert mine.dtype == np.int64 and mine.shape == (k, n)
+    np.testing.assert_array_equal(mine, b.permuted(np.tile(np.arange(n, dtype=np.int64), (k, 1)), axis=1))
+    for row in mine:
+        np.testing.assert_array_equal(row, c.permutation(n))
+    assert a.integers(1 << 62) == b.integers(1 << 62) == c.integers(1 << 62)
+    # ... drawn by fastnn's loop, not by NumPy's fallback (the NumPy versions tested shuffle alike)
+    assert _core._check_orders()
+    with pytest.raises(ValueError, match="k, n"):
+        _core.epoch_orders(a, -1, n)

@@ -213,7 +213,7 @@ class PlanStepper:
         n = len(X)
         perms = None
         if rng is not None:  # the orders Batches would draw: one rng.permutation(n) per epoch
-            perms = rng.permuted(np.tile(np.arange(n, dtype=np.int64), (k, 1)), axis=1)
+            perms = _core.epoch_orders(rng, k, n)
         dist = self.dist
         if dist is not None:  # [mpi] this rank's rows of every global batch; the run's allreduce weights
             perms, batch_size = dist.shard_run(n, k, perms, batch_size)
