@@ -67,6 +67,42 @@ static void plan_free64(void *q)
 #endif
 }
 
+/* Whether layer L's products at this batch run on the direct loops. */
+static int plan_layer_direct(int64_t batch, const fnn_plan_layer *L)
+{
+    return (double)batch * (double)L->in * (double)L->out <= FNN_PLAN_DIRECT_WORK;
+}
+
+/* The tiny path (plan.inc): every product on the direct loops, and the arena (n elements)
+ * and every layer's output below the parallel threshold. */
+static int plan_is_tiny(const fnn_plan *p, int64_t batch, int64_t n)
+{
+    if (n >= FNN_PAR_MIN_WORK)
+        return 0;
+    for (int64_t l = 0; l < p->nlayers; l++)
+        if ((p->layers[l].kind == FNN_PLAN_DENSE && !plan_layer_direct(batch, &p->layers[l]))
+            || batch * p->layers[l].out >= FNN_PAR_MIN_WORK)
+            return 0;
+    return 1;
+}
+
+/* Whether the plan's shape lets a tiny step split by hidden units on a team
+ * (plan_split.inc): dense layers only, at least one hidden; each hidden layer at least two
+ * 64-byte runs of units wide (a block per thread); every layer's input at least a 32-byte
+ * vector wide (the tiny path's narrow kernels have no column blocks). */
+static int plan_split_shape(const fnn_plan *p)
+{
+    const int64_t es = p->is_f64 ? (int64_t)sizeof(double) : (int64_t)sizeof(float);
+    if (p->nlayers < 2)
+        return 0;
+    for (int64_t l = 0; l < p->nlayers; l++) {
+        const fnn_plan_layer *L = &p->layers[l];
+        if (L->kind != FNN_PLAN_DENSE || L->in * es < 32 || (l + 1 < p->nlayers && L->out * es < 128))
+            return 0;
+    }
+    return 1;
+}
+
 fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *layers, int loss,
                           int reduction, double label_smoothing)
 {
@@ -152,6 +188,7 @@ fnn_plan *fnn_plan_create(int is_f64, int64_t nlayers, const fnn_plan_layer *lay
     p->act_width = p->in0;
     for (int64_t l = 0; l < nlayers; l++)
         p->act_width += layers[l].out;
+    p->split_shape = plan_split_shape(p);
     return p;
 }
 
@@ -249,24 +286,6 @@ size_t fnn_plan_bytes(const fnn_plan *p) { return p->buf_bytes + fnn_workspace_b
 const void *fnn_plan_output(const fnn_plan *p) { return p->nlayers ? p->y[p->nlayers - 1] : NULL; }
 
 
-/* Whether a tiny step (every product on the direct loops) can split by hidden units on a
- * team (plan_split.inc): dense layers only, at least one hidden; each hidden layer at
- * least two 64-byte runs of units wide (a block per thread); every layer's input at least
- * a 32-byte vector wide (the tiny path's narrow kernels have no column blocks). */
-static int plan_split_ok(const fnn_plan *p, int64_t batch)
-{
-    const int64_t es = p->is_f64 ? (int64_t)sizeof(double) : (int64_t)sizeof(float);
-    if (p->nlayers < 2)
-        return 0;
-    for (int64_t l = 0; l < p->nlayers; l++) {
-        const fnn_plan_layer *L = &p->layers[l];
-        if (L->kind != FNN_PLAN_DENSE || (double)batch * (double)L->in * (double)L->out > FNN_PLAN_DIRECT_WORK
-            || batch * L->out >= FNN_PAR_MIN_WORK || L->in * es < 32 || (l + 1 < p->nlayers && L->out * es < 128))
-            return 0;
-    }
-    return 1;
-}
-
 #define real float
 #define FNN_UINT uint32_t
 #define FNN_INF_BITS 0x7f800000u
@@ -320,7 +339,7 @@ static double plan_team_work(const fnn_plan *p, int64_t batch, int64_t nparams)
     for (int64_t l = 0; l < p->nlayers; l++) {
         const fnn_plan_layer *L = &p->layers[l];
         const double prod = (double)batch * (double)L->in * (double)L->out;
-        if (L->kind == FNN_PLAN_DENSE && prod > FNN_PLAN_DIRECT_WORK && prod >= FNN_TEAM_MIN_WORK)
+        if (L->kind == FNN_PLAN_DENSE && !plan_layer_direct(batch, L) && prod >= FNN_TEAM_MIN_WORK)
             w += prod * (l > 0 ? 3.0 : 2.0);
     }
     if (nparams >= 2 * FNN_OPT_TILE)
@@ -338,7 +357,7 @@ static int64_t plan_nparams(const fnn_plan_arena *a, int64_t ngroups)
 
 int fnn_plan_splits(const fnn_plan *p, int64_t batch, const fnn_plan_arena *a)
 {
-    return plan_nparams(a, p->ngroups) < FNN_PAR_MIN_WORK && plan_split_ok(p, batch);
+    return p->split_shape && plan_is_tiny(p, batch, plan_nparams(a, p->ngroups));
 }
 
 /* A split tiny step's multiply-adds: forward and dW, and dX past the first layer. */
@@ -363,7 +382,7 @@ int fnn_plan_team_threads(const fnn_plan *p, int64_t batch, const fnn_plan_arena
     if (g_team_mode == FNN_PLAN_TEAM_OFF || nt < 2 || p->grad_hook || (flags & FNN_PLAN_FUSED))
         return 1;
     const int64_t nparams = plan_nparams(a, p->ngroups);
-    if (fnn_plan_splits(p, batch, a)) {  /* the tiny step, split by units */
+    if (p->split_shape && plan_is_tiny(p, batch, nparams)) {  /* the tiny step, split by units */
         if (g_team_mode == FNN_PLAN_TEAM_ALWAYS)
             return nt;
         const double need = FNN_PLAN_SPLIT_MIN_WORK;

@@ -42,6 +42,7 @@ struct fnn_plan {
     const uint64_t *seeds, *seed_cur;  /* all seeds / this step's row */
     int64_t tiny_batch, tiny_n;  /* plan_is_tiny's last question (batch 0: none yet) */
     int tiny;                    /* and its answer */
+    int split_shape;             /* a tiny step may split by hidden units (plan.c: plan_split_shape) */
     int metric;                  /* FNN_PLAN_METRIC_*: counted after each forward */
     double metric_threshold;
     int64_t last_correct, last_counted;  /* the last step's counts */

@@ -93,12 +93,15 @@ void fnn_team_run(fnn_team *t, fnn_team_fn fn, void *arg)
 }
 
 typedef struct {
-    _Alignas(64) int64_t next;  /* claimed by every thread: a line of its own (on thread 0's stack) */
+    /* claimed by every thread: a line of its own on thread 0's stack (the alignment
+     * rounds the struct up to the whole line) */
+    _Alignas(64) int64_t next;
     int64_t n;
     fnn_team_chunk_fn chunk;
     void *ctx;
-    char pad[64 - sizeof(int64_t) - sizeof(int64_t) - sizeof(void *) - sizeof(void *)];
 } team_for_job;
+
+_Static_assert(sizeof(team_for_job) % 64 == 0 && sizeof(fnn_team) % 64 == 0, "whole cache lines");
 
 static void team_for_run(void *arg, int tid)
 {
@@ -118,7 +121,7 @@ void fnn_team_for(fnn_team *t, int64_t nchunks, fnn_team_chunk_fn chunk, void *c
             chunk(ctx, c, 0);
         return;
     }
-    team_for_job j = {0, nchunks, chunk, ctx, {0}};
+    team_for_job j = {0, nchunks, chunk, ctx};
     fnn_team_run(t, team_for_run, &j);
 }
 

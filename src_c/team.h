@@ -31,9 +31,10 @@
 typedef void (*fnn_team_fn)(void *arg, int tid);
 
 typedef struct fnn_team {
-    /* The job slot, on a cache line of its own (the struct lives on thread 0's stack,
-     * whose neighbouring writes would otherwise take the line from the spinning helpers).
-     * gen is even while a job is open (2, 4, ...), odd once closed; fn and arg change
+    /* The job slot, on a cache line of its own: the struct lives on thread 0's stack, whose
+     * neighbouring writes would otherwise take the line from the spinning helpers (the
+     * alignment also rounds the struct's size up to whole lines, so nothing follows on
+     * it). gen is even while a job is open (2, 4, ...), odd once closed; fn and arg change
      * only while the slot is closed and no helper is inside it. */
     _Alignas(64) int64_t gen;
     fnn_team_fn fn;
@@ -42,7 +43,6 @@ typedef struct fnn_team {
     int stop;                /* the region is ending */
     int64_t jobs;            /* jobs posted in this region (fnn_team_stats) */
     int nth;                 /* threads in the region (>= 2) */
-    char pad[64];            /* keep the next object off this line */
 } fnn_team;
 
 /* body(ctx, team) on a team of up to nth threads: thread 0 runs body, the
